@@ -373,8 +373,8 @@ static void test_list_errors(void)
 		"not xml at all",
 		"<ListBucketResult><Contents><Key>a</Key><Size>1</Size></Contents>",
 		"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
-		"<ListBucketResult><IsTruncated>true</IsTruncated>"
-		"<NextContinuationToken></NextContinuationToken></ListBucketResult>",
+		("<ListBucketResult><IsTruncated>true</IsTruncated>"
+		 "<NextContinuationToken></NextContinuationToken></ListBucketResult>"),
 		"<ListBucketResult><IsTruncated>maybe</IsTruncated></ListBucketResult>",
 		"<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>",
 		"<ListBucketResult><Contents><Key></Key><Size>1</Size></Contents></ListBucketResult>",

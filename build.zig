@@ -1,0 +1,84 @@
+//! barge's build: one static library (engine + journal), the `barge`
+//! command, unit test programs hung off the `test` step.
+//!   zig build                       Debug (UBSan traps on)
+//!   zig build -Doptimize=ReleaseFast
+//!   zig build test                  unit tests
+const std = @import("std");
+const builtin = @import("builtin");
+
+const zig_version = "0.13.0";
+
+const c_flags = [_][]const u8{
+    "-std=c11",
+    "-D_GNU_SOURCE",
+    "-Wall",
+    "-Wextra",
+    "-Wshadow",
+    "-Wstrict-prototypes",
+    "-Wmissing-prototypes",
+    "-Wformat=2",
+    "-Wvla",
+    "-Wpointer-arith",
+    "-Wno-gnu-zero-variadic-macro-arguments",
+    "-Werror",
+};
+
+const engine_sources = [_][]const u8{
+    "engine/util.c",
+    "engine/ring.c",
+    "engine/http.c",
+    "engine/sigv4.c",
+    "engine/xml.c",
+    "engine/config.c",
+    "engine/pool.c",
+    "engine/plan.c",
+    "engine/cksum.c",
+    "engine/s3.c",
+    "engine/copy.c",
+};
+
+const system_libs = [_][]const u8{ "curl", "uring", "ssl", "crypto", "xxhash", "expat", "inih", "sqlite3" };
+
+const unit_tests = [_][]const u8{ "sigv4", "xml", "config" };
+
+pub fn build(b: *std.Build) void {
+    if (!std.mem.eql(u8, builtin.zig_version_string, zig_version)) {
+        std.debug.panic("barge pins Zig {s}; this is {s}: pip install ziglang=={s}", .{ zig_version, builtin.zig_version_string, zig_version });
+    }
+    const target = b.standardTargetOptions(.{});
+    const optimize = b.standardOptimizeOption(.{});
+
+    const lib = b.addStaticLibrary(.{ .name = "barge", .target = target, .optimize = optimize });
+    lib.addCSourceFiles(.{ .files = &engine_sources, .flags = &c_flags });
+    lib.addIncludePath(b.path("engine"));
+    lib.linkLibC();
+    for (system_libs) |l| lib.linkSystemLibrary(l);
+
+    const exe = b.addExecutable(.{ .name = "barge", .target = target, .optimize = optimize });
+    exe.addCSourceFiles(.{ .files = &.{ "tools/barge.c", "tools/progress.c" }, .flags = &c_flags });
+    exe.addIncludePath(b.path("engine"));
+    exe.addIncludePath(b.path("tools"));
+    exe.linkLibrary(lib);
+    exe.linkLibC();
+    for (system_libs) |l| exe.linkSystemLibrary(l);
+    b.installArtifact(exe);
+
+    const test_step = b.step("test", "Run the unit tests");
+    for (unit_tests) |name| {
+        const t = b.addExecutable(.{
+            .name = b.fmt("test_{s}", .{name}),
+            .target = target,
+            .optimize = optimize,
+        });
+        t.addCSourceFile(.{ .file = b.path(b.fmt("tests/unit/test_{s}.c", .{name})), .flags = &c_flags });
+        t.addIncludePath(b.path("engine"));
+        t.addIncludePath(b.path("tests/unit"));
+        t.linkLibrary(lib);
+        t.linkLibC();
+        for (system_libs) |l| t.linkSystemLibrary(l);
+        b.installArtifact(t);
+        const run = b.addRunArtifact(t);
+        run.expectExitCode(0);
+        test_step.dependOn(&run.step);
+    }
+}

@@ -1,0 +1,1285 @@
+/* copy.c - the copy scheduler (see copy.h).
+ *
+ * Objects come from the source listing into a bounded queue, then into a
+ * fixed table of object slots.  Each slot walks a small state machine:
+ *
+ *   small object:  GET (If-Match) -> PUT -> HEAD dst -> done
+ *   multipart:     HEAD src [-> HEAD src ?partNumber=1] -> Create ->
+ *                  parts: GET range (If-Match) -> UploadPart ->
+ *                  Complete -> HEAD dst -> done
+ *   any failure with an open upload: Abort -> failed
+ *
+ * Data requests (GET/PUT of bytes) run on `concurrency` transfer slots and
+ * need their bytes reserved in the pool first; control requests (HEAD,
+ * Create, Complete, Abort) run on a few control slots.  Work is dispatched
+ * in admission order and stops at the first part the pool cannot hold, so
+ * big parts are not starved by small ones.  Every request is retried with
+ * capped exponential backoff and full jitter when the outcome says so. */
+#include "copy.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <fnmatch.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "cksum.h"
+#include "http.h"
+#include "pool.h"
+#include "s3.h"
+
+#define QUEUE_MAX 4096
+#define NCTL 8
+#define POOL_BLOCK (64 * 1024)
+#define LIST_BODY_MAX (16u << 20)
+#define CTL_BODY_MAX (2u << 20)
+#define XFER_BODY_MAX (64u << 10)
+#define MAX_RESTARTS 3
+
+typedef struct pending {
+	char key[BG_KEY_MAX + 1];
+	uint64_t size;
+	char etag[BG_ETAG_MAX];
+} pending;
+
+typedef enum ostate {
+	O_FREE,
+	O_SMALL,     /* waiting for or in its data transfer */
+	O_HEAD,      /* HEAD of the source */
+	O_HEAD_PART, /* HEAD ?partNumber=1 for the source part size */
+	O_CREATE,
+	O_PARTS,
+	O_COMPLETE,
+	O_VERIFY,
+	O_ABORT,
+} ostate;
+
+typedef struct obj obj;
+struct obj {
+	ostate state;
+	bool ctl_busy;   /* a control request is in flight or waiting */
+	bool failed;     /* finish by aborting then reporting */
+	bool restart;    /* source changed: abort, then start over */
+	bool data_started;
+	obj *next;       /* admission-ordered active list */
+	char key[BG_KEY_MAX + 1];
+	char dkey[BG_KEY_MAX + 1];
+	uint64_t size;
+	char etag[BG_ETAG_MAX];
+	char put_etag[BG_ETAG_MAX];
+	char expect_etag[BG_ETAG_MAX];
+	char dst_etag[BG_ETAG_MAX];
+	bg_plan plan;
+	uint64_t src_part_size;
+	char upload_id[BG_TOKEN_MAX];
+	bg_meta meta;
+	uint32_t next_part, parts_done, parts_inflight;
+	unsigned restarts;
+	char err[BG_MSG_MAX];
+	unsigned char (*md5)[16]; /* per part destination ETag, binary */
+	uint32_t *crc;            /* per part CRC32C */
+	XXH128_hash_t *xxh;       /* per part XXH3-128 */
+};
+
+typedef enum xphase { X_FREE, X_GET, X_PUT } xphase;
+
+typedef struct xfer {
+	bg_s3_req req;
+	struct bg_copy *cp;
+	obj *o;
+	xphase phase;
+	bool waiting; /* retry scheduled at retry_at */
+	uint64_t retry_at;
+	unsigned attempt;
+	uint32_t part;
+	uint64_t off, len, got;
+	bg_chain chain;
+	XXH3_state_t *xs;
+	EVP_MD_CTX *md5;
+	uint32_t crc;
+	XXH128_hash_t digest;
+	unsigned char md5sum[16];
+} xfer;
+
+typedef struct ctl {
+	bg_s3_req req;
+	struct bg_copy *cp;
+	obj *o;
+	bool busy, waiting;
+	uint64_t retry_at;
+	unsigned attempt;
+	bg_buf body;
+} ctl;
+
+typedef struct bg_copy {
+	const bg_copy_opts *o;
+	bg_cksum_mode cksum;
+	bg_http http;
+	bg_pool pool;
+	xfer *xf;
+	unsigned nxf;
+	ctl ctls[NCTL];
+	obj *objs;
+	unsigned nobjs;
+	obj *active_head, *active_tail;
+	unsigned active;
+	pending *queue;
+	unsigned qhead, qlen;
+	/* listing */
+	bg_s3_req list;
+	bool list_busy, list_waiting, list_done;
+	uint64_t list_retry_at;
+	unsigned list_attempt;
+	char token[BG_TOKEN_MAX];
+	char src_prefix[BG_KEY_MAX + 2], dst_prefix[BG_KEY_MAX + 2];
+	size_t src_plen;
+	bg_copy_stats stats;
+	uint64_t t0, last_progress;
+	bool fatal;
+	bg_status fatal_st;
+} bg_copy;
+
+/* ---- helpers ---------------------------------------------------------- */
+
+bool bg_copy_filter(const char *const *filters, unsigned n, const char *rel)
+{
+	/* Default: included, unless the first filter is an include (then
+	 * only what an include matches).  The last matching filter wins. */
+	bool in = !(n && filters[0][0] == '+');
+	for (unsigned i = 0; i < n; i++)
+		if (fnmatch(filters[i] + 1, rel, 0) == 0)
+			in = filters[i][0] == '+';
+	return in;
+}
+
+static void norm_prefix(const char *p, char *out, size_t cap)
+{
+	size_t n = strlen(p);
+	bg_snprintf(out, cap, "%s%s", p, (n && p[n - 1] != '/') ? "/" : "");
+}
+
+static void emit(bg_copy *cp, bg_obj_event_kind kind, obj *o, const char *error)
+{
+	if (!cp->o->on_object)
+		return;
+	char hex[33] = "";
+	if (kind == BG_EV_DONE && o->xxh) {
+		XXH3_state_t *s = cp->xf[0].xs; /* scratch use between callbacks */
+		(void)s;
+		XXH128_hash_t acc = XXH3_128bits(o->xxh, sizeof(o->xxh[0]) * o->plan.nparts);
+		XXH128_canonical_t c;
+		XXH128_canonicalFromHash(&c, acc);
+		bg_hex(c.digest, 16, hex);
+	}
+	bg_obj_event e = {
+		.kind = kind, .key = o->key, .dst_key = o->dkey, .size = o->size,
+		.src_etag = o->etag, .dst_etag = o->dst_etag,
+		.same_etag = o->dst_etag[0] && strcmp(o->dst_etag, o->etag) == 0,
+		.plan = &o->plan, .xxh3 = hex, .error = error,
+	};
+	cp->o->on_object(cp->o->ctx, &e);
+}
+
+static void obj_release(bg_copy *cp, obj *o)
+{
+	/* unlink from the active list */
+	obj **pp = &cp->active_head, *prev = NULL;
+	while (*pp && *pp != o) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	BG_ASSERT(*pp == o);
+	*pp = o->next;
+	if (cp->active_tail == o)
+		cp->active_tail = prev;
+	o->next = NULL;
+	o->state = O_FREE;
+	cp->active--;
+}
+
+static void obj_finish(bg_copy *cp, obj *o)
+{
+	BG_ASSERT(o->parts_inflight == 0 && !o->ctl_busy);
+	if (o->failed) {
+		cp->stats.failed_objects++;
+		emit(cp, BG_EV_FAILED, o, o->err);
+	} else {
+		cp->stats.done_objects++;
+		cp->stats.done_bytes += o->size;
+		if (strcmp(o->dst_etag, o->etag) == 0)
+			cp->stats.same_etag++;
+		emit(cp, BG_EV_DONE, o, NULL);
+	}
+	obj_release(cp, o);
+}
+
+static void obj_reset_for_plan(obj *o)
+{
+	o->next_part = o->parts_done = o->parts_inflight = 0;
+	o->upload_id[0] = '\0';
+	o->put_etag[0] = o->expect_etag[0] = o->dst_etag[0] = '\0';
+	o->data_started = false;
+}
+
+/* A permanent problem: stop dispatching, abort the upload if one is open. */
+static void obj_fail(bg_copy *cp, obj *o, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void obj_fail(bg_copy *cp, obj *o, const char *fmt, ...)
+{
+	(void)cp;
+	if (o->failed)
+		return;
+	o->failed = true;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(o->err, sizeof(o->err), fmt, ap);
+	va_end(ap);
+}
+
+/* Called whenever an object may be able to move on after a request. */
+static void obj_settle(bg_copy *cp, obj *o)
+{
+	if (o->parts_inflight || o->ctl_busy)
+		return;
+	if (o->failed || o->restart) {
+		if (o->upload_id[0] && o->state != O_ABORT) {
+			o->state = O_ABORT; /* dispatch_ctl sends it */
+			return;
+		}
+		if (o->restart && !o->failed) {
+			o->restart = false;
+			o->restarts++;
+			obj_reset_for_plan(o);
+			o->etag[0] = '\0'; /* learn the new one */
+			o->state = O_HEAD;
+			return;
+		}
+		obj_finish(cp, o);
+	}
+}
+
+static bool is_retry_due(bool waiting, uint64_t at, uint64_t now)
+{
+	return waiting && now >= at;
+}
+
+/* ---- listing ---------------------------------------------------------- */
+
+static int on_listed(void *ctx, const bg_xml_object *x)
+{
+	bg_copy *cp = ctx;
+	if (x->key_len < cp->src_plen || memcmp(x->key, cp->src_prefix, cp->src_plen) != 0)
+		return 0; /* not below the prefix (a server ignoring prefix) */
+	const char *rel = x->key + cp->src_plen;
+	if (!bg_copy_filter(cp->o->filters, cp->o->nfilters, rel)) {
+		cp->stats.skipped_objects++;
+		return 0;
+	}
+	BG_ASSERT(cp->qlen < QUEUE_MAX);
+	pending *p = &cp->queue[(cp->qhead + cp->qlen) % QUEUE_MAX];
+	memcpy(p->key, x->key, x->key_len);
+	p->key[x->key_len] = '\0';
+	p->size = x->size;
+	bg_strlcpy(p->etag, x->etag, sizeof(p->etag));
+	cp->qlen++;
+	cp->stats.listed_objects++;
+	cp->stats.listed_bytes += x->size;
+	return 0;
+}
+
+static void set_fatal(bg_copy *cp, bg_err code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_fatal(bg_copy *cp, bg_err code, const char *fmt, ...)
+{
+	if (cp->fatal)
+		return;
+	cp->fatal = true;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cp->fatal_st.msg, sizeof(cp->fatal_st.msg), fmt, ap);
+	va_end(ap);
+	cp->fatal_st.code = code;
+}
+
+static void list_done(bg_s3_req *r)
+{
+	bg_copy *cp = r->owner;
+	char msg[BG_MSG_MAX];
+	cp->list_busy = false;
+	bg_s3_outcome out = bg_s3_classify(r, msg, sizeof(msg));
+	if (out == BG_S3_DONE) {
+		bg_xml_list_result res;
+		char err[256];
+		unsigned before = cp->qlen;
+		if (bg_xml_parse_list(r->resp.data, r->resp.len, on_listed, cp, &res, err,
+				      sizeof(err)) < 0) {
+			/* The page may have been cut short: read it again. */
+			cp->qlen = before;
+			bg_strlcpy(msg, err, sizeof(msg));
+			out = BG_S3_RETRY;
+		} else {
+			cp->list_attempt = 0;
+			if (res.is_truncated)
+				bg_strlcpy(cp->token, res.next_token, sizeof(cp->token));
+			else
+				cp->list_done = cp->stats.listing_done = true;
+			return;
+		}
+	}
+	if (out == BG_S3_RETRY && ++cp->list_attempt < cp->o->retries) {
+		cp->stats.retries++;
+		cp->list_waiting = true;
+		cp->list_retry_at = bg_now_ns() + bg_s3_backoff_ns(r, cp->list_attempt);
+		return;
+	}
+	if (strcmp(r->err.code, "NoSuchBucket") == 0)
+		set_fatal(cp, BG_E_CONFIG, "source bucket '%s' does not exist (%s)",
+			  cp->o->src.bucket, cp->o->src_ep.url);
+	else
+		set_fatal(cp, out == BG_S3_RETRY ? BG_E_NET : BG_E_CONFIG,
+			  "cannot list the source: %s (%s)", msg, cp->o->src_ep.url);
+}
+
+static void maybe_list(bg_copy *cp)
+{
+	if (cp->list_done || cp->list_busy || cp->fatal)
+		return;
+	if (cp->list_waiting && !is_retry_due(true, cp->list_retry_at, bg_now_ns()))
+		return;
+	if (QUEUE_MAX - cp->qlen < 1000)
+		return;
+	cp->list_waiting = false;
+	bg_query_param q[4];
+	size_t nq = 0;
+	q[nq++] = (bg_query_param){ "list-type", "2" };
+	q[nq++] = (bg_query_param){ "encoding-type", "url" };
+	if (cp->src_prefix[0])
+		q[nq++] = (bg_query_param){ "prefix", cp->src_prefix };
+	if (cp->token[0])
+		q[nq++] = (bg_query_param){ "continuation-token", cp->token };
+	bg_s3_call c = { .method = "GET", .bucket = cp->o->src.bucket, .query = q, .nquery = nq };
+	bg_status st = { 0 };
+	if (bg_s3_prepare(&cp->list, &cp->o->src_ep, &c, &st) < 0 ||
+	    bg_s3_start(&cp->http, &cp->list) < 0) {
+		set_fatal(cp, BG_E_INTERNAL, "cannot start listing: %s", st.msg);
+		return;
+	}
+	cp->stats.requests++;
+	cp->list_busy = true;
+}
+
+/* ---- admission -------------------------------------------------------- */
+
+static void admit(bg_copy *cp)
+{
+	if (cp->fatal || (cp->o->stop && *cp->o->stop))
+		return;
+	for (unsigned i = 0; i < cp->nobjs && cp->qlen; i++) {
+		obj *o = &cp->objs[i];
+		if (o->state != O_FREE)
+			continue;
+		pending *p = &cp->queue[cp->qhead];
+		cp->qhead = (cp->qhead + 1) % QUEUE_MAX;
+		cp->qlen--;
+		memset(o, 0, offsetof(obj, md5));
+		bg_strlcpy(o->key, p->key, sizeof(o->key));
+		o->size = p->size;
+		bg_strlcpy(o->etag, p->etag, sizeof(o->etag));
+		o->next = NULL;
+		if (cp->active_tail)
+			cp->active_tail->next = o;
+		else
+			cp->active_head = o;
+		cp->active_tail = o;
+		cp->active++;
+		if (bg_snprintf(o->dkey, sizeof(o->dkey), "%s%s", cp->dst_prefix,
+				p->key + cp->src_plen) < 0 || strlen(o->dkey) > BG_KEY_MAX) {
+			o->state = O_VERIFY; /* any non-free state; finished below */
+			obj_fail(cp, o, "destination key longer than 1024 bytes%s", "");
+			obj_finish(cp, o);
+			continue;
+		}
+		uint32_t src_parts = bg_plan_etag_parts(o->etag);
+		bg_plan_input in = {
+			.size = o->size, .threshold = cp->o->threshold,
+			.part_size = cp->o->part_size, .max_part = (uint64_t)cp->pool.nblocks * POOL_BLOCK,
+		};
+		char err[256];
+		if (cp->o->dry_run) {
+			if (bg_plan_object(&in, &o->plan, err, sizeof(err)) < 0) {
+				o->state = O_VERIFY;
+				obj_fail(cp, o, "%s", err);
+				obj_finish(cp, o);
+				continue;
+			}
+			o->state = O_VERIFY;
+			emit(cp, BG_EV_PLANNED, o, NULL);
+			cp->stats.done_objects++;
+			cp->stats.done_bytes += o->size;
+			obj_release(cp, o);
+			continue;
+		}
+		if (!src_parts && o->size <= cp->o->threshold) {
+			if (bg_plan_object(&in, &o->plan, err, sizeof(err)) < 0) {
+				o->state = O_VERIFY;
+				obj_fail(cp, o, "%s", err);
+				obj_finish(cp, o);
+				continue;
+			}
+			o->state = O_SMALL;
+		} else {
+			o->state = O_HEAD;
+		}
+	}
+}
+
+/* ---- data transfers --------------------------------------------------- */
+
+static size_t on_get_bytes(void *ctx, const char *p, size_t n)
+{
+	xfer *x = ctx;
+	bg_copy *cp = x->cp;
+	if (x->got + n > x->len) {
+		bg_snprintf(x->req.sink_msg, sizeof(x->req.sink_msg),
+			    "source sent more than the %llu bytes asked for",
+			    (unsigned long long)x->len);
+		return 0;
+	}
+	if (bg_chain_append(&cp->pool, &x->chain, p, n) < 0)
+		return 0;
+	XXH3_128bits_update(x->xs, p, n);
+	if (cp->cksum == BG_CKSUM_MD5)
+		EVP_DigestUpdate(x->md5, p, n);
+	else if (cp->cksum == BG_CKSUM_CRC32C)
+		x->crc = bg_crc32c(x->crc, p, n);
+	x->got += n;
+	cp->stats.bytes_read += n;
+	return n;
+}
+
+static size_t on_put_bytes(void *ctx, char *dst, size_t n)
+{
+	xfer *x = ctx;
+	size_t got = bg_chain_read(&x->cp->pool, &x->chain, x->got, dst, n);
+	x->got += got;
+	x->cp->stats.bytes_written += got;
+	return got;
+}
+
+static void xfer_done(bg_s3_req *r);
+
+static int start_get(bg_copy *cp, xfer *x)
+{
+	obj *o = x->o;
+	char range[64], ifmatch[BG_ETAG_MAX + 4];
+	bg_header h[2];
+	size_t nh = 0;
+	bg_snprintf(ifmatch, sizeof(ifmatch), "\"%s\"", o->etag);
+	h[nh++] = (bg_header){ "If-Match", ifmatch };
+	if (o->plan.multipart) {
+		bg_snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)x->off,
+			    (unsigned long long)(x->off + x->len - 1));
+		h[nh++] = (bg_header){ "Range", range };
+	}
+	bg_chain_rewind(&x->chain);
+	XXH3_128bits_reset(x->xs);
+	if (cp->cksum == BG_CKSUM_MD5)
+		EVP_DigestInit_ex(x->md5, EVP_md5(), NULL);
+	x->crc = 0;
+	x->got = 0;
+	x->phase = X_GET;
+	bg_s3_call c = {
+		.method = "GET", .bucket = cp->o->src.bucket, .key = o->key, .headers = h,
+		.nheaders = nh, .write_fn = on_get_bytes, .io_ctx = x,
+		.capture_meta = !o->plan.multipart,
+	};
+	bg_status st = { 0 };
+	if (bg_s3_prepare(&x->req, &cp->o->src_ep, &c, &st) < 0 ||
+	    bg_s3_start(&cp->http, &x->req) < 0) {
+		obj_fail(cp, o, "cannot start GET: %s", st.msg);
+		return -1;
+	}
+	cp->stats.requests++;
+	return 0;
+}
+
+static int start_put(bg_copy *cp, xfer *x)
+{
+	obj *o = x->o;
+	char pn[16], sum[64];
+	bg_query_param q[2];
+	size_t nq = 0;
+	bg_header h[2];
+	size_t nh = 0;
+	if (cp->cksum == BG_CKSUM_MD5) {
+		bg_base64(x->md5sum, 16, sum, sizeof(sum));
+		h[nh++] = (bg_header){ "Content-MD5", sum };
+	} else if (cp->cksum == BG_CKSUM_CRC32C) {
+		unsigned char be[4] = { (unsigned char)(x->crc >> 24), (unsigned char)(x->crc >> 16),
+					(unsigned char)(x->crc >> 8), (unsigned char)x->crc };
+		bg_base64(be, 4, sum, sizeof(sum));
+		h[nh++] = (bg_header){ "x-amz-checksum-crc32c", sum };
+	}
+	if (o->plan.multipart) {
+		bg_snprintf(pn, sizeof(pn), "%u", x->part + 1);
+		q[nq++] = (bg_query_param){ "partNumber", pn };
+		q[nq++] = (bg_query_param){ "uploadId", o->upload_id };
+	}
+	x->got = 0;
+	x->phase = X_PUT;
+	bg_s3_call c = {
+		.method = "PUT", .bucket = cp->o->dst.bucket, .key = o->dkey, .query = q,
+		.nquery = nq, .headers = h, .nheaders = nh,
+		.meta = o->plan.multipart ? NULL : &o->meta, .body = BG_BODY_STREAM,
+		.body_len = x->len, .read_fn = on_put_bytes, .io_ctx = x,
+	};
+	bg_status st = { 0 };
+	if (bg_s3_prepare(&x->req, &cp->o->dst_ep, &c, &st) < 0 ||
+	    bg_s3_start(&cp->http, &x->req) < 0) {
+		obj_fail(cp, o, "cannot start PUT: %s", st.msg);
+		return -1;
+	}
+	cp->stats.requests++;
+	return 0;
+}
+
+static void xfer_free(bg_copy *cp, xfer *x)
+{
+	bg_pool_release(&cp->pool, &x->chain);
+	obj *o = x->o;
+	x->o = NULL;
+	x->phase = X_FREE;
+	x->waiting = false;
+	o->parts_inflight--;
+	obj_settle(cp, o);
+}
+
+static void xfer_done(bg_s3_req *r)
+{
+	xfer *x = r->owner;
+	bg_copy *cp = x->cp;
+	obj *o = x->o;
+	char msg[BG_MSG_MAX];
+	bg_s3_outcome out = bg_s3_classify(r, msg, sizeof(msg));
+	if (out == BG_S3_DONE && x->phase == X_GET && x->got != x->len) {
+		bg_snprintf(msg, sizeof(msg), "source sent %llu of %llu bytes",
+			    (unsigned long long)x->got, (unsigned long long)x->len);
+		out = BG_S3_RETRY;
+	}
+	if (out == BG_S3_DONE && x->phase == X_PUT && !r->etag[0]) {
+		bg_snprintf(msg, sizeof(msg), "destination answered without an ETag");
+		out = BG_S3_RETRY;
+	}
+	if (o->failed || o->restart) {
+		xfer_free(cp, x);
+		return;
+	}
+	if (out == BG_S3_FAIL && x->phase == X_GET && r->status == 412) {
+		/* The source changed since it was listed: redo it whole. */
+		if (o->restarts < MAX_RESTARTS)
+			o->restart = true;
+		else
+			obj_fail(cp, o, "source keeps changing during the copy (%s)", msg);
+		xfer_free(cp, x);
+		return;
+	}
+	if (out == BG_S3_RETRY && ++x->attempt < cp->o->retries) {
+		cp->stats.retries++;
+		x->waiting = true;
+		x->retry_at = bg_now_ns() + bg_s3_backoff_ns(r, x->attempt);
+		return;
+	}
+	if (out != BG_S3_DONE) {
+		char what[BG_MSG_MAX + 64];
+		if (o->plan.multipart)
+			bg_snprintf(what, sizeof(what), "%s of part %u failed: %s",
+				    x->phase == X_GET ? "GET from source" : "upload to destination",
+				    x->part + 1, msg);
+		else
+			bg_snprintf(what, sizeof(what), "%s failed: %s",
+				    x->phase == X_GET ? "GET from source" : "PUT to destination",
+				    msg);
+		obj_fail(cp, o, "%s", what);
+		xfer_free(cp, x);
+		return;
+	}
+	x->attempt = 0;
+	if (x->phase == X_GET) {
+		x->digest = XXH3_128bits_digest(x->xs);
+		if (cp->cksum == BG_CKSUM_MD5) {
+			unsigned int l = 16;
+			EVP_DigestFinal_ex(x->md5, x->md5sum, &l);
+			/* A single-part source's ETag is the MD5 of its bytes. */
+			unsigned char want[16];
+			if (!o->plan.multipart && bg_unhex16(o->etag, want) == 0 &&
+			    memcmp(want, x->md5sum, 16) != 0) {
+				if (++x->attempt < cp->o->retries) {
+					cp->stats.retries++;
+					x->waiting = true;
+					x->retry_at = bg_now_ns() + bg_s3_backoff_ns(NULL, x->attempt);
+					return;
+				}
+				obj_fail(cp, o, "bytes read do not match the source ETag %s", o->etag);
+				xfer_free(cp, x);
+				return;
+			}
+		}
+		if (!o->plan.multipart) {
+			o->meta = r->meta; /* headers to preserve, from the GET */
+			if (r->etag[0] && strcmp(r->etag, o->etag) != 0) {
+				o->restart = o->restarts < MAX_RESTARTS;
+				if (!o->restart)
+					obj_fail(cp, o, "source keeps changing during the copy%s", "");
+				xfer_free(cp, x);
+				return;
+			}
+		}
+		if (start_put(cp, x) < 0)
+			xfer_free(cp, x);
+		return;
+	}
+	/* PUT done */
+	if (o->plan.multipart) {
+		if (bg_unhex16(r->etag, o->md5[x->part]) < 0) {
+			obj_fail(cp, o, "destination returned a part ETag that is not an MD5: %s",
+				 r->etag);
+			xfer_free(cp, x);
+			return;
+		}
+		o->crc[x->part] = x->crc;
+		o->xxh[x->part] = x->digest;
+		o->parts_done++;
+		if (o->parts_done == o->plan.nparts)
+			o->state = O_COMPLETE;
+	} else {
+		o->xxh[0] = x->digest;
+		bg_strlcpy(o->put_etag, r->etag, sizeof(o->put_etag));
+		bg_strlcpy(o->expect_etag, r->etag, sizeof(o->expect_etag));
+		o->state = O_VERIFY;
+	}
+	xfer_free(cp, x);
+}
+
+static void dispatch_data(bg_copy *cp, uint64_t now)
+{
+	/* retries first: their bytes are already reserved */
+	for (unsigned i = 0; i < cp->nxf; i++) {
+		xfer *x = &cp->xf[i];
+		if (!is_retry_due(x->waiting, x->retry_at, now))
+			continue;
+		x->waiting = false;
+		if (x->o->failed || x->o->restart) {
+			xfer_free(cp, x);
+			continue;
+		}
+		int rc = x->phase == X_GET ? start_get(cp, x) : start_put(cp, x);
+		if (rc < 0)
+			xfer_free(cp, x);
+	}
+	if (cp->o->stop && *cp->o->stop)
+		return;
+	unsigned free_x = 0;
+	for (unsigned i = 0; i < cp->nxf; i++)
+		free_x += cp->xf[i].phase == X_FREE;
+	for (obj *o = cp->active_head; o && free_x; o = o->next) {
+		if (o->failed || o->restart)
+			continue;
+		bool small = o->state == O_SMALL && !o->data_started;
+		bool part = o->state == O_PARTS && o->next_part < o->plan.nparts;
+		if (!small && !part)
+			continue;
+		while (free_x && (small || (o->state == O_PARTS && o->next_part < o->plan.nparts))) {
+			xfer *x = NULL;
+			for (unsigned i = 0; i < cp->nxf && !x; i++)
+				if (cp->xf[i].phase == X_FREE)
+					x = &cp->xf[i];
+			BG_ASSERT(x);
+			uint32_t pi = small ? 0 : o->next_part;
+			uint64_t off, len;
+			bg_plan_part_range(&o->plan, o->size, pi, &off, &len);
+			if (bg_pool_reserve(&cp->pool, len, &x->chain) < 0)
+				return; /* in order: wait for memory */
+			x->o = o;
+			x->part = pi;
+			x->off = off;
+			x->len = len;
+			x->attempt = 0;
+			o->parts_inflight++;
+			if (small)
+				o->data_started = true;
+			else
+				o->next_part++;
+			free_x--;
+			if (start_get(cp, x) < 0) {
+				xfer_free(cp, x);
+				break;
+			}
+			small = false;
+		}
+	}
+}
+
+/* ---- control requests ------------------------------------------------- */
+
+static void ctl_done(bg_s3_req *r);
+
+static int build_complete(bg_copy *cp, obj *o, bg_buf *b)
+{
+	bg_buf_reset(b);
+	int rc = bg_buf_addf(b, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	for (uint32_t i = 0; i < o->plan.nparts && rc == 0; i++) {
+		char hex[33];
+		bg_hex(o->md5[i], 16, hex);
+		rc = bg_buf_addf(b, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag>", i + 1, hex);
+		if (rc == 0 && cp->cksum == BG_CKSUM_CRC32C) {
+			uint32_t c = o->crc[i];
+			unsigned char be[4] = { (unsigned char)(c >> 24), (unsigned char)(c >> 16),
+						(unsigned char)(c >> 8), (unsigned char)c };
+			char b64[16];
+			bg_base64(be, 4, b64, sizeof(b64));
+			rc = bg_buf_addf(b, "<ChecksumCRC32C>%s</ChecksumCRC32C>", b64);
+		}
+		if (rc == 0)
+			rc = bg_buf_addf(b, "</Part>");
+	}
+	if (rc == 0)
+		rc = bg_buf_addf(b, "</CompleteMultipartUpload>");
+	return rc;
+}
+
+/* The ETag S3 and R2 give a multipart object: md5 of the part MD5s, "-N". */
+static void multipart_etag(const obj *o, char *out, size_t cap)
+{
+	unsigned char d[16];
+	unsigned int l = sizeof(d);
+	EVP_Digest(o->md5, (size_t)o->plan.nparts * 16, d, &l, EVP_md5(), NULL);
+	char hex[33];
+	bg_hex(d, 16, hex);
+	bg_snprintf(out, cap, "%s-%u", hex, o->plan.nparts);
+}
+
+static int start_ctl(bg_copy *cp, ctl *c)
+{
+	obj *o = c->o;
+	const bg_copy_opts *op = cp->o;
+	bg_query_param q[2];
+	size_t nq = 0;
+	bg_header h[2];
+	size_t nh = 0;
+	bg_s3_call call = { 0 };
+	const bg_endpoint *ep = &op->dst_ep;
+	char ifmatch[BG_ETAG_MAX + 4];
+	switch (o->state) {
+	case O_HEAD:
+	case O_HEAD_PART:
+		ep = &op->src_ep;
+		call = (bg_s3_call){ .method = "HEAD", .bucket = op->src.bucket, .key = o->key,
+				     .capture_meta = o->state == O_HEAD };
+		if (o->state == O_HEAD_PART) {
+			q[nq++] = (bg_query_param){ "partNumber", "1" };
+			bg_snprintf(ifmatch, sizeof(ifmatch), "\"%s\"", o->etag);
+			h[nh++] = (bg_header){ "If-Match", ifmatch };
+		}
+		break;
+	case O_CREATE:
+		q[nq++] = (bg_query_param){ "uploads", NULL };
+		if (cp->cksum == BG_CKSUM_CRC32C)
+			h[nh++] = (bg_header){ "x-amz-checksum-algorithm", "CRC32C" };
+		call = (bg_s3_call){ .method = "POST", .bucket = op->dst.bucket, .key = o->dkey,
+				     .meta = &o->meta, .body = BG_BODY_MEM, .mem = "", .body_len = 0 };
+		break;
+	case O_COMPLETE:
+		if (build_complete(cp, o, &c->body) < 0) {
+			obj_fail(cp, o, "CompleteMultipartUpload body too large%s", "");
+			return -1;
+		}
+		q[nq++] = (bg_query_param){ "uploadId", o->upload_id };
+		call = (bg_s3_call){ .method = "POST", .bucket = op->dst.bucket, .key = o->dkey,
+				     .body = BG_BODY_MEM, .mem = c->body.data,
+				     .body_len = c->body.len };
+		break;
+	case O_VERIFY:
+		call = (bg_s3_call){ .method = "HEAD", .bucket = op->dst.bucket, .key = o->dkey };
+		break;
+	case O_ABORT:
+		q[nq++] = (bg_query_param){ "uploadId", o->upload_id };
+		call = (bg_s3_call){ .method = "DELETE", .bucket = op->dst.bucket, .key = o->dkey };
+		break;
+	default:
+		BG_ASSERT(!"no control request for this state");
+	}
+	call.query = q;
+	call.nquery = nq;
+	call.headers = h;
+	call.nheaders = nh;
+	bg_status st = { 0 };
+	if (bg_s3_prepare(&c->req, ep, &call, &st) < 0 || bg_s3_start(&cp->http, &c->req) < 0) {
+		obj_fail(cp, o, "cannot start request: %s", st.msg);
+		return -1;
+	}
+	cp->stats.requests++;
+	return 0;
+}
+
+static void ctl_release(bg_copy *cp, ctl *c)
+{
+	obj *o = c->o;
+	c->busy = c->waiting = false;
+	c->o = NULL;
+	o->ctl_busy = false;
+	obj_settle(cp, o);
+}
+
+/* A HEAD of the source told us size, ETag and metadata: plan the copy. */
+static void planned_from_head(bg_copy *cp, obj *o)
+{
+	bg_plan_input in = {
+		.size = o->size, .threshold = cp->o->threshold, .part_size = cp->o->part_size,
+		.max_part = (uint64_t)cp->pool.nblocks * POOL_BLOCK / 2,
+		.src_part_size = o->src_part_size, .src_parts = bg_plan_etag_parts(o->etag),
+	};
+	char err[256];
+	if (bg_plan_object(&in, &o->plan, err, sizeof(err)) < 0) {
+		obj_fail(cp, o, "%s", err);
+		return;
+	}
+	o->state = o->plan.multipart ? O_CREATE : O_SMALL;
+}
+
+static void ctl_done(bg_s3_req *r)
+{
+	ctl *c = r->owner;
+	bg_copy *cp = c->cp;
+	obj *o = c->o;
+	char msg[BG_MSG_MAX];
+	bg_s3_outcome out = bg_s3_classify(r, msg, sizeof(msg));
+
+	if (o->state == O_ABORT) {
+		/* Gone already (404 NoSuchUpload) counts as aborted. */
+		if (out == BG_S3_DONE || r->status == 404) {
+			o->upload_id[0] = '\0';
+			o->state = O_VERIFY; /* placeholder: settle finishes or restarts */
+			ctl_release(cp, c);
+			return;
+		}
+	} else if (out == BG_S3_DONE && o->state == O_COMPLETE) {
+		bg_xml_error xe;
+		int rc = bg_xml_parse_complete(r->resp.data ? r->resp.data : "", r->resp.len,
+					       o->put_etag, sizeof(o->put_etag), &xe);
+		if (rc == 1) {
+			bg_snprintf(msg, sizeof(msg), "answered 200 with error %s: %.300s",
+				    xe.code, xe.message);
+			bool again = strcmp(xe.code, "InternalError") == 0 ||
+				     strcmp(xe.code, "SlowDown") == 0;
+			out = again ? BG_S3_RETRY : BG_S3_FAIL;
+		} else if (rc < 0) {
+			/* Ceph RGW answers an empty <ETag/>: the HEAD decides. */
+			o->put_etag[0] = '\0';
+		}
+	}
+	if (o->failed && o->state != O_ABORT) {
+		ctl_release(cp, c);
+		return;
+	}
+	if (out == BG_S3_FAIL && r->status == 412 && (o->state == O_HEAD_PART)) {
+		o->restart = o->restarts < MAX_RESTARTS;
+		if (!o->restart)
+			obj_fail(cp, o, "source keeps changing during the copy (%s)", msg);
+		ctl_release(cp, c);
+		return;
+	}
+	if (out == BG_S3_RETRY && ++c->attempt < cp->o->retries) {
+		cp->stats.retries++;
+		c->waiting = true;
+		c->retry_at = bg_now_ns() + bg_s3_backoff_ns(r, c->attempt);
+		return;
+	}
+	if (out != BG_S3_DONE) {
+		static const char *const what[] = {
+			[O_HEAD] = "HEAD of the source", [O_HEAD_PART] = "HEAD of the source's part 1",
+			[O_CREATE] = "CreateMultipartUpload", [O_COMPLETE] = "CompleteMultipartUpload",
+			[O_VERIFY] = "HEAD of the destination", [O_ABORT] = "AbortMultipartUpload",
+		};
+		char full[BG_MSG_MAX + 64];
+		bg_snprintf(full, sizeof(full), "%s failed: %s", what[o->state], msg);
+		if (o->state == O_ABORT) {
+			/* Report it: an upload was left behind. */
+			char keep[BG_MSG_MAX];
+			bg_snprintf(keep, sizeof(keep), "%s; also %s (upload %s left open)",
+				    o->failed ? o->err : "restart", full, o->upload_id);
+			bg_strlcpy(o->err, keep, sizeof(o->err));
+			o->failed = true;
+			o->upload_id[0] = '\0';
+		} else {
+			obj_fail(cp, o, "%s", full);
+		}
+		ctl_release(cp, c);
+		return;
+	}
+	c->attempt = 0;
+	switch (o->state) {
+	case O_HEAD:
+		if (!r->has_length || !r->etag[0]) {
+			obj_fail(cp, o, "HEAD of the source gave no size or ETag%s", "");
+			break;
+		}
+		if (o->etag[0] && strcmp(o->etag, r->etag) != 0) {
+			o->restart = o->restarts < MAX_RESTARTS;
+			if (!o->restart)
+				obj_fail(cp, o, "source keeps changing during the copy%s", "");
+			break;
+		}
+		bg_strlcpy(o->etag, r->etag, sizeof(o->etag));
+		o->size = r->content_length;
+		o->meta = r->meta;
+		if (bg_plan_etag_parts(o->etag) > 0)
+			o->state = O_HEAD_PART;
+		else
+			planned_from_head(cp, o);
+		break;
+	case O_HEAD_PART:
+		/* Content-Length of part 1 is the source's part size, unless the
+		 * server ignored partNumber and described the whole object. */
+		o->src_part_size = r->has_length && (r->content_length < o->size ||
+						     bg_plan_etag_parts(o->etag) == 1)
+					   ? r->content_length : 0;
+		planned_from_head(cp, o);
+		break;
+	case O_CREATE:
+		if (bg_xml_parse_initiate(r->resp.data ? r->resp.data : "", r->resp.len,
+					  o->upload_id, sizeof(o->upload_id)) < 0) {
+			obj_fail(cp, o, "CreateMultipartUpload answer has no UploadId%s", "");
+			break;
+		}
+		o->state = O_PARTS;
+		break;
+	case O_COMPLETE:
+		multipart_etag(o, o->expect_etag, sizeof(o->expect_etag));
+		if (o->put_etag[0] && strcmp(o->put_etag, o->expect_etag) != 0) {
+			obj_fail(cp, o, "CompleteMultipartUpload ETag %s differs from the parts' %s",
+				 o->put_etag, o->expect_etag);
+			break;
+		}
+		o->upload_id[0] = '\0'; /* the upload is an object now */
+		o->state = O_VERIFY;
+		break;
+	case O_VERIFY:
+		bg_strlcpy(o->dst_etag, r->etag, sizeof(o->dst_etag));
+		if (!r->has_length || r->content_length != o->size) {
+			char m[128];
+			bg_snprintf(m, sizeof(m), "%llu bytes, expected %llu",
+				    (unsigned long long)r->content_length, (unsigned long long)o->size);
+			obj_fail(cp, o, "destination HEAD shows %s", m);
+		} else if (strcmp(r->etag, o->expect_etag) != 0) {
+			char m[256];
+			bg_snprintf(m, sizeof(m), "ETag %s, expected %s", r->etag, o->expect_etag);
+			obj_fail(cp, o, "destination HEAD shows %s", m);
+		} else if (o->plan.same_layout && strcmp(r->etag, o->etag) != 0) {
+			char m[256];
+			bg_snprintf(m, sizeof(m), "%s, source has %s", r->etag, o->etag);
+			obj_fail(cp, o, "same part layout but ETag %s", m);
+		} else {
+			unsigned char a[16];
+			/* single-part source: its ETag is an MD5, and so is ours */
+			if (!o->plan.multipart && bg_unhex16(o->etag, a) == 0 &&
+			    bg_unhex16(r->etag, a) == 0 && strcmp(r->etag, o->etag) != 0) {
+				char m[256];
+				bg_snprintf(m, sizeof(m), "%s, source %s", r->etag, o->etag);
+				obj_fail(cp, o, "content differs: destination ETag %s", m);
+				break;
+			}
+			o->state = O_FREE; /* finished below */
+		}
+		break;
+	default:
+		BG_ASSERT(!"unexpected control state");
+	}
+	bool finished = o->state == O_FREE;
+	if (finished)
+		o->state = O_VERIFY;
+	c->busy = c->waiting = false;
+	c->o = NULL;
+	o->ctl_busy = false;
+	if (finished && !o->failed) {
+		obj_finish(cp, o);
+		return;
+	}
+	obj_settle(cp, o);
+}
+
+static bool needs_ctl(const obj *o)
+{
+	if (o->ctl_busy || o->parts_inflight)
+		return false;
+	switch (o->state) {
+	case O_HEAD:
+	case O_HEAD_PART:
+	case O_CREATE:
+	case O_COMPLETE:
+	case O_VERIFY:
+		return !o->failed && !o->restart;
+	case O_ABORT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void dispatch_ctl(bg_copy *cp, uint64_t now)
+{
+	for (unsigned i = 0; i < NCTL; i++) {
+		ctl *c = &cp->ctls[i];
+		if (!is_retry_due(c->waiting, c->retry_at, now))
+			continue;
+		c->waiting = false;
+		if ((c->o->failed || c->o->restart) && c->o->state != O_ABORT) {
+			ctl_release(cp, c);
+			continue;
+		}
+		if (start_ctl(cp, c) < 0)
+			ctl_release(cp, c);
+	}
+	for (obj *o = cp->active_head; o;) {
+		obj *next = o->next; /* ctl_release may finish o */
+		if (needs_ctl(o)) {
+			ctl *c = NULL;
+			for (unsigned i = 0; i < NCTL && !c; i++)
+				if (!cp->ctls[i].busy)
+					c = &cp->ctls[i];
+			if (!c)
+				return;
+			c->busy = true;
+			c->o = o;
+			c->attempt = 0;
+			o->ctl_busy = true;
+			if (start_ctl(cp, c) < 0)
+				ctl_release(cp, c);
+		}
+		o = next;
+	}
+}
+
+/* ---- setup, loop, teardown ------------------------------------------- */
+
+static void progress(bg_copy *cp, bool force)
+{
+	uint64_t now = bg_now_ns();
+	if (!force && now - cp->last_progress < 250000000ull)
+		return;
+	cp->last_progress = now;
+	cp->stats.elapsed_ns = now - cp->t0;
+	cp->stats.pool_peak_bytes = (uint64_t)cp->pool.peak_used * POOL_BLOCK;
+	if (cp->o->on_progress)
+		cp->o->on_progress(cp->o->ctx, &cp->stats);
+}
+
+static void stop_everything(bg_copy *cp)
+{
+	/* Interrupted: drop transfers, fail their objects; open uploads are
+	 * aborted through the normal path so none are left behind. */
+	for (unsigned i = 0; i < cp->nxf; i++) {
+		xfer *x = &cp->xf[i];
+		if (x->phase == X_FREE)
+			continue;
+		if (x->req.http.active)
+			bg_http_abort(&cp->http, &x->req.http);
+		obj_fail(cp, x->o, "interrupted%s", "");
+		xfer_free(cp, x);
+	}
+	for (obj *o = cp->active_head; o; o = o->next)
+		obj_fail(cp, o, "interrupted%s", "");
+}
+
+static void teardown(bg_copy *cp)
+{
+	for (unsigned i = 0; i < cp->nxf; i++) {
+		bg_s3_req_free(&cp->xf[i].req);
+		if (cp->xf[i].xs)
+			XXH3_freeState(cp->xf[i].xs);
+		if (cp->xf[i].md5)
+			EVP_MD_CTX_free(cp->xf[i].md5);
+	}
+	free(cp->xf);
+	for (unsigned i = 0; i < NCTL; i++) {
+		bg_s3_req_free(&cp->ctls[i].req);
+		bg_buf_free(&cp->ctls[i].body);
+	}
+	bg_s3_req_free(&cp->list);
+	if (cp->objs) {
+		for (unsigned i = 0; i < cp->nobjs; i++) {
+			free(cp->objs[i].md5);
+			free(cp->objs[i].crc);
+			free(cp->objs[i].xxh);
+		}
+	}
+	free(cp->objs);
+	free(cp->queue);
+	bg_pool_free(&cp->pool);
+	bg_http_free(&cp->http);
+}
+
+static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
+{
+	cp->o = o;
+	cp->cksum = o->cksum;
+	if (cp->cksum == BG_CKSUM_AUTO)
+		cp->cksum = o->dst_ep.custom ? BG_CKSUM_MD5 : BG_CKSUM_CRC32C;
+	norm_prefix(o->src.prefix, cp->src_prefix, sizeof(cp->src_prefix));
+	norm_prefix(o->dst.prefix, cp->dst_prefix, sizeof(cp->dst_prefix));
+	cp->src_plen = strlen(cp->src_prefix);
+	cp->nxf = o->concurrency;
+	cp->nobjs = o->concurrency + 4;
+	if (bg_http_init(&cp->http, 2 * o->concurrency + 32, o->concurrency + 16, st))
+		return st->code;
+	if (bg_pool_init(&cp->pool, o->memory, POOL_BLOCK, st))
+		return st->code;
+	cp->xf = calloc(cp->nxf, sizeof(*cp->xf));
+	cp->objs = calloc(cp->nobjs, sizeof(*cp->objs));
+	cp->queue = malloc(QUEUE_MAX * sizeof(*cp->queue));
+	if (!cp->xf || !cp->objs || !cp->queue)
+		return bg_fail(st, BG_E_NOMEM, "out of memory for the transfer tables");
+	for (unsigned i = 0; i < cp->nxf; i++) {
+		xfer *x = &cp->xf[i];
+		if (bg_s3_req_init(&x->req, XFER_BODY_MAX, st))
+			return st->code;
+		x->req.owner = x;
+		x->req.done = xfer_done;
+		x->cp = cp;
+		x->xs = XXH3_createState();
+		x->md5 = EVP_MD_CTX_new();
+		if (!x->xs || !x->md5)
+			return bg_fail(st, BG_E_NOMEM, "out of memory for hash states");
+	}
+	for (unsigned i = 0; i < NCTL; i++) {
+		ctl *c = &cp->ctls[i];
+		if (bg_s3_req_init(&c->req, CTL_BODY_MAX, st))
+			return st->code;
+		c->req.owner = c;
+		c->req.done = ctl_done;
+		c->cp = cp;
+		bg_buf_init(&c->body, CTL_BODY_MAX);
+	}
+	if (bg_s3_req_init(&cp->list, LIST_BODY_MAX, st))
+		return st->code;
+	cp->list.owner = cp;
+	cp->list.done = list_done;
+	for (unsigned i = 0; i < cp->nobjs; i++) {
+		obj *ob = &cp->objs[i];
+		ob->md5 = calloc(BG_PARTS_MAX, sizeof(*ob->md5));
+		ob->crc = calloc(BG_PARTS_MAX, sizeof(*ob->crc));
+		ob->xxh = calloc(BG_PARTS_MAX, sizeof(*ob->xxh));
+		if (!ob->md5 || !ob->crc || !ob->xxh)
+			return bg_fail(st, BG_E_NOMEM, "out of memory for part tables");
+	}
+	return BG_OK;
+}
+
+/* HEAD of the destination bucket before anything moves: a missing bucket
+ * or bad keys are configuration errors, not a thousand failed objects. */
+static bool preflight_done;
+static void preflight_cb(bg_s3_req *r)
+{
+	(void)r;
+	preflight_done = true;
+}
+
+static bg_err preflight(bg_copy *cp, bg_status *st)
+{
+	bg_s3_req *r = &cp->ctls[0].req;
+	for (unsigned attempt = 1;; attempt++) {
+		bg_s3_call c = { .method = "HEAD", .bucket = cp->o->dst.bucket };
+		if (bg_s3_prepare(r, &cp->o->dst_ep, &c, st) < 0)
+			return st->code;
+		r->done = preflight_cb;
+		preflight_done = false;
+		if (bg_s3_start(&cp->http, r) < 0)
+			return bg_fail(st, BG_E_INTERNAL, "cannot start a request");
+		while (!preflight_done)
+			if (bg_http_turn(&cp->http, 100000000ull) < 0)
+				return bg_fail(st, BG_E_INTERNAL, "event loop failed");
+		r->done = ctl_done;
+		char msg[BG_MSG_MAX];
+		bg_s3_outcome out = bg_s3_classify(r, msg, sizeof(msg));
+		if (out == BG_S3_DONE)
+			return BG_OK;
+		if (out == BG_S3_RETRY && attempt < 3) {
+			uint64_t until = bg_now_ns() + bg_s3_backoff_ns(r, attempt);
+			while (bg_now_ns() < until)
+				bg_http_turn(&cp->http, until - bg_now_ns());
+			continue;
+		}
+		if (r->status == 404)
+			return bg_fail(st, BG_E_CONFIG,
+				       "destination bucket '%s' does not exist at %s: create it first",
+				       cp->o->dst.bucket, cp->o->dst_ep.url);
+		if (r->status == 403)
+			return bg_fail(st, BG_E_CONFIG,
+				       "access to destination bucket '%s' at %s denied (HTTP 403): check the %s keys",
+				       cp->o->dst.bucket, cp->o->dst_ep.url,
+				       cp->o->dst.kind == BG_LOC_R2 ? "R2_ACCESS_KEY_ID/R2_SECRET_ACCESS_KEY" : "destination");
+		return bg_fail(st, BG_E_CONFIG, "cannot reach destination bucket '%s' at %s: %s",
+			       cp->o->dst.bucket, cp->o->dst_ep.url, msg);
+	}
+}
+
+bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
+{
+	bg_copy *cp = calloc(1, sizeof(*cp));
+	if (!cp)
+		return bg_fail(st, BG_E_NOMEM, "out of memory");
+	bg_err rc = setup(cp, o, st);
+	if (rc == BG_OK)
+		rc = preflight(cp, st);
+	if (rc != BG_OK) {
+		teardown(cp);
+		free(cp);
+		return rc;
+	}
+	cp->t0 = bg_now_ns();
+	bool stopping = false;
+	for (;;) {
+		uint64_t now = bg_now_ns();
+		if (o->stop && *o->stop && !stopping) {
+			stopping = true;
+			cp->list_done = true;
+			cp->qlen = 0;
+			stop_everything(cp);
+		}
+		if (cp->fatal && !stopping) {
+			stopping = true;
+			cp->qlen = 0;
+		}
+		maybe_list(cp);
+		admit(cp);
+		dispatch_ctl(cp, now);
+		dispatch_data(cp, now);
+		progress(cp, false);
+		bool idle = !cp->active && !cp->qlen && !cp->list_busy &&
+			    (cp->list_done || cp->fatal);
+		if (idle)
+			break;
+		uint64_t wait = 100000000ull; /* progress cadence */
+		if (bg_http_turn(&cp->http, wait) < 0) {
+			bg_fail(st, BG_E_INTERNAL, "event loop failed");
+			break;
+		}
+	}
+	progress(cp, true);
+	*stats = cp->stats;
+	if (cp->fatal) {
+		*st = cp->fatal_st;
+		rc = st->code;
+	} else if (cp->stats.failed_objects) {
+		rc = bg_fail(st, BG_E_INTEGRITY, "%llu object(s) failed",
+			     (unsigned long long)cp->stats.failed_objects);
+	} else if (o->stop && *o->stop) {
+		rc = bg_fail(st, BG_E_USAGE, "interrupted");
+	}
+	teardown(cp);
+	free(cp);
+	return rc;
+}

@@ -1,0 +1,169 @@
+/* pool.c - fixed block pool for part buffers (see pool.h). */
+#include "pool.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+int bg_pool_init(bg_pool *p, uint64_t memory, size_t block_size, bg_status *st)
+{
+	memset(p, 0, sizeof(*p));
+	BG_ASSERT(block_size >= 4096 && (block_size & (block_size - 1)) == 0);
+	uint64_t n = memory / block_size;
+	if (n == 0 || n >= BG_POOL_NONE)
+		return bg_fail(st, BG_E_USAGE, "--memory %llu is out of range",
+			       (unsigned long long)memory);
+	/* Pages are touched only when a block is first used. */
+	void *base = mmap(NULL, (size_t)(n * block_size), PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED)
+		return bg_fail(st, BG_E_NOMEM, "cannot reserve --memory %llu bytes",
+			       (unsigned long long)memory);
+	p->next = malloc(n * sizeof(uint32_t));
+	if (!p->next) {
+		munmap(base, (size_t)(n * block_size));
+		return bg_fail(st, BG_E_NOMEM, "out of memory for the block table");
+	}
+	p->base = base;
+	p->block_size = block_size;
+	p->nblocks = (uint32_t)n;
+	p->nfree = (uint32_t)n;
+	for (uint32_t i = 0; i < n; i++)
+		p->next[i] = i + 1 < n ? i + 1 : BG_POOL_NONE;
+	p->free_head = 0;
+	return 0;
+}
+
+void bg_pool_free(bg_pool *p)
+{
+	if (p->base)
+		munmap(p->base, (size_t)p->nblocks * p->block_size);
+	free(p->next);
+	memset(p, 0, sizeof(*p));
+}
+
+uint32_t bg_pool_blocks_for(const bg_pool *p, uint64_t n)
+{
+	uint64_t b = (n + p->block_size - 1) / p->block_size;
+	return b > UINT32_MAX ? UINT32_MAX : (uint32_t)b;
+}
+
+int bg_pool_reserve(bg_pool *p, uint64_t bytes, bg_chain *c)
+{
+	uint32_t need = bg_pool_blocks_for(p, bytes);
+	c->head = c->wblk = c->rblk = BG_POOL_NONE;
+	c->nblocks = 0;
+	c->len = c->roff = 0;
+	if (need > p->nfree)
+		return -1;
+	/* Pop `need` blocks; the chain keeps them in free-list order. */
+	uint32_t head = p->free_head, last = BG_POOL_NONE, cur = head;
+	for (uint32_t i = 0; i < need; i++) {
+		last = cur;
+		cur = p->next[cur];
+	}
+	if (need) {
+		p->next[last] = BG_POOL_NONE;
+		c->head = head;
+		p->free_head = cur;
+	}
+	c->nblocks = need;
+	c->wblk = c->rblk = c->head;
+	c->roff = 0;
+	p->nfree -= need;
+	if (p->nblocks - p->nfree > p->peak_used)
+		p->peak_used = p->nblocks - p->nfree;
+	return 0;
+}
+
+void bg_pool_release(bg_pool *p, bg_chain *c)
+{
+	if (!c->nblocks)
+		return;
+	uint32_t last = c->head;
+	for (uint32_t i = 1; i < c->nblocks; i++)
+		last = p->next[last];
+	BG_DEBUG_ASSERT(p->next[last] == BG_POOL_NONE);
+	p->next[last] = p->free_head;
+	p->free_head = c->head;
+	p->nfree += c->nblocks;
+	BG_ASSERT(p->nfree <= p->nblocks);
+	c->head = c->wblk = c->rblk = BG_POOL_NONE;
+	c->nblocks = 0;
+	c->len = c->roff = 0;
+}
+
+/* Block index holding byte `off` of the chain. */
+static uint32_t block_at(const bg_pool *p, const bg_chain *c, uint64_t off)
+{
+	uint32_t b = c->head;
+	for (uint64_t i = off / p->block_size; i > 0; i--)
+		b = p->next[b];
+	return b;
+}
+
+void bg_chain_rewind(bg_chain *c)
+{
+	c->len = c->roff = 0;
+	c->wblk = c->rblk = c->head;
+}
+
+int bg_chain_append(bg_pool *p, bg_chain *c, const void *src, size_t n)
+{
+	if (n > (uint64_t)c->nblocks * p->block_size - c->len)
+		return -1;
+	const unsigned char *s = src;
+	uint32_t b = c->wblk;
+	while (n) {
+		size_t in = (size_t)(c->len % p->block_size);
+		size_t take = p->block_size - in;
+		if (take > n)
+			take = n;
+		memcpy(p->base + (size_t)b * p->block_size + in, s, take);
+		s += take;
+		n -= take;
+		c->len += take;
+		if (c->len % p->block_size == 0)
+			b = p->next[b];
+	}
+	c->wblk = b;
+	return 0;
+}
+
+size_t bg_chain_read(const bg_pool *p, bg_chain *c, uint64_t off, void *dst, size_t n)
+{
+	if (off >= c->len)
+		return 0;
+	if (n > c->len - off)
+		n = (size_t)(c->len - off);
+	unsigned char *d = dst;
+	size_t done = 0;
+	uint32_t b = (off == c->roff && c->rblk != BG_POOL_NONE) ? c->rblk : block_at(p, c, off);
+	while (done < n) {
+		size_t in = (size_t)(off % p->block_size);
+		size_t take = p->block_size - in;
+		if (take > n - done)
+			take = n - done;
+		memcpy(d + done, p->base + (size_t)b * p->block_size + in, take);
+		done += take;
+		off += take;
+		if (off % p->block_size == 0)
+			b = p->next[b];
+	}
+	c->rblk = b;
+	c->roff = off;
+	return done;
+}
+
+void bg_chain_each(const bg_pool *p, const bg_chain *c,
+		   void (*fn)(void *ctx, const unsigned char *ptr, size_t n), void *ctx)
+{
+	uint64_t left = c->len;
+	uint32_t b = c->head;
+	while (left) {
+		size_t take = left < p->block_size ? (size_t)left : p->block_size;
+		fn(ctx, p->base + (size_t)b * p->block_size, take);
+		left -= take;
+		b = p->next[b];
+	}
+}

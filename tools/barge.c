@@ -1,0 +1,298 @@
+/* barge.c - the command line: parses, resolves configuration, calls the
+ * engine.  Exit codes: 0 all done, 1 some objects failed, 2 usage,
+ * configuration or environment error. */
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "copy.h"
+#include "progress.h"
+
+#define EXIT_PARTIAL 1
+#define EXIT_USAGE 2
+#define MAX_FILTERS 64
+
+static volatile int stop_flag;
+
+static void on_signal(int sig)
+{
+	stop_flag = 1;
+	signal(sig, SIG_DFL); /* a second Ctrl-C ends it at once */
+}
+
+static const char usage_main[] =
+	"usage: barge COMMAND [ARGS]\n"
+	"\n"
+	"commands:\n"
+	"  copy SRC DST     copy every object under SRC to DST (s3:// or r2://)\n"
+	"  help             this text; 'barge COMMAND --help' for one command\n"
+	"  version          print the version\n"
+	"\n"
+	"resume, status, audit, bench, ls and doctor are planned (see the issues).\n";
+
+static const char usage_copy[] =
+	"usage: barge copy SRC DST [options]\n"
+	"\n"
+	"SRC and DST are s3://bucket[/prefix] or r2://bucket[/prefix]; a prefix is a\n"
+	"folder: s3://b/data copies the keys under data/ to DST's prefix.\n"
+	"\n"
+	"  --concurrency N        transfers in flight (default 32)\n"
+	"  --part-size SIZE       multipart part size (default 16M; raised per object\n"
+	"                         to keep within 10,000 parts)\n"
+	"  --multipart-threshold SIZE  objects larger than this go multipart\n"
+	"                         (default: the part size)\n"
+	"  --memory SIZE          part-buffer budget (default 512M)\n"
+	"  --include GLOB         copy keys matching GLOB (relative to SRC's prefix)\n"
+	"  --exclude GLOB         skip keys matching GLOB; the last match wins\n"
+	"  --dry-run              list and show the plan, move nothing\n"
+	"  --progress MODE        auto, bar, json or none (default auto)\n"
+	"  --checksum MODE        auto, md5, crc32c or none: the checksum sent with each\n"
+	"                         part for the destination to verify (auto: crc32c on\n"
+	"                         AWS and R2, md5 on other endpoints)\n"
+	"  --retries N            attempts per request (default 10)\n"
+	"  --src-profile P        shared-config profile for SRC\n"
+	"  --dst-profile P        shared-config profile for DST\n"
+	"  --env-file FILE        load KEY=VALUE lines (R2 keys, ...) from FILE\n"
+	"\n"
+	"Credentials: s3:// uses AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN,\n"
+	"AWS_PROFILE, ~/.aws/{config,credentials}, AWS_REGION, AWS_ENDPOINT_URL_S3 or\n"
+	"AWS_ENDPOINT_URL, AWS_CA_BUNDLE; r2:// uses R2_ACCOUNT_ID, R2_ACCESS_KEY_ID,\n"
+	"R2_SECRET_ACCESS_KEY and R2_ENDPOINT_URL. Secrets are never taken as arguments.\n"
+	"\n"
+	"Exit: 0 all copied and verified, 1 some objects failed (each named), 2 usage or\n"
+	"configuration error.\n";
+
+static int usage_error(const char *fmt, const char *arg)
+	__attribute__((format(printf, 1, 0)));
+static int usage_error(const char *fmt, const char *arg)
+{
+	char msg[512];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	snprintf(msg, sizeof(msg), fmt, arg);
+#pragma GCC diagnostic pop
+	fprintf(stderr, "barge: %s (see 'barge copy --help')\n", msg);
+	return EXIT_USAGE;
+}
+
+static int parse_size_opt(const char *name, const char *v, uint64_t min, uint64_t max,
+			  uint64_t *out)
+{
+	if (!v || bg_parse_size(v, out) < 0 || *out < min || *out > max) {
+		fprintf(stderr, "barge: %s '%s' is not a size between %llu and %llu bytes "
+				"(use forms like 16M, 1G)\n",
+			name, v ? v : "", (unsigned long long)min, (unsigned long long)max);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_copy(int argc, char **argv)
+{
+	static bg_copy_opts o;
+	const char *filters[MAX_FILTERS];
+	unsigned nfilters = 0;
+	const char *pos[2];
+	unsigned npos = 0;
+	const char *src_profile = NULL, *dst_profile = NULL, *env_file = NULL;
+	bg_prog_mode pmode = BG_PROG_AUTO;
+	uint64_t v;
+	bool threshold_set = false;
+	char *filter_mem[MAX_FILTERS] = { 0 };
+
+	o.concurrency = 32;
+	o.part_size = 16 * BG_MIB;
+	o.memory = 512 * BG_MIB;
+	o.retries = 10;
+	o.cksum = BG_CKSUM_AUTO;
+
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			fputs(usage_copy, stdout);
+			return 0;
+		} else if (strcmp(a, "--dry-run") == 0) {
+			o.dry_run = true;
+			continue;
+		} else if (a[0] == '-' && a[1] == '-') {
+			if (!val)
+				return usage_error("%s needs a value", a);
+			i++;
+			if (strcmp(a, "--concurrency") == 0) {
+				if (bg_parse_u64(val, 1, 1024, &v) < 0)
+					return usage_error("--concurrency '%s' must be a number from 1 to 1024", val);
+				o.concurrency = (unsigned)v;
+			} else if (strcmp(a, "--retries") == 0) {
+				if (bg_parse_u64(val, 1, 100, &v) < 0)
+					return usage_error("--retries '%s' must be a number from 1 to 100", val);
+				o.retries = (unsigned)v;
+			} else if (strcmp(a, "--part-size") == 0) {
+				if (parse_size_opt(a, val, BG_PART_MIN, BG_PART_MAX, &o.part_size) < 0)
+					return EXIT_USAGE;
+			} else if (strcmp(a, "--multipart-threshold") == 0) {
+				if (parse_size_opt(a, val, 0, BG_PUT_MAX, &o.threshold) < 0)
+					return EXIT_USAGE;
+				threshold_set = true;
+			} else if (strcmp(a, "--memory") == 0) {
+				if (parse_size_opt(a, val, 16 * BG_MIB, 1ull << 40, &o.memory) < 0)
+					return EXIT_USAGE;
+			} else if (strcmp(a, "--include") == 0 || strcmp(a, "--exclude") == 0) {
+				if (nfilters == MAX_FILTERS)
+					return usage_error("at most %s --include/--exclude filters", "64");
+				size_t n = strlen(val);
+				char *f = malloc(n + 2);
+				if (!f) {
+					fprintf(stderr, "barge: out of memory\n");
+					return EXIT_USAGE;
+				}
+				f[0] = a[2] == 'i' ? '+' : '-';
+				memcpy(f + 1, val, n + 1);
+				filter_mem[nfilters] = f;
+				filters[nfilters++] = f;
+			} else if (strcmp(a, "--progress") == 0) {
+				if (strcmp(val, "auto") == 0) pmode = BG_PROG_AUTO;
+				else if (strcmp(val, "bar") == 0) pmode = BG_PROG_BAR;
+				else if (strcmp(val, "json") == 0) pmode = BG_PROG_JSON;
+				else if (strcmp(val, "none") == 0) pmode = BG_PROG_NONE;
+				else return usage_error("--progress '%s' must be auto, bar, json or none", val);
+			} else if (strcmp(a, "--checksum") == 0) {
+				if (strcmp(val, "auto") == 0) o.cksum = BG_CKSUM_AUTO;
+				else if (strcmp(val, "md5") == 0) o.cksum = BG_CKSUM_MD5;
+				else if (strcmp(val, "crc32c") == 0) o.cksum = BG_CKSUM_CRC32C;
+				else if (strcmp(val, "none") == 0) o.cksum = BG_CKSUM_NONE;
+				else return usage_error("--checksum '%s' must be auto, md5, crc32c or none", val);
+			} else if (strcmp(a, "--src-profile") == 0) {
+				src_profile = val;
+			} else if (strcmp(a, "--dst-profile") == 0) {
+				dst_profile = val;
+			} else if (strcmp(a, "--env-file") == 0) {
+				env_file = val;
+			} else if (strcmp(a, "--journal") == 0) {
+				return usage_error("--journal: the resumable journal is not in this build yet%s", "");
+			} else {
+				return usage_error("unknown option '%s'", a);
+			}
+			continue;
+		} else if (a[0] == '-' && a[1]) {
+			return usage_error("unknown option '%s'", a);
+		}
+		if (npos == 2)
+			return usage_error("too many arguments: '%s' (copy takes SRC and DST)", a);
+		pos[npos++] = a;
+	}
+	if (npos < 2)
+		return usage_error("copy needs SRC and DST%s", "");
+	if (!threshold_set)
+		o.threshold = o.part_size;
+	if (o.memory < 2 * o.part_size) {
+		fprintf(stderr, "barge: --memory must be at least twice --part-size "
+				"(a part is buffered while the next one is read)\n");
+		return EXIT_USAGE;
+	}
+	if (o.threshold > o.memory / 2) {
+		fprintf(stderr, "barge: --multipart-threshold must be at most half of --memory\n");
+		return EXIT_USAGE;
+	}
+	o.filters = filters;
+	o.nfilters = nfilters;
+
+	char err[512];
+	if (env_file && bg_envfile_load(env_file, err, sizeof(err)) < 0) {
+		fprintf(stderr, "barge: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (bg_location_parse(pos[0], &o.src, err, sizeof(err)) < 0 ||
+	    bg_location_parse(pos[1], &o.dst, err, sizeof(err)) < 0) {
+		fprintf(stderr, "barge: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (o.src.kind == BG_LOC_LOCAL || o.dst.kind == BG_LOC_LOCAL) {
+		fprintf(stderr, "barge: local paths are not supported yet: use s3://bucket or r2://bucket on both sides\n");
+		return EXIT_USAGE;
+	}
+	if (bg_endpoint_resolve(o.src.kind, src_profile, &o.src_ep, err, sizeof(err)) < 0 ||
+	    bg_endpoint_resolve(o.dst.kind, dst_profile, &o.dst_ep, err, sizeof(err)) < 0) {
+		fprintf(stderr, "barge: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (strcmp(o.src_ep.url, o.dst_ep.url) == 0 && strcmp(o.src.bucket, o.dst.bucket) == 0) {
+		const char *a = o.src.prefix, *b = o.dst.prefix;
+		size_t la = strlen(a), lb = strlen(b);
+		if (strncmp(a, b, la < lb ? la : lb) == 0) {
+			fprintf(stderr, "barge: SRC and DST overlap in the same bucket: choose prefixes that do not contain each other\n");
+			return EXIT_USAGE;
+		}
+	}
+
+	bg_progress prog;
+	bg_progress_init(&prog, pmode, o.dry_run);
+	o.on_progress = bg_progress_tick;
+	o.on_object = bg_progress_object;
+	o.ctx = &prog;
+	o.stop = &stop_flag;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+
+	bg_copy_stats stats = { 0 };
+	bg_status st = { 0 };
+	bg_err rc = bg_copy_run(&o, &stats, &st);
+	bg_endpoint_wipe(&o.src_ep);
+	bg_endpoint_wipe(&o.dst_ep);
+	for (unsigned i = 0; i < nfilters; i++)
+		free(filter_mem[i]);
+	if (rc == BG_OK || rc == BG_E_INTEGRITY || (stop_flag && rc == BG_E_USAGE)) {
+		bg_progress_summary(&prog, &stats, rc);
+		if (stop_flag) {
+			fprintf(stderr, "barge: interrupted; objects not copied are listed above\n");
+			return EXIT_PARTIAL;
+		}
+		return rc == BG_OK ? 0 : EXIT_PARTIAL;
+	}
+	if (prog.bar_drawn)
+		fputc('\n', stderr);
+	fprintf(stderr, "barge: %s\n", st.msg);
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage_main, stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		fputs(usage_main, stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("barge 0.1.0 (%s)\n", curl_version());
+		return 0;
+	}
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "barge: libcurl failed to initialise\n");
+		return EXIT_USAGE;
+	}
+	int rc;
+	if (strcmp(cmd, "copy") == 0) {
+		rc = cmd_copy(argc - 2, argv + 2);
+	} else if (strcmp(cmd, "resume") == 0 || strcmp(cmd, "status") == 0 ||
+		   strcmp(cmd, "audit") == 0 || strcmp(cmd, "bench") == 0 ||
+		   strcmp(cmd, "ls") == 0 || strcmp(cmd, "doctor") == 0) {
+		fprintf(stderr, "barge: '%s' is not available in this build yet\n", cmd);
+		rc = EXIT_USAGE;
+	} else {
+		fprintf(stderr, "barge: unknown command '%s' (see 'barge help')\n", cmd);
+		rc = EXIT_USAGE;
+	}
+	curl_global_cleanup();
+	return rc;
+}
