@@ -772,18 +772,16 @@ static int start_ctl(bg_copy *cp, ctl *c)
 	size_t nh = 0;
 	bg_s3_call call = { 0 };
 	const bg_endpoint *ep = &op->dst_ep;
-	char ifmatch[BG_ETAG_MAX + 4];
 	switch (o->state) {
 	case O_HEAD:
 	case O_HEAD_PART:
 		ep = &op->src_ep;
 		call = (bg_s3_call){ .method = "HEAD", .bucket = op->src.bucket, .key = o->key,
 				     .capture_meta = o->state == O_HEAD };
-		if (o->state == O_HEAD_PART) {
+		/* No If-Match here: moto compares it with the part's own ETag.
+		 * Every GET carries If-Match, which is what guards the bytes. */
+		if (o->state == O_HEAD_PART)
 			q[nq++] = (bg_query_param){ "partNumber", "1" };
-			bg_snprintf(ifmatch, sizeof(ifmatch), "\"%s\"", o->etag);
-			h[nh++] = (bg_header){ "If-Match", ifmatch };
-		}
 		break;
 	case O_CREATE:
 		q[nq++] = (bg_query_param){ "uploads", NULL };
