@@ -168,8 +168,6 @@ static void emit(bg_copy *cp, bg_obj_event_kind kind, obj *o, const char *error)
 		return;
 	char hex[33] = "";
 	if (kind == BG_EV_DONE && o->xxh) {
-		XXH3_state_t *s = cp->xf[0].xs; /* scratch use between callbacks */
-		(void)s;
 		XXH128_hash_t acc = XXH3_128bits(o->xxh, sizeof(o->xxh[0]) * o->plan.nparts);
 		XXH128_canonical_t c;
 		XXH128_canonicalFromHash(&c, acc);
@@ -246,8 +244,9 @@ static void obj_settle(bg_copy *cp, obj *o)
 	if (o->parts_inflight || o->ctl_busy)
 		return;
 	if (o->failed || o->restart) {
-		if (o->upload_id[0] && o->state != O_ABORT) {
-			o->state = O_ABORT; /* dispatch_ctl sends it */
+		if (o->upload_id[0]) {
+			/* dispatch_ctl sends the abort; it clears upload_id */
+			o->state = O_ABORT;
 			return;
 		}
 		if (o->restart && !o->failed) {
@@ -399,7 +398,7 @@ static void admit(bg_copy *cp)
 		if (bg_snprintf(o->dkey, sizeof(o->dkey), "%s%s", cp->dst_prefix,
 				p->key + cp->src_plen) < 0 || strlen(o->dkey) > BG_KEY_MAX) {
 			o->state = O_VERIFY; /* any non-free state; finished below */
-			obj_fail(cp, o, "destination key longer than 1024 bytes%s", "");
+			obj_fail(cp, o, "destination key longer than 1024 bytes");
 			obj_finish(cp, o);
 			continue;
 		}
@@ -633,7 +632,7 @@ static void xfer_done(bg_s3_req *r)
 			if (r->etag[0] && strcmp(r->etag, o->etag) != 0) {
 				o->restart = o->restarts < MAX_RESTARTS;
 				if (!o->restart)
-					obj_fail(cp, o, "source keeps changing during the copy%s", "");
+					obj_fail(cp, o, "source keeps changing during the copy");
 				xfer_free(cp, x);
 				return;
 			}
@@ -792,7 +791,7 @@ static int start_ctl(bg_copy *cp, ctl *c)
 		break;
 	case O_COMPLETE:
 		if (build_complete(cp, o, &c->body) < 0) {
-			obj_fail(cp, o, "CompleteMultipartUpload body too large%s", "");
+			obj_fail(cp, o, "CompleteMultipartUpload body too large");
 			return -1;
 		}
 		q[nq++] = (bg_query_param){ "uploadId", o->upload_id };
@@ -880,6 +879,11 @@ static void ctl_done(bg_s3_req *r)
 		}
 	}
 	if (o->failed && o->state != O_ABORT) {
+		/* An upload created meanwhile must still be aborted. */
+		if (o->state == O_CREATE && out == BG_S3_DONE &&
+		    bg_xml_parse_initiate(r->resp.data ? r->resp.data : "", r->resp.len,
+					  o->upload_id, sizeof(o->upload_id)) < 0)
+			o->upload_id[0] = '\0';
 		ctl_release(cp, c);
 		return;
 	}
@@ -922,13 +926,13 @@ static void ctl_done(bg_s3_req *r)
 	switch (o->state) {
 	case O_HEAD:
 		if (!r->has_length || !r->etag[0]) {
-			obj_fail(cp, o, "HEAD of the source gave no size or ETag%s", "");
+			obj_fail(cp, o, "HEAD of the source gave no size or ETag");
 			break;
 		}
 		if (o->etag[0] && strcmp(o->etag, r->etag) != 0) {
 			o->restart = o->restarts < MAX_RESTARTS;
 			if (!o->restart)
-				obj_fail(cp, o, "source keeps changing during the copy%s", "");
+				obj_fail(cp, o, "source keeps changing during the copy");
 			break;
 		}
 		bg_strlcpy(o->etag, r->etag, sizeof(o->etag));
@@ -950,7 +954,7 @@ static void ctl_done(bg_s3_req *r)
 	case O_CREATE:
 		if (bg_xml_parse_initiate(r->resp.data ? r->resp.data : "", r->resp.len,
 					  o->upload_id, sizeof(o->upload_id)) < 0) {
-			obj_fail(cp, o, "CreateMultipartUpload answer has no UploadId%s", "");
+			obj_fail(cp, o, "CreateMultipartUpload answer has no UploadId");
 			break;
 		}
 		o->state = O_PARTS;
@@ -1085,11 +1089,15 @@ static void stop_everything(bg_copy *cp)
 			continue;
 		if (x->req.http.active)
 			bg_http_abort(&cp->http, &x->req.http);
-		obj_fail(cp, x->o, "interrupted%s", "");
+		obj_fail(cp, x->o, "interrupted");
 		xfer_free(cp, x);
 	}
-	for (obj *o = cp->active_head; o; o = o->next)
-		obj_fail(cp, o, "interrupted%s", "");
+	for (obj *o = cp->active_head; o;) {
+		obj *next = o->next; /* settling may release o */
+		obj_fail(cp, o, "interrupted");
+		obj_settle(cp, o);
+		o = next;
+	}
 }
 
 static void teardown(bg_copy *cp)

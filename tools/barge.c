@@ -250,7 +250,9 @@ static int cmd_copy(int argc, char **argv)
 	if (rc == BG_OK || rc == BG_E_INTEGRITY || (stop_flag && rc == BG_E_USAGE)) {
 		bg_progress_summary(&prog, &stats, rc);
 		if (stop_flag) {
-			fprintf(stderr, "barge: interrupted; objects not copied are listed above\n");
+			fprintf(stderr, "barge: interrupted: objects in flight are named above; %llu listed objects were not started\n",
+				(unsigned long long)(stats.listed_objects - stats.done_objects -
+						     stats.failed_objects));
 			return EXIT_PARTIAL;
 		}
 		return rc == BG_OK ? 0 : EXIT_PARTIAL;
