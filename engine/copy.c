@@ -894,6 +894,17 @@ static void ctl_done(bg_s3_req *r)
 		ctl_release(cp, c);
 		return;
 	}
+	if (out == BG_S3_FAIL && o->state == O_COMPLETE && c->attempt > 0 &&
+	    strcmp(r->err.code, "NoSuchUpload") == 0) {
+		/* An earlier attempt completed the upload but its answer was
+		 * lost: the HEAD of the destination decides (expected ETag). */
+		multipart_etag(o, o->expect_etag, sizeof(o->expect_etag));
+		o->upload_id[0] = '\0';
+		o->state = O_VERIFY;
+		c->attempt = 0;
+		ctl_release(cp, c);
+		return;
+	}
 	if (out == BG_S3_RETRY && ++c->attempt < cp->o->retries) {
 		cp->stats.retries++;
 		c->waiting = true;
@@ -1212,7 +1223,8 @@ static bg_err preflight(bg_copy *cp, bg_status *st)
 		bg_s3_outcome out = bg_s3_classify(r, msg, sizeof(msg));
 		if (out == BG_S3_DONE)
 			return BG_OK;
-		if (out == BG_S3_RETRY && attempt < 3) {
+		if (out == BG_S3_RETRY && attempt < cp->o->retries) {
+			cp->stats.retries++;
 			uint64_t until = bg_now_ns() + bg_s3_backoff_ns(r, attempt);
 			while (bg_now_ns() < until)
 				bg_http_turn(&cp->http, until - bg_now_ns());
