@@ -138,7 +138,7 @@ int bg_snprintf(char *dst, size_t cap, const char *fmt, ...)
 
 int bg_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
-	if (!s || !*s || *s == '-' || *s == '+')
+	if (!s || *s < '0' || *s > '9') /* strtoull skips blanks, takes a sign */
 		return -1;
 	char *end;
 	errno = 0;
