@@ -51,6 +51,7 @@ typedef enum ostate {
 	O_SMALL,     /* waiting for or in its data transfer */
 	O_HEAD,      /* HEAD of the source */
 	O_HEAD_PART, /* HEAD ?partNumber=1 for the source part size */
+	O_HEAD_LAST, /* HEAD ?partNumber=N: is the last part what uniform parts leave? */
 	O_CREATE,
 	O_PARTS,
 	O_COMPLETE,
@@ -64,6 +65,7 @@ struct obj {
 	bool ctl_busy;   /* a control request is in flight or waiting */
 	bool failed;     /* finish by aborting then reporting */
 	bool restart;    /* source changed: abort, then start over */
+	bool no_reuse;   /* the source's part layout proved not uniform */
 	bool data_started;
 	obj *next;       /* admission-ordered active list */
 	char key[BG_KEY_MAX + 1];
@@ -113,6 +115,7 @@ typedef struct ctl {
 	uint64_t retry_at;
 	unsigned attempt;
 	bg_buf body;
+	char partno[12]; /* query value of a HEAD ?partNumber=N */
 } ctl;
 
 typedef struct bg_copy {
@@ -774,6 +777,7 @@ static int start_ctl(bg_copy *cp, ctl *c)
 	switch (o->state) {
 	case O_HEAD:
 	case O_HEAD_PART:
+	case O_HEAD_LAST:
 		ep = &op->src_ep;
 		call = (bg_s3_call){ .method = "HEAD", .bucket = op->src.bucket, .key = o->key,
 				     .capture_meta = o->state == O_HEAD };
@@ -781,6 +785,10 @@ static int start_ctl(bg_copy *cp, ctl *c)
 		 * Every GET carries If-Match, which is what guards the bytes. */
 		if (o->state == O_HEAD_PART)
 			q[nq++] = (bg_query_param){ "partNumber", "1" };
+		if (o->state == O_HEAD_LAST) {
+			bg_snprintf(c->partno, sizeof(c->partno), "%u", bg_plan_etag_parts(o->etag));
+			q[nq++] = (bg_query_param){ "partNumber", c->partno };
+		}
 		break;
 	case O_CREATE:
 		q[nq++] = (bg_query_param){ "uploads", NULL };
@@ -837,7 +845,8 @@ static void planned_from_head(bg_copy *cp, obj *o)
 	bg_plan_input in = {
 		.size = o->size, .threshold = cp->o->threshold, .part_size = cp->o->part_size,
 		.max_part = (uint64_t)cp->pool.nblocks * POOL_BLOCK / 2,
-		.src_part_size = o->src_part_size, .src_parts = bg_plan_etag_parts(o->etag),
+		.src_part_size = o->no_reuse ? 0 : o->src_part_size,
+		.src_parts = bg_plan_etag_parts(o->etag),
 	};
 	char err[256];
 	if (bg_plan_object(&in, &o->plan, err, sizeof(err)) < 0) {
@@ -887,7 +896,8 @@ static void ctl_done(bg_s3_req *r)
 		ctl_release(cp, c);
 		return;
 	}
-	if (out == BG_S3_FAIL && r->status == 412 && (o->state == O_HEAD_PART)) {
+	if (out == BG_S3_FAIL && r->status == 412 &&
+	    (o->state == O_HEAD_PART || o->state == O_HEAD_LAST)) {
 		o->restart = o->restarts < MAX_RESTARTS;
 		if (!o->restart)
 			obj_fail(cp, o, "source keeps changing during the copy (%s)", msg);
@@ -914,6 +924,7 @@ static void ctl_done(bg_s3_req *r)
 	if (out != BG_S3_DONE) {
 		static const char *const what[] = {
 			[O_HEAD] = "HEAD of the source", [O_HEAD_PART] = "HEAD of the source's part 1",
+			[O_HEAD_LAST] = "HEAD of the source's last part",
 			[O_CREATE] = "CreateMultipartUpload", [O_COMPLETE] = "CompleteMultipartUpload",
 			[O_VERIFY] = "HEAD of the destination", [O_ABORT] = "AbortMultipartUpload",
 		};
@@ -960,8 +971,21 @@ static void ctl_done(bg_s3_req *r)
 		o->src_part_size = r->has_length && (r->content_length < o->size ||
 						     bg_plan_etag_parts(o->etag) == 1)
 					   ? r->content_length : 0;
+		if (o->src_part_size && bg_plan_etag_parts(o->etag) >= 2 &&
+		    (o->size + o->src_part_size - 1) / o->src_part_size ==
+			    bg_plan_etag_parts(o->etag))
+			o->state = O_HEAD_LAST; /* part 1 alone does not prove uniform parts */
+		else
+			planned_from_head(cp, o);
+		break;
+	case O_HEAD_LAST: {
+		uint64_t n = bg_plan_etag_parts(o->etag);
+		uint64_t last = o->size - (n - 1) * o->src_part_size;
+		if (!r->has_length || r->content_length != last)
+			o->src_part_size = 0; /* not uniform: barge's own parts */
 		planned_from_head(cp, o);
 		break;
+	}
 	case O_CREATE:
 		if (bg_xml_parse_initiate(r->resp.data ? r->resp.data : "", r->resp.len,
 					  o->upload_id, sizeof(o->upload_id)) < 0) {
@@ -992,9 +1016,17 @@ static void ctl_done(bg_s3_req *r)
 			bg_snprintf(m, sizeof(m), "ETag %s, expected %s", r->etag, o->expect_etag);
 			obj_fail(cp, o, "destination HEAD shows %s", m);
 		} else if (o->plan.same_layout && strcmp(r->etag, o->etag) != 0) {
-			char m[256];
-			bg_snprintf(m, sizeof(m), "%s, source has %s", r->etag, o->etag);
-			obj_fail(cp, o, "same part layout but ETag %s", m);
+			/* The parts arrived as sent, yet over the source's boundaries
+			 * the ETags differ: the source's middle parts are not uniform
+			 * (first and last were checked), or the bytes read were not the
+			 * source's. Either way: copy again with barge's own parts. */
+			o->no_reuse = true;
+			o->restart = o->restarts < MAX_RESTARTS;
+			if (!o->restart) {
+				char m[256];
+				bg_snprintf(m, sizeof(m), "%s, source has %s", r->etag, o->etag);
+				obj_fail(cp, o, "same part layout but ETag %s", m);
+			}
 		} else {
 			unsigned char a[16];
 			/* single-part source: its ETag is an MD5, and so is ours */
@@ -1031,6 +1063,7 @@ static bool needs_ctl(const obj *o)
 	switch (o->state) {
 	case O_HEAD:
 	case O_HEAD_PART:
+	case O_HEAD_LAST:
 	case O_CREATE:
 	case O_COMPLETE:
 	case O_VERIFY:

@@ -257,13 +257,12 @@ def _source_layouts():
         # looks like a uniform 8 MiB layout (ceil(18M/8M) = 3 parts), but R2
         # cannot take it and barge must use its own uniform layout.
         pytest.param("parts-8-5-5", [8 * MiB, 5 * MiB, 5 * MiB], ["--part-size", "6M"],
-                     6 * MiB, id="non-uniform-8-5-5",
-                     marks=pytest.mark.xfail(strict=True, reason=(
-                         "barge bug: a source with non-uniform parts whose first part is the "
-                         "largest (8,5,5 MiB) is planned as 'same layout' from the HEAD of part 1 "
-                         "alone, re-cut as 8,8,2 MiB, then failed with 'same part layout but "
-                         "ETag ... source has ...' (exit 1) instead of being copied with "
-                         "barge's own uniform parts"))),
+                     6 * MiB, id="non-uniform-8-5-5"),
+        # non-uniform only in the middle: 8, 10, 6, 3 MiB. First and last part
+        # fit a uniform 8 MiB layout; only the ETag after the copy shows it,
+        # and barge must copy again with its own parts.
+        pytest.param("parts-8-10-6-3", [8 * MiB, 10 * MiB, 6 * MiB, 3 * MiB], ["--part-size", "6M"],
+                     6 * MiB, id="non-uniform-middle-8-10-6-3"),
     ]
 
 
