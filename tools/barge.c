@@ -80,6 +80,20 @@ static int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
+/* Options of 'barge copy' that take a value. */
+static bool known_value_option(const char *a, size_t n)
+{
+	static const char *const names[] = {
+		"--concurrency", "--retries", "--part-size", "--multipart-threshold", "--memory",
+		"--include", "--exclude", "--progress", "--checksum", "--src-profile",
+		"--dst-profile", "--env-file", "--journal",
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == n && memcmp(names[i], a, n) == 0)
+			return true;
+	return false;
+}
+
 static int parse_size_opt(const char *name, const char *v, uint64_t min, uint64_t max,
 			  uint64_t *out)
 {
@@ -121,9 +135,21 @@ static int cmd_copy(int argc, char **argv)
 			o.dry_run = true;
 			continue;
 		} else if (a[0] == '-' && a[1] == '-') {
-			if (!val)
+			/* --name value, or --name=value */
+			char name[32];
+			const char *eq = strchr(a, '=');
+			size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+			if (nlen >= sizeof(name) || !known_value_option(a, nlen))
+				return usage_error("unknown option '%s'", a);
+			memcpy(name, a, nlen);
+			name[nlen] = '\0';
+			if (eq)
+				val = eq + 1;
+			else if (!val)
 				return usage_error("%s needs a value", a);
-			i++;
+			else
+				i++;
+			a = name;
 			if (strcmp(a, "--concurrency") == 0) {
 				if (bg_parse_u64(val, 1, 1024, &v) < 0)
 					return usage_error("--concurrency '%s' must be a number from 1 to 1024", val);

@@ -54,11 +54,9 @@ SRC, DST = "{SRC}", "{DST}"  # placeholders for the test's buckets
 USAGE_CASES = [
     pytest.param([SRC, DST, "--bogus", "1"], ["unknown option", "--bogus"], id="unknown-flag"),
     pytest.param([SRC, DST, "-z"], ["unknown option", "-z"], id="unknown-short-flag"),
-    pytest.param([SRC, DST, "--bogus"], ["unknown option", "--bogus"], id="unknown-flag-last",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "barge bug: an unknown option given last ('barge copy SRC DST --bogus') "
-                     "is reported as \"--bogus needs a value\" instead of \"unknown option "
-                     "'--bogus'\" (tools/barge.c checks for a value before knowing the option)"))),
+    pytest.param([SRC, DST, "--bogus"], ["unknown option", "--bogus"], id="unknown-flag-last"),
+    pytest.param([SRC, DST, "--concurrency=0"], ["--concurrency", "'0'"], id="equals-form-bad-value"),
+    pytest.param([SRC, DST, "--concurrency"], ["--concurrency needs a value"], id="value-missing"),
     pytest.param([SRC], ["SRC and DST"], id="missing-dst"),
     pytest.param([], ["SRC and DST"], id="missing-both"),
     pytest.param([SRC, DST, "r2://another"], ["too many arguments", "r2://another"],
