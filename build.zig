@@ -35,6 +35,8 @@ const engine_sources = [_][]const u8{
     "engine/cksum.c",
     "engine/s3.c",
     "engine/copy.c",
+    "journal/journal.c",
+    "journal/status.c",
 };
 
 const system_libs = [_][]const u8{ "curl", "uring", "ssl", "crypto", "xxhash", "expat", "inih", "sqlite3" };
@@ -51,12 +53,14 @@ pub fn build(b: *std.Build) void {
     const lib = b.addStaticLibrary(.{ .name = "barge", .target = target, .optimize = optimize });
     lib.addCSourceFiles(.{ .files = &engine_sources, .flags = &c_flags });
     lib.addIncludePath(b.path("engine"));
+    lib.addIncludePath(b.path("journal"));
     lib.linkLibC();
     for (system_libs) |l| lib.linkSystemLibrary(l);
 
     const exe = b.addExecutable(.{ .name = "barge", .target = target, .optimize = optimize });
     exe.addCSourceFiles(.{ .files = &.{ "tools/barge.c", "tools/progress.c" }, .flags = &c_flags });
     exe.addIncludePath(b.path("engine"));
+    exe.addIncludePath(b.path("journal"));
     exe.addIncludePath(b.path("tools"));
     exe.linkLibrary(lib);
     exe.linkLibC();
@@ -72,6 +76,7 @@ pub fn build(b: *std.Build) void {
         });
         t.addCSourceFile(.{ .file = b.path(b.fmt("tests/unit/test_{s}.c", .{name})), .flags = &c_flags });
         t.addIncludePath(b.path("engine"));
+        t.addIncludePath(b.path("journal"));
         t.addIncludePath(b.path("tests/unit"));
         t.linkLibrary(lib);
         t.linkLibC();

@@ -1,0 +1,23 @@
+/* jint.h - what journal.c shares with the other journal/ files (status.c).
+ * Not part of the journal's contract: only journal/ includes it. */
+#ifndef BG_JINT_H
+#define BG_JINT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+
+#include "journal.h"
+
+#define BG_J_APP_ID 0x62617267 /* "barg" */
+#define BG_J_VERSION 1         /* schema version this build writes */
+
+/* The read-only connection of an open journal (loop thread only). */
+sqlite3 *bg_journal_rdb(bg_journal *j);
+/* The journal's path as given to bg_journal_open. */
+const char *bg_journal_path(bg_journal *j);
+/* True when the read connection had to fall back to an immutable
+ * snapshot (read-only directory without a -shm file, see
+ * docs/journal.md): rows a live writer adds later are not seen. */
+bool bg_journal_is_snapshot(bg_journal *j);
+
+#endif
