@@ -51,7 +51,10 @@
 	X(COMPLETE, "CompleteMultipartUploadResult")                     \
 	X(LIST_PARTS, "ListPartsResult") X(PART, "Part")                 \
 	X(PART_NUMBER, "PartNumber")                                     \
-	X(NEXT_PART_MARKER, "NextPartNumberMarker")
+	X(NEXT_PART_MARKER, "NextPartNumberMarker")                      \
+	X(LIST_UPLOADS, "ListMultipartUploadsResult") X(UPLOAD, "Upload") \
+	X(NEXT_KEY_MARKER, "NextKeyMarker")                              \
+	X(NEXT_UPLOAD_MARKER, "NextUploadIdMarker")
 
 #define X(id, name) EL_##id,
 enum el { EL_OTHER, XP_ELEMENTS EL_COUNT };
@@ -380,17 +383,19 @@ static int url_decode(const char *in, size_t n, char *out, size_t cap, size_t *o
 	return 0;
 }
 
-/* ---- listings: ListObjectsV2 (<Contents>) and ListParts (<Part>) ---- */
+/* ---- listings: ListObjectsV2 (<Contents>), ListParts (<Part>) and
+ * ListMultipartUploads (<Upload>) ---- */
 
 /* Room for "S3 error <Code>: <Message>" or any xp message. */
 #define PAGE_MSG_MAX (BG_MSG_MAX + sizeof(bg_xml_error))
 
 struct page {
-	enum el item;  /* EL_CONTENTS or EL_PART */
+	enum el item;  /* EL_CONTENTS, EL_PART or EL_UPLOAD */
 	bool deliver;  /* second pass: call the callback */
 	bool url;      /* second pass: keys are url-encoded */
 	bg_xml_object_cb ocb;
 	bg_xml_part_cb pcb;
+	bg_xml_upload_cb ucb;
 	void *cbctx;
 	bool truncated;
 	uint64_t marker; /* NextPartNumberMarker */
@@ -407,6 +412,12 @@ struct page {
 	char key[BG_KEY_MAX + 1];
 	char etag[BG_ETAG_MAX + 1];
 	char date[BG_DATE_MAX + 1];
+	/* ListMultipartUploads: the current <Upload>'s UploadId, the
+	 * markers (NextKeyMarker as sent, then decoded like keys) */
+	char upload_id[BG_TOKEN_MAX];
+	char next_upload[BG_TOKEN_MAX];
+	char next_key_raw[XP_TEXT_MAX + 1];
+	char next_key[BG_KEY_MAX + 1];
 };
 
 /* Reads a key as sent (url == false) or url-decoded; 0, or -1 with why. */
@@ -455,7 +466,10 @@ static void page_start(struct xp *x, enum el id)
 	if (x->depth == 2 && id == pg->item) {
 		pg->has_key = pg->has_size = pg->has_number = false;
 		pg->key_len = 0;
-		pg->key[0] = pg->etag[0] = pg->date[0] = '\0';
+		pg->key[0] = pg->etag[0] = pg->date[0] = pg->upload_id[0] = '\0';
+	} else if (x->depth == 2 && pg->item == EL_UPLOAD &&
+		   (id == EL_NEXT_KEY_MARKER || id == EL_NEXT_UPLOAD_MARKER)) {
+		xp_capture(x, id == EL_NEXT_KEY_MARKER ? XP_TEXT_MAX : BG_TOKEN_MAX - 1, false);
 	} else if (x->depth == 2) {
 		if (id == EL_IS_TRUNCATED || id == EL_ENCODING_TYPE || id == EL_NEXT_PART_MARKER)
 			xp_capture(x, XP_SMALL, false);
@@ -468,6 +482,8 @@ static void page_start(struct xp *x, enum el id)
 			xp_capture(x, XP_SMALL, false);
 		else if (id == EL_ETAG || id == EL_LAST_MODIFIED)
 			xp_capture(x, 2 * BG_ETAG_MAX, false);
+		else if (id == EL_UPLOAD_ID && pg->item == EL_UPLOAD)
+			xp_capture(x, BG_TOKEN_MAX - 1, false);
 	}
 }
 
@@ -485,6 +501,15 @@ static void page_end_item(struct xp *x, struct page *pg)
 				pg->has_key ? "a Size" : "a Key");
 		else if (pg->deliver && pg->ocb)
 			r = pg->ocb(pg->cbctx, &o);
+	} else if (pg->item == EL_UPLOAD) {
+		bg_xml_upload u = { .key = pg->key, .key_len = pg->key_len,
+				    .upload_id = pg->upload_id };
+
+		if (!pg->has_key || !pg->upload_id[0])
+			xp_fail(x, "<Upload> #%u without %s", pg->count,
+				pg->has_key ? "an UploadId" : "a Key");
+		else if (pg->deliver && pg->ucb)
+			r = pg->ucb(pg->cbctx, &u);
 	} else {
 		bg_xml_part p = { .number = (unsigned)pg->number, .size = pg->size,
 				  .etag = pg->etag };
@@ -517,6 +542,10 @@ static void page_end(struct xp *x, enum el id, char *text, size_t len)
 			take(x, pg->token, sizeof(pg->token), s, len);
 		else if (id == EL_ENCODING_TYPE)
 			take(x, pg->enc, sizeof(pg->enc), s, len);
+		else if (id == EL_NEXT_KEY_MARKER) /* like keys, never trimmed */
+			take(x, pg->next_key_raw, sizeof(pg->next_key_raw), text, len);
+		else if (id == EL_NEXT_UPLOAD_MARKER)
+			take(x, pg->next_upload, sizeof(pg->next_upload), s, len);
 	} else if (text && x->depth == 3 && xp_parent(x) == pg->item) {
 		if (id == EL_KEY) {
 			page_key(x, pg, text, len); /* keys are never trimmed */
@@ -530,8 +559,37 @@ static void page_end(struct xp *x, enum el id, char *text, size_t len)
 			pg->has_size = !take_u64(x, trim(text, &len), 0, UINT64_MAX, &pg->size);
 		} else if (id == EL_PART_NUMBER) {
 			pg->has_number = !take_u64(x, trim(text, &len), 1, 10000, &pg->number);
+		} else if (id == EL_UPLOAD_ID) {
+			s = trim(text, &len);
+			take(x, pg->upload_id, sizeof(pg->upload_id), s, len);
 		}
 	}
+}
+
+/* ListMultipartUploads: decodes NextKeyMarker like the keys, and refuses
+ * a truncated page that does not say where to go on.  0 or -1 (msg). */
+static int page_next_key(struct page *pg, char *msg, size_t cap)
+{
+	const char *raw = pg->next_key_raw;
+	size_t n = strlen(raw), out;
+	int r;
+
+	if (pg->url) {
+		r = url_decode(raw, n, pg->next_key, BG_KEY_MAX, &out);
+	} else {
+		r = n > BG_KEY_MAX ? -2 : 0;
+		if (!r)
+			memcpy(pg->next_key, raw, n + 1);
+	}
+	if (r < 0) {
+		snprintf(msg, cap, "bad NextKeyMarker \"%.64s\"", raw);
+		return -1;
+	}
+	if (pg->truncated && !pg->next_key[0]) {
+		snprintf(msg, cap, "IsTruncated is true but there is no NextKeyMarker");
+		return -1;
+	}
+	return 0;
 }
 
 /* Checks the page (pass 1), then delivers it (pass 2).  Returns 0, -1 with
@@ -574,6 +632,8 @@ static int page_run(struct page *pg, enum el root, const char *body, size_t len,
 		snprintf(msg, cap, "IsTruncated is true but there is no NextPartNumberMarker");
 		return -1;
 	}
+	if (pg->item == EL_UPLOAD && page_next_key(pg, msg, cap) < 0)
+		return -1;
 	pg->deliver = true;
 	pg->count = 0;
 	xp_init(&x, root, page_start, page_end, pg);
@@ -739,4 +799,35 @@ int bg_xml_escape(const char *in, size_t n, char *out, size_t cap)
 		return -1;
 	out[o] = '\0';
 	return (int)o;
+}
+
+/* Like parse_list_parts: the callback runs only once the whole page
+ * checked out, and the markers are "" whenever the page is rejected. */
+int bg_xml_parse_list_uploads(const char *body, size_t len, bg_xml_upload_cb cb, void *ctx,
+			      bool *truncated, char *next_key, size_t next_key_cap,
+			      char *next_upload, size_t next_upload_cap)
+{
+	struct page pg;
+	char msg[PAGE_MSG_MAX];
+	int rc;
+
+	memset(&pg, 0, sizeof(pg));
+	pg.item = EL_UPLOAD;
+	pg.ucb = cb;
+	pg.cbctx = ctx;
+	rc = page_run(&pg, EL_LIST_UPLOADS, body, len, msg, sizeof(msg));
+	if (truncated)
+		*truncated = pg.deliver && pg.truncated;
+	if (next_key && next_key_cap)
+		next_key[0] = '\0';
+	if (next_upload && next_upload_cap)
+		next_upload[0] = '\0';
+	if (pg.deliver) {
+		if (next_key && next_key_cap && bg_strlcpy(next_key, pg.next_key, next_key_cap) < 0)
+			return -1;
+		if (next_upload && next_upload_cap &&
+		    bg_strlcpy(next_upload, pg.next_upload, next_upload_cap) < 0)
+			return -1;
+	}
+	return rc;
 }

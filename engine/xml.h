@@ -70,6 +70,26 @@ typedef int (*bg_xml_part_cb)(void *ctx, const bg_xml_part *p);
 int bg_xml_parse_list_parts(const char *body, size_t len, bg_xml_part_cb cb, void *ctx,
 			    bool *truncated, unsigned *next_marker);
 
+/* One <Upload> of ListMultipartUploads. Pointers valid during the
+ * callback only. */
+typedef struct bg_xml_upload {
+	const char *key; /* decoded when the response says EncodingType=url */
+	size_t key_len;
+	const char *upload_id;
+} bg_xml_upload;
+typedef int (*bg_xml_upload_cb)(void *ctx, const bg_xml_upload *u);
+
+/* ListMultipartUploadsResult: calls cb per <Upload> once the whole page
+ * checked out; sets *truncated, next_key (NextKeyMarker, decoded like the
+ * keys) and next_upload (NextUploadIdMarker), "" when absent or when the
+ * page is rejected.  Keys are decoded when <EncodingType>url</EncodingType>.
+ * Returns 0, -1 (malformed, an <Error> body, a key too long, an <Upload>
+ * without Key or UploadId, IsTruncated true without NextKeyMarker, a
+ * marker longer than its buffer), or cb's value. */
+int bg_xml_parse_list_uploads(const char *body, size_t len, bg_xml_upload_cb cb, void *ctx,
+			      bool *truncated, char *next_key, size_t next_key_cap,
+			      char *next_upload, size_t next_upload_cap);
+
 /* Escapes &, <, >, ", ' for element text. Returns length or -1 if cap is
  * too small. */
 int bg_xml_escape(const char *in, size_t n, char *out, size_t cap);

@@ -653,6 +653,163 @@ static void test_list_parts(void)
 	}
 }
 
+struct uploads {
+	unsigned n;
+	unsigned stop_at; /* return 9 from the callback at this upload (1-based) */
+	char key[4][BG_KEY_MAX + 1];
+	size_t key_len[4];
+	char id[4][BG_TOKEN_MAX];
+};
+
+static int on_upload(void *ctx, const bg_xml_upload *u)
+{
+	struct uploads *us = ctx;
+
+	if (us->n < 4) {
+		memcpy(us->key[us->n], u->key, u->key_len + 1);
+		us->key_len[us->n] = u->key_len;
+		snprintf(us->id[us->n], sizeof(us->id[0]), "%s", u->upload_id);
+	}
+	us->n++;
+	return us->stop_at && us->n == us->stop_at ? 9 : 0;
+}
+
+static int uploads(const char *body, struct uploads *us, bool *trunc, char *nk, size_t nkcap,
+		   char *nu, size_t nucap)
+{
+	memset(us, 0, sizeof(*us));
+	return bg_xml_parse_list_uploads(body, strlen(body), on_upload, us, trunc, nk, nkcap, nu,
+					 nucap);
+}
+
+/* ListMultipartUploads: the API reference example (truncated, with
+ * Initiator and Owner inside each Upload), a url-encoded last page, and
+ * pages to refuse. */
+static void test_list_uploads(void)
+{
+	struct uploads us;
+	bool trunc;
+	char nk[BG_KEY_MAX + 1], nu[BG_TOKEN_MAX];
+	const char *body =
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<ListMultipartUploadsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\n"
+		"  <Bucket>bucket</Bucket>\n"
+		"  <KeyMarker></KeyMarker>\n"
+		"  <UploadIdMarker></UploadIdMarker>\n"
+		"  <NextKeyMarker>my-movie.m2ts</NextKeyMarker>\n"
+		"  <NextUploadIdMarker>YW55IGlkZWEgd2h5IGVsdmluZydzIHVwbG9hZCBmYWlsZWQ</NextUploadIdMarker>\n"
+		"  <MaxUploads>3</MaxUploads>\n"
+		"  <IsTruncated>true</IsTruncated>\n"
+		"  <Upload>\n"
+		"    <Key>my-divisor</Key>\n"
+		"    <UploadId>XMgbGlrZSBlbHZpbmcncyBub3QgaGF2aW5nIG11Y2ggbHVjaw</UploadId>\n"
+		"    <Initiator>\n"
+		"      <ID>arn:aws:iam::111122223333:user/user1-11111a31-17b5-4fb7-9df5-b111111f13de</ID>\n"
+		"      <DisplayName>user1-11111a31-17b5-4fb7-9df5-b111111f13de</DisplayName>\n"
+		"    </Initiator>\n"
+		"    <Owner>\n"
+		"      <ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a</ID>\n"
+		"      <DisplayName>OwnerDisplayName</DisplayName>\n"
+		"    </Owner>\n"
+		"    <StorageClass>STANDARD</StorageClass>\n"
+		"    <Initiated>2010-11-10T20:48:33.000Z</Initiated>\n"
+		"  </Upload>\n"
+		"  <Upload>\n"
+		"    <Key>my-movie.m2ts</Key>\n"
+		"    <UploadId>VXBsb2FkIElEIGZvciBlbHZpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA</UploadId>\n"
+		"    <StorageClass>STANDARD</StorageClass>\n"
+		"    <Initiated>2010-11-10T20:48:33.000Z</Initiated>\n"
+		"  </Upload>\n"
+		"</ListMultipartUploadsResult>\n";
+	/* EncodingType after the uploads; the next-key marker is encoded too. */
+	const char *url =
+		"<ListMultipartUploadsResult>"
+		"<IsTruncated>true</IsTruncated>"
+		"<NextKeyMarker>a%2Bb+c%26d</NextKeyMarker>"
+		"<NextUploadIdMarker> id2 </NextUploadIdMarker>"
+		"<Upload><Key>a%2Bb+c%26d</Key><UploadId>id2</UploadId></Upload>"
+		"<Upload><Key> sp </Key><UploadId>id3</UploadId></Upload>"
+		"<EncodingType>url</EncodingType>"
+		"</ListMultipartUploadsResult>";
+	const char *empty =
+		"<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>"
+		"<NextKeyMarker></NextKeyMarker></ListMultipartUploadsResult>";
+	const char *bad[] = {
+		/* truncated without a NextKeyMarker */
+		"<ListMultipartUploadsResult><IsTruncated>true</IsTruncated>"
+		"<Upload><Key>k</Key><UploadId>u</UploadId></Upload></ListMultipartUploadsResult>",
+		/* an Upload without an UploadId, without a Key */
+		"<ListMultipartUploadsResult><Upload><Key>k</Key></Upload>"
+		"</ListMultipartUploadsResult>",
+		"<ListMultipartUploadsResult><Upload><UploadId>u</UploadId></Upload>"
+		"</ListMultipartUploadsResult>",
+		/* a bad escape, in a key and in the marker */
+		"<ListMultipartUploadsResult><EncodingType>url</EncodingType>"
+		"<Upload><Key>a%zz</Key><UploadId>u</UploadId></Upload></ListMultipartUploadsResult>",
+		"<ListMultipartUploadsResult><EncodingType>url</EncodingType><IsTruncated>true"
+		"</IsTruncated><NextKeyMarker>%0</NextKeyMarker></ListMultipartUploadsResult>",
+		/* cut short, an Error, another document */
+		"<ListMultipartUploadsResult><Upload><Key>k</Key>",
+		"<Error><Code>AccessDenied</Code><Message>no</Message></Error>",
+		"<ListPartsResult></ListPartsResult>",
+	};
+	char longkey[BG_KEY_MAX + 200];
+	char body2[BG_KEY_MAX + 400];
+
+	CHECK_INT(uploads(body, &us, &trunc, nk, sizeof(nk), nu, sizeof(nu)), 0);
+	CHECK(trunc);
+	CHECK_STR(nk, "my-movie.m2ts");
+	CHECK_STR(nu, "YW55IGlkZWEgd2h5IGVsdmluZydzIHVwbG9hZCBmYWlsZWQ");
+	CHECK_INT(us.n, 2);
+	CHECK_STR(us.key[0], "my-divisor");
+	CHECK_STR(us.id[0], "XMgbGlrZSBlbHZpbmcncyBub3QgaGF2aW5nIG11Y2ggbHVjaw");
+	CHECK_STR(us.key[1], "my-movie.m2ts");
+	CHECK_STR(us.id[1], "VXBsb2FkIElEIGZvciBlbHZpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA");
+
+	CHECK_INT(uploads(url, &us, &trunc, nk, sizeof(nk), nu, sizeof(nu)), 0);
+	CHECK(trunc);
+	CHECK_STR(nk, "a+b c&d");
+	CHECK_STR(nu, "id2");
+	CHECK_INT(us.n, 2);
+	CHECK_STR(us.key[0], "a+b c&d");
+	CHECK_INT(us.key_len[0], 7);
+	CHECK_STR(us.key[1], " sp "); /* keys are never trimmed */
+
+	CHECK_INT(uploads(empty, &us, &trunc, nk, sizeof(nk), nu, sizeof(nu)), 0);
+	CHECK(!trunc);
+	CHECK_STR(nk, "");
+	CHECK_STR(nu, "");
+	CHECK_INT(us.n, 0);
+
+	/* The callback's value stops the parse. */
+	memset(&us, 0, sizeof(us));
+	us.stop_at = 1;
+	CHECK_INT(bg_xml_parse_list_uploads(body, strlen(body), on_upload, &us, &trunc, nk,
+					    sizeof(nk), nu, sizeof(nu)), 9);
+	CHECK_INT(us.n, 1);
+
+	/* A marker that does not fit the caller's buffer. */
+	CHECK_INT(uploads(body, &us, &trunc, nk, 5, nu, sizeof(nu)), -1);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(nk, sizeof(nk), "junk");
+		snprintf(nu, sizeof(nu), "junk");
+		CHECK_INT(uploads(bad[i], &us, &trunc, nk, sizeof(nk), nu, sizeof(nu)), -1);
+		CHECK_INT(us.n, 0);
+		CHECK(!trunc);
+		CHECK_STR(nk, "");
+		CHECK_STR(nu, "");
+	}
+
+	/* A key one byte over BG_KEY_MAX. */
+	memset(longkey, 'k', BG_KEY_MAX + 1);
+	longkey[BG_KEY_MAX + 1] = '\0';
+	snprintf(body2, sizeof(body2), "<ListMultipartUploadsResult><Upload><Key>%s</Key>"
+		 "<UploadId>u</UploadId></Upload></ListMultipartUploadsResult>", longkey);
+	CHECK_INT(uploads(body2, &us, &trunc, nk, sizeof(nk), nu, sizeof(nu)), -1);
+	CHECK_INT(us.n, 0);
+}
+
 static void test_escape(void)
 {
 	char out[64];
@@ -699,6 +856,7 @@ int main(void)
 	test_initiate();
 	test_complete();
 	test_list_parts();
+	test_list_uploads();
 	test_escape();
 	CHECK_DONE();
 }
