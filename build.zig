@@ -41,7 +41,7 @@ const engine_sources = [_][]const u8{
 
 const system_libs = [_][]const u8{ "curl", "uring", "ssl", "crypto", "xxhash", "expat", "inih", "sqlite3" };
 
-const unit_tests = [_][]const u8{ "sigv4", "xml", "config", "plan", "pool", "cksum", "util" };
+const unit_tests = [_][]const u8{ "sigv4", "xml", "config", "plan", "pool", "cksum", "util", "journal" };
 
 pub fn build(b: *std.Build) void {
     if (!std.mem.eql(u8, builtin.zig_version_string, zig_version)) {

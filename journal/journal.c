@@ -839,9 +839,10 @@ static int apply(bg_journal *j, const struct jrec *r)
 }
 
 static const char *const type_names[] = {
-	[JR_OBJECT] = "an object", [JR_PART] = "a part", [JR_FORGET] = "a forget-parts",
-	[JR_ERROR] = "an error", [JR_PROGRESS] = "the run's totals",
-	[JR_BEGIN] = "the run's start", [JR_END] = "the run's end",
+	[JR_OBJECT] = "writing an object", [JR_PART] = "writing a part",
+	[JR_FORGET] = "forgetting parts", [JR_ERROR] = "writing an error",
+	[JR_PROGRESS] = "writing the run's totals", [JR_BEGIN] = "writing the run's start",
+	[JR_END] = "writing the run's end",
 };
 
 /* One transaction over records [from, from + n).  0, or -1 with *err. */
@@ -864,9 +865,9 @@ static int apply_batch(bg_journal *j, uint64_t from, uint64_t n, bg_status *err)
 	}
 	if (rc == SQLITE_OK)
 		return 0;
-	bg_fail(err, BG_E_IO, "journal %s: writing %s failed: %s (%s): the copy stops; free "
-		"the space or fix the file, then run barge resume %s", j->path, what,
-		sqlite3_errmsg(j->wdb), sqlite3_errstr(rc), j->path);
+	bg_fail(err, BG_E_IO, "journal %s: %s failed: %s (SQLite error %d): the copy stops; "
+		"free space or fix the file, then run barge resume %s", j->path, what,
+		sqlite3_errmsg(j->wdb), rc, j->path);
 	if (!sqlite3_get_autocommit(j->wdb))
 		sqlite3_exec(j->wdb, "ROLLBACK", NULL, NULL, NULL);
 	return -1;

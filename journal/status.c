@@ -1,12 +1,302 @@
-/* status.c - `barge status`: a journal's summary as text or JSON. */
-#include "journal.h"
+/* status.c - `barge status JOURNAL [--json]`: a journal's summary.
+ *
+ * Opens the journal read-only (a copy may be writing it: WAL lets both
+ * run), reads the progress view, the failed objects and the runs, and
+ * writes text for people or one JSON document for programs.  The JSON
+ * lists every failure; the text stops after STATUS_TEXT_FAILURES.  Rows
+ * are streamed, so a journal with millions of failures costs no memory;
+ * if a read fails half-way the output is incomplete and the call returns
+ * -1. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 #include "jint.h"
+#include "journal.h"
+
+#define STATUS_TEXT_FAILURES 50
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		len = 2;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		len = 3;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		len = 4;
+	else
+		return 0;
+	cp = s[0] & (0x7F >> len);
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3F);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+		return 0;
+	return len;
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped;
+ * bytes that are not UTF-8 (a local file name may hold any) become
+ * U+FFFD, since JSON text must be UTF-8.  NULL is null. */
+static void json_str(FILE *out, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t n;
+
+	if (!str) {
+		fputs("null", out);
+		return;
+	}
+	n = strlen(str);
+	fputc('"', out);
+	for (size_t i = 0; i < n;) {
+		unsigned char c = s[i];
+		size_t l;
+
+		if (c == '"' || c == '\\') {
+			fputc('\\', out);
+			fputc(c, out);
+		} else if (c == '\n') {
+			fputs("\\n", out);
+		} else if (c == '\t') {
+			fputs("\\t", out);
+		} else if (c == '\r') {
+			fputs("\\r", out);
+		} else if (c < 0x20 || c == 0x7f) {
+			fprintf(out, "\\u%04x", c);
+		} else if ((l = utf8_len(s + i, n - i)) == 0) {
+			fputs("\\ufffd", out);
+		} else {
+			fwrite(s + i, 1, l, out);
+			i += l;
+			continue;
+		}
+		i++;
+	}
+	fputc('"', out);
+}
+
+/* Text for a terminal: control characters (which could move the cursor
+ * or change colours) shown as '?'. */
+static void text_str(FILE *out, const char *s)
+{
+	for (; s && *s; s++)
+		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
+}
+
+static void human(char *buf, size_t cap, uint64_t n)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)n;
+	int u = -1;
+
+	if (n < 1024) {
+		snprintf(buf, cap, "%" PRIu64 " B", n);
+		return;
+	}
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, cap, "%.1f %s", v, units[u]);
+}
+
+static void when(char *buf, size_t cap, double t)
+{
+	time_t s = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&s, &tm) || !strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(buf, cap, "%.0f", t);
+}
+
+static void json_num_or_null(FILE *out, sqlite3_stmt *s, int col, bool real)
+{
+	if (sqlite3_column_type(s, col) == SQLITE_NULL)
+		fputs("null", out);
+	else if (real)
+		fprintf(out, "%.3f", sqlite3_column_double(s, col));
+	else
+		fprintf(out, "%lld", (long long)sqlite3_column_int64(s, col));
+}
+
+struct counts {
+	int64_t n[4], b[4]; /* done, in progress, failed, total */
+};
+
+static const char *const count_names[4] = { "done", "in_progress", "failed", "total" };
+
+static int print(bg_journal *j, bool json, FILE *out, bg_status *st)
+{
+	sqlite3 *db = bg_journal_rdb(j);
+	const char *path = bg_journal_path(j);
+	char src[BG_TOKEN_MAX], dst[BG_TOKEN_MAX], h[32], t[48], last[256];
+	struct counts c = { { 0 }, { 0 } };
+	sqlite3_stmt *s = NULL;
+	int64_t nfail = 0, nruns = 0;
+	int rc, loc;
+
+	loc = bg_journal_locations(j, src, sizeof(src), dst, sizeof(dst), NULL, 0, st);
+	if (loc < 0)
+		return -1;
+	rc = sqlite3_prepare_v2(db, "SELECT objects_done, bytes_done, objects_in_progress,"
+				" bytes_in_progress, objects_failed, bytes_failed, objects_total,"
+				" bytes_total FROM progress", -1, &s, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		for (int i = 0; i < 4; i++) {
+			c.n[i] = sqlite3_column_int64(s, 2 * i);
+			c.b[i] = sqlite3_column_int64(s, 2 * i + 1);
+		}
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (rc != SQLITE_OK)
+		goto sqlfail;
+
+	if (json) {
+		fputs("{\"journal\": ", out);
+		json_str(out, path);
+		fputs(", \"source\": ", out);
+		json_str(out, loc == 0 ? src : NULL);
+		fputs(", \"destination\": ", out);
+		json_str(out, loc == 0 ? dst : NULL);
+		if (bg_journal_is_snapshot(j))
+			fputs(", \"snapshot\": true", out);
+		for (int k = 0; k < 2; k++) {
+			fprintf(out, ", \"%s\": {", k ? "bytes" : "objects");
+			for (int i = 0; i < 4; i++)
+				fprintf(out, "%s\"%s\": %" PRId64, i ? ", " : "", count_names[i],
+					k ? c.b[i] : c.n[i]);
+			fputc('}', out);
+		}
+		fputs(", \"failures\": [", out);
+	} else {
+		fputs("journal ", out);
+		text_str(out, path);
+		fputs(bg_journal_is_snapshot(j) ? " (read as a snapshot)\n" : "\n", out);
+		if (loc == 0) {
+			fputs("copy    ", out);
+			text_str(out, src);
+			fputs(" -> ", out);
+			text_str(out, dst);
+			fputc('\n', out);
+		} else {
+			fputs("copy    (no run yet)\n", out);
+		}
+		for (int i = 0; i < 4; i++) {
+			human(h, sizeof(h), (uint64_t)c.b[i]);
+			fprintf(out, "  %-12s %10" PRId64 " objects  %10s  (%" PRId64 " bytes)\n",
+				i == 1 ? "in progress" : count_names[i], c.n[i], h, c.b[i]);
+		}
+	}
+
+	rc = sqlite3_prepare_v2(db, "SELECT key, error, updated_at FROM objects WHERE state = 4"
+				" ORDER BY updated_at, id", -1, &s, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(s, 0);
+		const char *err = (const char *)sqlite3_column_text(s, 1);
+
+		if (json) {
+			fputs(nfail ? ", {\"key\": " : "{\"key\": ", out);
+			json_str(out, key);
+			fputs(", \"error\": ", out);
+			json_str(out, err);
+			fprintf(out, ", \"at\": %.3f}", sqlite3_column_double(s, 2));
+		} else if (nfail < STATUS_TEXT_FAILURES) {
+			fputs("FAILED ", out);
+			text_str(out, key);
+			fputs(": ", out);
+			text_str(out, err ? err : "(no reason recorded)");
+			fputc('\n', out);
+		}
+		nfail++;
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (rc != SQLITE_DONE)
+		goto sqlfail;
+	if (!json && nfail > STATUS_TEXT_FAILURES)
+		fprintf(out, "... and %" PRId64 " more (barge status --json lists them all)\n",
+			nfail - STATUS_TEXT_FAILURES);
+
+	if (json)
+		fputs("], \"runs\": [", out);
+	rc = sqlite3_prepare_v2(db, "SELECT id, started_at, ended_at, exit_code, bytes_written,"
+				" objects_done FROM runs ORDER BY id", -1, &s, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		nruns++;
+		rc = SQLITE_OK;
+		if (json) {
+			fprintf(out, "%s{\"id\": %lld, \"started_at\": %.3f, \"ended_at\": ",
+				nruns > 1 ? ", " : "", (long long)sqlite3_column_int64(s, 0),
+				sqlite3_column_double(s, 1));
+			json_num_or_null(out, s, 2, true);
+			fputs(", \"exit_code\": ", out);
+			json_num_or_null(out, s, 3, false);
+			fprintf(out, ", \"bytes_written\": %lld, \"objects_done\": %lld}",
+				(long long)sqlite3_column_int64(s, 4),
+				(long long)sqlite3_column_int64(s, 5));
+			continue;
+		}
+		/* text: only the last run is described */
+		when(t, sizeof(t), sqlite3_column_double(s, 1));
+		human(h, sizeof(h), (uint64_t)sqlite3_column_int64(s, 4));
+		if (sqlite3_column_type(s, 2) == SQLITE_NULL) {
+			snprintf(last, sizeof(last), "run %lld started %s: still running, or "
+				 "stopped without finishing (barge resume goes on); %s written",
+				 (long long)sqlite3_column_int64(s, 0), t, h);
+		} else {
+			int code = sqlite3_column_int(s, 3);
+
+			snprintf(last, sizeof(last), "run %lld started %s: exited %d (%s); %s "
+				 "written", (long long)sqlite3_column_int64(s, 0), t, code,
+				 code == 0 ? "all done" : code == 1 ? "some objects failed"
+				 : "error", h);
+		}
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (rc != SQLITE_DONE)
+		goto sqlfail;
+	if (json)
+		fputs("]}\n", out);
+	else if (nruns)
+		fprintf(out, "runs    %" PRId64 "; last: %s\n", nruns, last);
+	else
+		fputs("runs    none\n", out);
+	if (ferror(out)) {
+		bg_fail(st, BG_E_IO, "barge status %s: writing the output failed", path);
+		return -1;
+	}
+	return 0;
+sqlfail:
+	sqlite3_finalize(s);
+	bg_fail(st, BG_E_IO, "journal %s: reading it failed: %s", path, sqlite3_errmsg(db));
+	return -1;
+}
 
 int bg_journal_print_status(const char *path, bool json, FILE *out, bg_status *st)
 {
-	(void)json;
-	(void)out;
-	bg_fail(st, BG_E_INTERNAL, "barge status %s: not implemented yet", path);
-	return -1;
+	bg_journal *j = NULL;
+	int res;
+
+	if (bg_journal_open(&j, path, BG_J_READONLY, BG_JSYNC_NORMAL, st) != BG_OK)
+		return -1;
+	res = print(j, json, out, st);
+	bg_journal_close(j, NULL);
+	return res;
 }

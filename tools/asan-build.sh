@@ -39,10 +39,10 @@ if ((${#warn[@]} == 0)); then
 fi
 cflags=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
 	-fsanitize=address,undefined -fno-sanitize-recover=all "${warn[@]}"
-	-Iengine -Itools -Itests/unit)
+	-Iengine -Ijournal -Itools -Itests/unit)
 libs=(-lcurl -luring -lssl -lcrypto -lxxhash -lexpat -linih -lsqlite3)
 
-engine=(engine/*.c)
+engine=(engine/*.c journal/*.c) # the library: engine and journal
 tools=(tools/barge.c tools/progress.c)
 tests=(tests/unit/test_*.c)
 
@@ -54,7 +54,7 @@ if [[ ! -f $OBJ/flags || $(<"$OBJ/flags") != "$stamp" ]]; then
 	rm -f "$OBJ"/*.o
 	printf '%s\n' "$stamp" >"$OBJ/flags"
 fi
-newest=$(ls -t engine/*.h tools/*.h tests/unit/*.h build.zig tools/asan-build.sh | head -n 1)
+newest=$(ls -t engine/*.h journal/*.h tools/*.h tests/unit/*.h build.zig tools/asan-build.sh | head -n 1)
 
 # obj SRC: the object file for SRC (engine/ring.c -> OBJ/engine_ring.o).
 obj() {
