@@ -221,6 +221,9 @@ struct bg_journal {
 	char path[PATH_MAX];
 	bool readonly, snapshot;
 	int lockfd; /* holds flock(LOCK_EX) while writing; -1 */
+	dev_t dev;  /* the file opened, to notice it being removed or replaced */
+	ino_t ino;
+	double checked_at; /* writer: last time it looked */
 	sqlite3 *wdb, *rdb;
 	sqlite3_stmt *w[W_COUNT];
 	sqlite3_stmt *r[R_COUNT];
@@ -613,6 +616,7 @@ bg_err bg_journal_open(bg_journal **out, const char *path, unsigned flags, bg_js
 		       bg_status *st)
 {
 	bool readonly = flags & BG_J_READONLY, created = false, fresh = false;
+	struct stat sb;
 	bg_journal *j;
 	bg_err e;
 
@@ -680,6 +684,10 @@ bg_err bg_journal_open(bg_journal **out, const char *path, unsigned flags, bg_js
 		if (pthread_create(&j->thread, NULL, writer_main, j) != 0) {
 			e = bg_fail(st, BG_E_NOMEM, "cannot start the journal writer thread");
 			goto fail;
+		}
+		if (fstat(j->lockfd, &sb) == 0) {
+			j->dev = sb.st_dev;
+			j->ino = sb.st_ino;
 		}
 		j->started = true;
 	}
@@ -845,6 +853,23 @@ static const char *const type_names[] = {
 	[JR_END] = "writing the run's end",
 };
 
+/* Whether the path still names the file being written (checked at most
+ * once a second): a journal removed or replaced under a running copy would
+ * take every later commit with it.  0, or -1 with *err. */
+static int still_there(bg_journal *j, double now, bg_status *err)
+{
+	struct stat sb;
+
+	if (now - j->checked_at < 1.0)
+		return 0;
+	j->checked_at = now;
+	if (stat(j->path, &sb) == 0 && sb.st_dev == j->dev && sb.st_ino == j->ino)
+		return 0;
+	bg_fail(err, BG_E_IO, "journal %s was removed or replaced while barge was writing it: "
+		"the copy stops; put it back (or start again with a new journal)", j->path);
+	return -1;
+}
+
 /* One transaction over records [from, from + n).  0, or -1 with *err. */
 static int apply_batch(bg_journal *j, uint64_t from, uint64_t n, bg_status *err)
 {
@@ -852,6 +877,8 @@ static int apply_batch(bg_journal *j, uint64_t from, uint64_t n, bg_status *err)
 	const char *what = "starting a transaction";
 	int rc;
 
+	if (still_there(j, j->ring[from % J_SLOTS].at, err) < 0)
+		return -1;
 	rc = run(j->w[W_BEGIN]);
 	for (uint64_t i = 0; rc == SQLITE_OK && i < n; i++) {
 		r = &j->ring[(from + i) % J_SLOTS];

@@ -567,6 +567,35 @@ static void test_write_error(void)
 	printf("(expected) %s\n", st.msg);
 }
 
+/* The journal moved away under a running copy: the writer notices (within
+ * a second) and stops. */
+static void test_replaced(void)
+{
+	char path[128], moved[140];
+	bg_journal *j;
+	bg_status st = { 0 };
+	uint64_t seq = 0;
+
+	path_of(path, sizeof(path), "replaced.journal");
+	snprintf(moved, sizeof(moved), "%s.moved", path);
+	j = jopen(path, BG_J_CREATE);
+	if (!j)
+		return;
+	CHECK_INT(bg_journal_begin_run(j, "s3://a", "r2://b", NULL, &st), BG_OK);
+	CHECK(rename(path, moved) == 0);
+	for (int i = 0; i < 300 && !bg_journal_error_state(j, &st); i++) {
+		struct timespec ts = { 0, 10000000 };
+		bg_jobject_rec r = { .id = bg_journal_new_id(j), .key = "k", .state = BG_JS_DONE };
+
+		seq = bg_journal_object(j, &r);
+		nanosleep(&ts, NULL);
+	}
+	CHECK_INT(bg_journal_error_state(j, &st), 1);
+	CHECK(strstr(st.msg, "removed or replaced") != NULL);
+	CHECK(seq == 0 || bg_journal_committed(j) < seq);
+	CHECK(bg_journal_close(j, &st) != BG_OK);
+}
+
 /* barge status --json on a live journal and on a closed one. */
 static void test_status(void)
 {
@@ -651,6 +680,7 @@ int main(void)
 	test_refusals();
 	test_many();
 	test_write_error();
+	test_replaced();
 	test_status();
 	if (!check_failures) {
 		char cmd[128];
