@@ -85,6 +85,7 @@ struct jrec {
 		} begin;
 		struct {
 			int exit_code;
+			bool has_totals; /* else the last progress totals stay */
 			bg_jtotals t;
 		} end;
 	} u;
@@ -118,10 +119,14 @@ struct jrec {
 	X(META_ADD, "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)")         \
 	X(RUN_ADD, "INSERT INTO runs (started_at, src, dst, options, updated_at)"      \
 		   " VALUES (?1, ?2, ?3, ?4, ?1)")                                      \
-	X(RUN_END, "UPDATE runs SET ended_at = ?2, exit_code = ?3, objects_done = ?4," \
-		   " bytes_done = ?5, objects_failed = ?6, objects_skipped = ?7,"       \
-		   " bytes_read = ?8, bytes_written = ?9, retries = ?10, updated_at = ?2" \
-		   " WHERE id = ?1")
+	X(RUN_END, "UPDATE runs SET ended_at = ?2, exit_code = ?3,"                    \
+		   " objects_done = coalesce(?4, objects_done),"                        \
+		   " bytes_done = coalesce(?5, bytes_done),"                            \
+		   " objects_failed = coalesce(?6, objects_failed),"                    \
+		   " objects_skipped = coalesce(?7, objects_skipped),"                  \
+		   " bytes_read = coalesce(?8, bytes_read),"                            \
+		   " bytes_written = coalesce(?9, bytes_written),"                      \
+		   " retries = coalesce(?10, retries), updated_at = ?2 WHERE id = ?1")
 
 #define X(id, sql) W_##id,
 enum wstmt { J_WSTMTS W_COUNT };
@@ -840,7 +845,8 @@ static int apply(bg_journal *j, const struct jrec *r)
 		bind_id(s, 1, j->run_id);
 		sqlite3_bind_double(s, 2, r->at);
 		sqlite3_bind_int(s, 3, r->u.end.exit_code);
-		bind_totals(s, 4, &r->u.end.t);
+		if (r->u.end.has_totals)
+			bind_totals(s, 4, &r->u.end.t);
 		return run(s);
 	}
 	return SQLITE_INTERNAL;
@@ -1246,6 +1252,7 @@ bg_err bg_journal_end_run(bg_journal *j, int exit_code, const bg_jtotals *t, bg_
 	struct jrec r = { .type = JR_END };
 
 	r.u.end.exit_code = exit_code;
+	r.u.end.has_totals = t != NULL;
 	if (t)
 		r.u.end.t = *t;
 	return sync_op(j, &r, st);

@@ -210,6 +210,7 @@ static void test_roundtrip(void)
 	bg_jtotals t = { .objects_done = 1, .bytes_done = 1, .objects_failed = 1,
 			 .bytes_written = 77 };
 	CHECK_INT(bg_journal_end_run(j, 1, &t, &st), BG_OK);
+	CHECK_INT(q_int(path, "SELECT retries FROM runs WHERE id = 1"), 0);
 	CHECK(bg_journal_committed(j) > last);
 	CHECK_INT(bg_journal_error_state(j, &st), 0);
 	jclose(j);
@@ -274,6 +275,10 @@ static void test_roundtrip(void)
 	CHECK(strstr(st.msg, "s3://src/pre") != NULL);
 	CHECK_INT(bg_journal_begin_run(j, "s3://src/pre", "r2://dst2", "{}", &st), BG_E_CONFIG);
 	CHECK_INT(bg_journal_begin_run(j, "s3://src/pre", "r2://dst", "{}", &st), BG_OK);
+	wait_committed(j, bg_journal_run_progress(j, &(bg_jtotals){ .retries = 3 }));
+	CHECK_INT(bg_journal_end_run(j, 0, NULL, &st), BG_OK); /* keeps the totals */
+	CHECK_INT(q_int(path, "SELECT retries FROM runs WHERE id = 2"), 3);
+	CHECK_INT(q_int(path, "SELECT exit_code FROM runs WHERE id = 2"), 0);
 	/* forget_parts */
 	seq = bg_journal_forget_parts(j, id1);
 	CHECK(seq > 0);
