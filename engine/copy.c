@@ -29,6 +29,7 @@
 
 #include "cksum.h"
 #include "http.h"
+#include "journal.h"
 #include "pool.h"
 #include "s3.h"
 
@@ -44,6 +45,7 @@ typedef struct pending {
 	char key[BG_KEY_MAX + 1];
 	uint64_t size;
 	char etag[BG_ETAG_MAX];
+	char last_modified[BG_DATE_MAX];
 } pending;
 
 typedef enum ostate {
@@ -57,6 +59,11 @@ typedef enum ostate {
 	O_COMPLETE,
 	O_VERIFY,
 	O_ABORT,
+	/* resuming from the journal */
+	O_UPLOADS,     /* ListMultipartUploads of the key: find ours, and strays */
+	O_ABORT_STRAY, /* abort an upload of the key that is not (or no longer) ours */
+	O_LISTPARTS,   /* ListParts of our upload: which journaled parts are there */
+	O_JFINAL,      /* finished; waiting for the journal to commit its record */
 } ostate;
 
 typedef struct obj obj;
@@ -82,9 +89,23 @@ struct obj {
 	uint32_t next_part, parts_done, parts_inflight;
 	unsigned restarts;
 	char err[BG_MSG_MAX];
+	/* journal */
+	int64_t jid;          /* objects.id */
+	uint64_t jwait;       /* go on once the journal has committed this record */
+	bool jcreating;       /* the CREATING record is written */
+	bool jfinal;          /* the DONE/FAILED record is written */
+	bool own_seen;        /* O_UPLOADS found our journaled upload */
+	bool resumed;         /* continues an upload of an earlier run */
+	char last_modified[BG_DATE_MAX];
+	unsigned lp_marker;   /* ListParts part-number-marker */
+	char lu_key[BG_KEY_MAX + 1], lu_upload[BG_TOKEN_MAX]; /* ListMultipartUploads markers */
+	char stray_id[BG_TOKEN_MAX];
+	/* per part tables (not cleared on admission) */
 	unsigned char (*md5)[16]; /* per part destination ETag, binary */
 	uint32_t *crc;            /* per part CRC32C */
 	XXH128_hash_t *xxh;       /* per part XXH3-128 */
+	unsigned char *pdone;     /* part uploaded (this run, or found from the journal) */
+	unsigned char *jhave;     /* part journaled as uploaded (resume) */
 };
 
 typedef enum xphase { X_FREE, X_GET, X_PUT } xphase;
@@ -141,6 +162,9 @@ typedef struct bg_copy {
 	char src_prefix[BG_KEY_MAX + 2], dst_prefix[BG_KEY_MAX + 2];
 	size_t src_plen;
 	bg_copy_stats stats;
+	bg_journal *j;
+	XXH3_state_t *xs_obj; /* object digests from part digests */
+	unsigned jwaiting;    /* objects waiting for a journal commit */
 	uint64_t t0, last_progress;
 	bool fatal;
 	bg_status fatal_st;
@@ -165,17 +189,33 @@ static void norm_prefix(const char *p, char *out, size_t cap)
 	bg_snprintf(out, cap, "%s%s", p, (n && p[n - 1] != '/') ? "/" : "");
 }
 
+/* The object's XXH3-128 in hex: a single PUT's is that of its bytes; a
+ * multipart object's is the XXH3-128 of its parts' canonical digests in
+ * part order (what the journal's parts rows let anyone recompute). */
+static void obj_xxh_hex(bg_copy *cp, const obj *o, char hex[33])
+{
+	XXH128_canonical_t c;
+	if (!o->plan.multipart) {
+		XXH128_canonicalFromHash(&c, o->xxh[0]);
+	} else {
+		XXH3_128bits_reset(cp->xs_obj);
+		for (uint32_t i = 0; i < o->plan.nparts; i++) {
+			XXH128_canonical_t pc;
+			XXH128_canonicalFromHash(&pc, o->xxh[i]);
+			XXH3_128bits_update(cp->xs_obj, pc.digest, sizeof(pc.digest));
+		}
+		XXH128_canonicalFromHash(&c, XXH3_128bits_digest(cp->xs_obj));
+	}
+	bg_hex(c.digest, 16, hex);
+}
+
 static void emit(bg_copy *cp, bg_obj_event_kind kind, obj *o, const char *error)
 {
 	if (!cp->o->on_object)
 		return;
 	char hex[33] = "";
-	if (kind == BG_EV_DONE && o->xxh) {
-		XXH128_hash_t acc = XXH3_128bits(o->xxh, sizeof(o->xxh[0]) * o->plan.nparts);
-		XXH128_canonical_t c;
-		XXH128_canonicalFromHash(&c, acc);
-		bg_hex(c.digest, 16, hex);
-	}
+	if (kind == BG_EV_DONE)
+		obj_xxh_hex(cp, o, hex);
 	bg_obj_event e = {
 		.kind = kind, .key = o->key, .dst_key = o->dkey, .size = o->size,
 		.src_etag = o->etag, .dst_etag = o->dst_etag,
@@ -202,9 +242,55 @@ static void obj_release(bg_copy *cp, obj *o)
 	cp->active--;
 }
 
+/* ---- journal ---------------------------------------------------------- */
+
+static bool jready(const bg_copy *cp, const obj *o)
+{
+	return !cp->j || o->jwait == 0 || bg_journal_committed(cp->j) >= o->jwait;
+}
+
+/* The object's row as it stands now. */
+static uint64_t jwrite(bg_copy *cp, obj *o, bg_jstate state, const char *error)
+{
+	char hex[33] = "";
+	if (state == BG_JS_DONE)
+		obj_xxh_hex(cp, o, hex);
+	bg_jobject_rec r = {
+		.id = o->jid, .key = o->key, .dst_key = o->dkey, .size = o->size,
+		.src_etag = o->etag, .last_modified = o->last_modified[0] ? o->last_modified : NULL,
+		.part_size = o->plan.multipart ? o->plan.part_size : 0,
+		.nparts = o->plan.nparts, .same_layout = o->plan.same_layout,
+		.upload_id = o->upload_id[0] ? o->upload_id : NULL, .state = state,
+		.dst_etag = o->dst_etag[0] ? o->dst_etag : NULL, .xxh3 = hex[0] ? hex : NULL,
+		.error = error,
+	};
+	return bg_journal_object(cp->j, &r);
+}
+
+static void jpart(bg_copy *cp, obj *o, uint32_t part, bool uploaded, unsigned attempts)
+{
+	bg_jpart p = { .number = part + 1, .crc32c = o->crc[part] };
+	bg_plan_part_range(&o->plan, o->size, part, &p.offset, &p.length);
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, o->xxh[part]);
+	memcpy(p.xxh3, c.digest, 16);
+	bg_hex(o->md5[part], 16, p.etag);
+	bg_journal_part(cp->j, o->jid, &p, uploaded, attempts);
+}
+
 static void obj_finish(bg_copy *cp, obj *o)
 {
 	BG_ASSERT(o->parts_inflight == 0 && !o->ctl_busy);
+	if (cp->j && !cp->o->dry_run && !o->jfinal) {
+		/* Counted and reported once the record has committed. */
+		o->jfinal = true;
+		if (o->failed)
+			bg_journal_error(cp->j, o->jid, o->key, o->err);
+		o->jwait = jwrite(cp, o, o->failed ? BG_JS_FAILED : BG_JS_DONE,
+				  o->failed ? o->err : NULL);
+		o->state = O_JFINAL;
+		return;
+	}
 	if (o->failed) {
 		cp->stats.failed_objects++;
 		emit(cp, BG_EV_FAILED, o, o->err);
@@ -218,8 +304,11 @@ static void obj_finish(bg_copy *cp, obj *o)
 	obj_release(cp, o);
 }
 
-static void obj_reset_for_plan(obj *o)
+static void obj_reset_for_plan(bg_copy *cp, obj *o)
 {
+	if (cp->j)
+		bg_journal_forget_parts(cp->j, o->jid); /* a new upload, new parts */
+	o->jcreating = o->resumed = o->own_seen = false;
 	o->next_part = o->parts_done = o->parts_inflight = 0;
 	o->upload_id[0] = '\0';
 	o->put_etag[0] = o->expect_etag[0] = o->dst_etag[0] = '\0';
@@ -255,7 +344,7 @@ static void obj_settle(bg_copy *cp, obj *o)
 		if (o->restart && !o->failed) {
 			o->restart = false;
 			o->restarts++;
-			obj_reset_for_plan(o);
+			obj_reset_for_plan(cp, o);
 			o->etag[0] = '\0'; /* learn the new one */
 			o->state = O_HEAD;
 			return;
@@ -287,6 +376,8 @@ static int on_listed(void *ctx, const bg_xml_object *x)
 	p->key[x->key_len] = '\0';
 	p->size = x->size;
 	bg_strlcpy(p->etag, x->etag, sizeof(p->etag));
+	bg_strlcpy(p->last_modified, x->last_modified ? x->last_modified : "",
+		   sizeof(p->last_modified));
 	cp->qlen++;
 	cp->stats.listed_objects++;
 	cp->stats.listed_bytes += x->size;
@@ -376,6 +467,78 @@ static void maybe_list(bg_copy *cp)
 
 /* ---- admission -------------------------------------------------------- */
 
+/* The journal's row for the object: 1 found (o->jid is its id), 0 new
+ * (a new id), -1 the journal cannot be read (fatal). */
+static int jlookup(bg_copy *cp, obj *o, bg_jobject *jo)
+{
+	bg_status st = { 0 };
+	int f = bg_journal_lookup(cp->j, o->key, jo, &st);
+	if (f < 0) {
+		set_fatal(cp, st.code ? st.code : BG_E_IO, "journal: %s", st.msg);
+		return -1;
+	}
+	o->jid = f ? jo->id : bg_journal_new_id(cp->j);
+	return f;
+}
+
+static void on_jpart(void *ctx, const bg_jpart *p)
+{
+	obj *o = ctx;
+	if (p->number < 1 || p->number > o->plan.nparts)
+		return;
+	uint32_t i = p->number - 1;
+	uint64_t off, len;
+	bg_plan_part_range(&o->plan, o->size, i, &off, &len);
+	unsigned char md5[16];
+	if (p->offset != off || p->length != len || bg_unhex16(p->etag, md5) < 0)
+		return; /* not this layout: send it again */
+	memcpy(o->md5[i], md5, 16);
+	o->crc[i] = p->crc32c;
+	XXH128_canonical_t c;
+	memcpy(c.digest, p->xxh3, 16);
+	o->xxh[i] = XXH128_hashFromCanonical(&c);
+	o->jhave[i] = 1;
+}
+
+/* An object the journal knows.  Returns true when admission is settled
+ * here: done before (skipped), or uploads of an earlier run to look at
+ * (O_UPLOADS); false to copy it the usual way. */
+static bool jadmit(bg_copy *cp, obj *o, const bg_jobject *jo)
+{
+	bool same = jo->size == o->size && strcmp(jo->src_etag, o->etag) == 0;
+	if (same && jo->state == BG_JS_DONE) {
+		cp->stats.already_done_objects++;
+		cp->stats.already_done_bytes += o->size;
+		obj_release(cp, o);
+		return true;
+	}
+	/* Could an earlier run have left an upload of this key open? */
+	if (!(jo->state == BG_JS_CREATING || jo->state == BG_JS_UPLOADING || jo->upload_id[0] ||
+	      jo->part_size))
+		return false;
+	uint64_t ps = jo->part_size;
+	if (same && jo->state == BG_JS_UPLOADING && jo->upload_id[0] && ps &&
+	    ps <= (uint64_t)cp->pool.nblocks * POOL_BLOCK / 2 && jo->nparts >= 1 &&
+	    jo->nparts <= BG_PARTS_MAX && (o->size + ps - 1) / ps == jo->nparts) {
+		/* Continue it: parts the journal has and ListParts confirms stay. */
+		o->plan = (bg_plan){ .multipart = true, .same_layout = jo->same_layout,
+				     .part_size = ps, .nparts = jo->nparts };
+		memset(o->pdone, 0, o->plan.nparts);
+		memset(o->jhave, 0, o->plan.nparts);
+		bg_strlcpy(o->upload_id, jo->upload_id, sizeof(o->upload_id));
+		bg_status st = { 0 };
+		if (bg_journal_load_parts(cp->j, o->jid, on_jpart, o, &st) < 0) {
+			set_fatal(cp, st.code ? st.code : BG_E_IO, "journal: %s", st.msg);
+			obj_release(cp, o);
+			return true;
+		}
+		o->resumed = true;
+		o->jcreating = true; /* its CREATING record is in the journal */
+	}
+	o->state = O_UPLOADS;
+	return true;
+}
+
 static void admit(bg_copy *cp)
 {
 	if (cp->fatal || (cp->o->stop && *cp->o->stop))
@@ -391,6 +554,7 @@ static void admit(bg_copy *cp)
 		bg_strlcpy(o->key, p->key, sizeof(o->key));
 		o->size = p->size;
 		bg_strlcpy(o->etag, p->etag, sizeof(o->etag));
+		bg_strlcpy(o->last_modified, p->last_modified, sizeof(o->last_modified));
 		o->next = NULL;
 		if (cp->active_tail)
 			cp->active_tail->next = o;
@@ -398,9 +562,21 @@ static void admit(bg_copy *cp)
 			cp->active_head = o;
 		cp->active_tail = o;
 		cp->active++;
-		if (bg_snprintf(o->dkey, sizeof(o->dkey), "%s%s", cp->dst_prefix,
-				p->key + cp->src_plen) < 0 || strlen(o->dkey) > BG_KEY_MAX) {
-			o->state = O_VERIFY; /* any non-free state; finished below */
+		o->state = O_VERIFY; /* any non-free state until decided below */
+		bool long_key = bg_snprintf(o->dkey, sizeof(o->dkey), "%s%s", cp->dst_prefix,
+					    p->key + cp->src_plen) < 0 ||
+				strlen(o->dkey) > BG_KEY_MAX;
+		if (cp->j && !cp->o->dry_run) {
+			bg_jobject jo;
+			int f = jlookup(cp, o, &jo);
+			if (f < 0) {
+				obj_release(cp, o);
+				return;
+			}
+			if (!long_key && f == 1 && jadmit(cp, o, &jo))
+				continue;
+		}
+		if (long_key) {
 			obj_fail(cp, o, "destination key longer than 1024 bytes");
 			obj_finish(cp, o);
 			continue;
@@ -432,6 +608,7 @@ static void admit(bg_copy *cp)
 				obj_finish(cp, o);
 				continue;
 			}
+			o->pdone[0] = 0;
 			o->state = O_SMALL;
 		} else {
 			o->state = O_HEAD;
@@ -609,6 +786,7 @@ static void xfer_done(bg_s3_req *r)
 		xfer_free(cp, x);
 		return;
 	}
+	unsigned tries = x->attempt + 1;
 	x->attempt = 0;
 	if (x->phase == X_GET) {
 		x->digest = XXH3_128bits_digest(x->xs);
@@ -654,7 +832,10 @@ static void xfer_done(bg_s3_req *r)
 		}
 		o->crc[x->part] = x->crc;
 		o->xxh[x->part] = x->digest;
+		o->pdone[x->part] = 1;
 		o->parts_done++;
+		if (cp->j)
+			jpart(cp, o, x->part, true, tries);
 		if (o->parts_done == o->plan.nparts)
 			o->state = O_COMPLETE;
 	} else {
@@ -690,6 +871,14 @@ static void dispatch_data(bg_copy *cp, uint64_t now)
 	for (obj *o = cp->active_head; o && free_x; o = o->next) {
 		if (o->failed || o->restart)
 			continue;
+		if (o->state == O_PARTS) {
+			while (o->next_part < o->plan.nparts && o->pdone[o->next_part])
+				o->next_part++; /* found uploaded on resume */
+			if (!jready(cp, o)) {
+				cp->jwaiting++; /* its upload ID is not committed yet */
+				continue;
+			}
+		}
 		bool small = o->state == O_SMALL && !o->data_started;
 		bool part = o->state == O_PARTS && o->next_part < o->plan.nparts;
 		if (!small && !part)
@@ -714,7 +903,9 @@ static void dispatch_data(bg_copy *cp, uint64_t now)
 			if (small)
 				o->data_started = true;
 			else
-				o->next_part++;
+				do
+					o->next_part++;
+				while (o->next_part < o->plan.nparts && o->pdone[o->next_part]);
 			free_x--;
 			if (start_get(cp, x) < 0) {
 				xfer_free(cp, x);
@@ -768,7 +959,7 @@ static int start_ctl(bg_copy *cp, ctl *c)
 {
 	obj *o = c->o;
 	const bg_copy_opts *op = cp->o;
-	bg_query_param q[2];
+	bg_query_param q[4];
 	size_t nq = 0;
 	bg_header h[2];
 	size_t nh = 0;
@@ -814,6 +1005,27 @@ static int start_ctl(bg_copy *cp, ctl *c)
 		q[nq++] = (bg_query_param){ "uploadId", o->upload_id };
 		call = (bg_s3_call){ .method = "DELETE", .bucket = op->dst.bucket, .key = o->dkey };
 		break;
+	case O_UPLOADS:
+		q[nq++] = (bg_query_param){ "uploads", NULL };
+		q[nq++] = (bg_query_param){ "prefix", o->dkey };
+		if (o->lu_key[0])
+			q[nq++] = (bg_query_param){ "key-marker", o->lu_key };
+		if (o->lu_upload[0])
+			q[nq++] = (bg_query_param){ "upload-id-marker", o->lu_upload };
+		call = (bg_s3_call){ .method = "GET", .bucket = op->dst.bucket };
+		break;
+	case O_ABORT_STRAY:
+		q[nq++] = (bg_query_param){ "uploadId", o->stray_id };
+		call = (bg_s3_call){ .method = "DELETE", .bucket = op->dst.bucket, .key = o->dkey };
+		break;
+	case O_LISTPARTS:
+		q[nq++] = (bg_query_param){ "uploadId", o->upload_id };
+		if (o->lp_marker) {
+			bg_snprintf(c->partno, sizeof(c->partno), "%u", o->lp_marker);
+			q[nq++] = (bg_query_param){ "part-number-marker", c->partno };
+		}
+		call = (bg_s3_call){ .method = "GET", .bucket = op->dst.bucket, .key = o->dkey };
+		break;
 	default:
 		BG_ASSERT(!"no control request for this state");
 	}
@@ -853,7 +1065,43 @@ static void planned_from_head(bg_copy *cp, obj *o)
 		obj_fail(cp, o, "%s", err);
 		return;
 	}
+	memset(o->pdone, 0, o->plan.nparts);
 	o->state = o->plan.multipart ? O_CREATE : O_SMALL;
+}
+
+/* Resuming: the earlier upload cannot be used; copy the object anew. */
+static void jfresh(bg_copy *cp, obj *o)
+{
+	obj_reset_for_plan(cp, o);
+	o->plan = (bg_plan){ 0 };
+	o->state = O_HEAD;
+}
+
+static int on_upload(void *ctx, const bg_xml_upload *u)
+{
+	obj *o = ctx;
+	if (u->key_len != strlen(o->dkey) || memcmp(u->key, o->dkey, u->key_len) != 0)
+		return 0; /* another key under this prefix */
+	if (o->resumed && strcmp(u->upload_id, o->upload_id) == 0)
+		o->own_seen = true;
+	else if (!o->stray_id[0])
+		bg_strlcpy(o->stray_id, u->upload_id, sizeof(o->stray_id));
+	return 0;
+}
+
+static int on_listed_part(void *ctx, const bg_xml_part *p)
+{
+	obj *o = ctx;
+	if (p->number < 1 || p->number > o->plan.nparts)
+		return 0;
+	uint32_t i = p->number - 1;
+	uint64_t off, len;
+	bg_plan_part_range(&o->plan, o->size, i, &off, &len);
+	unsigned char md5[16];
+	if (o->jhave[i] && p->size == len && bg_unhex16(p->etag, md5) == 0 &&
+	    memcmp(md5, o->md5[i], 16) == 0)
+		o->pdone[i] = 1;
+	return 0;
 }
 
 static void ctl_done(bg_s3_req *r)
@@ -915,6 +1163,9 @@ static void ctl_done(bg_s3_req *r)
 		ctl_release(cp, c);
 		return;
 	}
+	if (out == BG_S3_FAIL && r->status == 404 &&
+	    (o->state == O_ABORT_STRAY || o->state == O_LISTPARTS))
+		out = BG_S3_DONE; /* the upload is gone: see the state below */
 	if (out == BG_S3_RETRY && ++c->attempt < cp->o->retries) {
 		cp->stats.retries++;
 		c->waiting = true;
@@ -925,6 +1176,9 @@ static void ctl_done(bg_s3_req *r)
 		static const char *const what[] = {
 			[O_HEAD] = "HEAD of the source", [O_HEAD_PART] = "HEAD of the source's part 1",
 			[O_HEAD_LAST] = "HEAD of the source's last part",
+			[O_UPLOADS] = "ListMultipartUploads of the destination key",
+			[O_ABORT_STRAY] = "AbortMultipartUpload of an earlier run's upload",
+			[O_LISTPARTS] = "ListParts of the resumed upload",
 			[O_CREATE] = "CreateMultipartUpload", [O_COMPLETE] = "CompleteMultipartUpload",
 			[O_VERIFY] = "HEAD of the destination", [O_ABORT] = "AbortMultipartUpload",
 		};
@@ -993,7 +1247,68 @@ static void ctl_done(bg_s3_req *r)
 			break;
 		}
 		o->state = O_PARTS;
+		if (cp->j) /* no part goes out before the upload ID is journaled */
+			o->jwait = jwrite(cp, o, BG_JS_UPLOADING, NULL);
 		break;
+	case O_UPLOADS: {
+		bool trunc = false;
+		o->stray_id[0] = '\0';
+		if (bg_xml_parse_list_uploads(r->resp.data ? r->resp.data : "", r->resp.len,
+					      on_upload, o, &trunc, o->lu_key, sizeof(o->lu_key),
+					      o->lu_upload, sizeof(o->lu_upload)) < 0) {
+			obj_fail(cp, o, "ListMultipartUploads answer cannot be read");
+			break;
+		}
+		if (o->stray_id[0]) {
+			o->state = O_ABORT_STRAY;
+			break;
+		}
+		if (trunc && (o->lu_key[0] || o->lu_upload[0]))
+			break; /* next page */
+		o->lu_key[0] = o->lu_upload[0] = '\0';
+		if (o->resumed && o->own_seen) {
+			o->lp_marker = 0;
+			o->state = O_LISTPARTS;
+		} else {
+			jfresh(cp, o);
+		}
+		break;
+	}
+	case O_ABORT_STRAY:
+		cp->stats.stray_aborts++;
+		o->stray_id[0] = o->lu_key[0] = o->lu_upload[0] = '\0';
+		o->own_seen = false; /* list again from the start */
+		o->state = O_UPLOADS;
+		break;
+	case O_LISTPARTS: {
+		if (r->status == 404) { /* completed or aborted since */
+			jfresh(cp, o);
+			break;
+		}
+		bool trunc = false;
+		unsigned next = 0;
+		if (bg_xml_parse_list_parts(r->resp.data ? r->resp.data : "", r->resp.len,
+					    on_listed_part, o, &trunc, &next) < 0) {
+			obj_fail(cp, o, "ListParts answer cannot be read");
+			break;
+		}
+		if (trunc && next > o->lp_marker) {
+			o->lp_marker = next;
+			break;
+		}
+		o->parts_done = 0;
+		for (uint32_t i = 0; i < o->plan.nparts; i++) {
+			if (o->pdone[i])
+				o->parts_done++;
+			else if (o->jhave[i]) /* journaled, not there: it must not count */
+				jpart(cp, o, i, false, 0);
+		}
+		o->next_part = 0;
+		cp->stats.resumed_uploads++;
+		cp->stats.resumed_parts += o->parts_done;
+		o->state = o->parts_done == o->plan.nparts ? O_COMPLETE : O_PARTS;
+		break;
+	}
 	case O_COMPLETE:
 		multipart_etag(o, o->expect_etag, sizeof(o->expect_etag));
 		if (o->put_etag[0] && strcmp(o->put_etag, o->expect_etag) != 0) {
@@ -1067,6 +1382,9 @@ static bool needs_ctl(const obj *o)
 	case O_CREATE:
 	case O_COMPLETE:
 	case O_VERIFY:
+	case O_UPLOADS:
+	case O_ABORT_STRAY:
+	case O_LISTPARTS:
 		return !o->failed && !o->restart;
 	case O_ABORT:
 		return true;
@@ -1091,6 +1409,19 @@ static void dispatch_ctl(bg_copy *cp, uint64_t now)
 	}
 	for (obj *o = cp->active_head; o;) {
 		obj *next = o->next; /* ctl_release may finish o */
+		if (needs_ctl(o) && o->state == O_CREATE && cp->j) {
+			/* Journal the intent first: a run killed after Create
+			 * still knows the key may have an upload to abort. */
+			if (!o->jcreating) {
+				o->jcreating = true;
+				o->jwait = jwrite(cp, o, BG_JS_CREATING, NULL);
+			}
+			if (!jready(cp, o)) {
+				cp->jwaiting++;
+				o = next;
+				continue;
+			}
+		}
 		if (needs_ctl(o)) {
 			ctl *c = NULL;
 			for (unsigned i = 0; i < NCTL && !c; i++)
@@ -1121,10 +1452,73 @@ static void progress(bg_copy *cp, bool force)
 	cp->stats.pool_peak_bytes = (uint64_t)cp->pool.peak_used * POOL_BLOCK;
 	if (cp->o->on_progress)
 		cp->o->on_progress(cp->o->ctx, &cp->stats);
+	if (cp->j) {
+		bg_jtotals t = {
+			.objects_done = cp->stats.done_objects, .bytes_done = cp->stats.done_bytes,
+			.objects_failed = cp->stats.failed_objects,
+			.objects_skipped = cp->stats.already_done_objects,
+			.bytes_read = cp->stats.bytes_read, .bytes_written = cp->stats.bytes_written,
+			.retries = cp->stats.retries,
+		};
+		bg_journal_run_progress(cp->j, &t);
+	}
+}
+
+/* Objects whose final record has committed are counted and reported. */
+static void finish_journaled(bg_copy *cp)
+{
+	for (obj *o = cp->active_head; o;) {
+		obj *next = o->next;
+		if (o->state == O_JFINAL) {
+			if (jready(cp, o))
+				obj_finish(cp, o);
+			else
+				cp->jwaiting++;
+		}
+		o = next;
+	}
+}
+
+/* Interrupted with a journal: stop at once and leave open uploads to the
+ * next run, which continues or aborts them from what the journal says. */
+static void stop_journaled(bg_copy *cp)
+{
+	for (unsigned i = 0; i < cp->nxf; i++) {
+		xfer *x = &cp->xf[i];
+		if (x->phase == X_FREE)
+			continue;
+		if (x->req.http.active)
+			bg_http_abort(&cp->http, &x->req.http);
+		bg_pool_release(&cp->pool, &x->chain);
+		x->o->parts_inflight--;
+		x->o = NULL;
+		x->phase = X_FREE;
+		x->waiting = false;
+	}
+	for (unsigned i = 0; i < NCTL; i++) {
+		ctl *c = &cp->ctls[i];
+		if (!c->busy)
+			continue;
+		if (c->req.http.active)
+			bg_http_abort(&cp->http, &c->req.http);
+		c->o->ctl_busy = false;
+		c->busy = c->waiting = false;
+		c->o = NULL;
+	}
+	for (obj *o = cp->active_head; o;) {
+		obj *next = o->next;
+		if (o->state != O_JFINAL) /* those finish once committed */
+			obj_release(cp, o);
+		o = next;
+	}
 }
 
 static void stop_everything(bg_copy *cp)
 {
+	if (cp->j) {
+		stop_journaled(cp);
+		return;
+	}
 	/* Interrupted: drop transfers, fail their objects; open uploads are
 	 * aborted through the normal path so none are left behind. */
 	for (unsigned i = 0; i < cp->nxf; i++) {
@@ -1164,10 +1558,14 @@ static void teardown(bg_copy *cp)
 			free(cp->objs[i].md5);
 			free(cp->objs[i].crc);
 			free(cp->objs[i].xxh);
+			free(cp->objs[i].pdone);
+			free(cp->objs[i].jhave);
 		}
 	}
 	free(cp->objs);
 	free(cp->queue);
+	if (cp->xs_obj)
+		XXH3_freeState(cp->xs_obj);
 	bg_pool_free(&cp->pool);
 	bg_http_free(&cp->http);
 }
@@ -1175,7 +1573,11 @@ static void teardown(bg_copy *cp)
 static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 {
 	cp->o = o;
+	cp->j = o->dry_run ? NULL : o->journal;
 	cp->cksum = o->cksum;
+	cp->xs_obj = XXH3_createState();
+	if (!cp->xs_obj)
+		return bg_fail(st, BG_E_NOMEM, "out of memory for a hash state");
 	if (cp->cksum == BG_CKSUM_AUTO)
 		cp->cksum = o->dst_ep.custom ? BG_CKSUM_MD5 : BG_CKSUM_CRC32C;
 	norm_prefix(o->src.prefix, cp->src_prefix, sizeof(cp->src_prefix));
@@ -1222,7 +1624,9 @@ static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 		ob->md5 = calloc(BG_PARTS_MAX, sizeof(*ob->md5));
 		ob->crc = calloc(BG_PARTS_MAX, sizeof(*ob->crc));
 		ob->xxh = calloc(BG_PARTS_MAX, sizeof(*ob->xxh));
-		if (!ob->md5 || !ob->crc || !ob->xxh)
+		ob->pdone = calloc(BG_PARTS_MAX, 1);
+		ob->jhave = calloc(BG_PARTS_MAX, 1);
+		if (!ob->md5 || !ob->crc || !ob->xxh || !ob->pdone || !ob->jhave)
 			return bg_fail(st, BG_E_NOMEM, "out of memory for part tables");
 	}
 	return BG_OK;
@@ -1304,16 +1708,26 @@ bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 			stopping = true;
 			cp->qlen = 0;
 		}
+		if (cp->j) {
+			bg_status jst = { 0 };
+			if (bg_journal_error_state(cp->j, &jst))
+				set_fatal(cp, jst.code ? jst.code : BG_E_IO, "journal: %s", jst.msg);
+		}
+		cp->jwaiting = 0;
 		maybe_list(cp);
 		admit(cp);
 		dispatch_ctl(cp, now);
 		dispatch_data(cp, now);
+		if (cp->j)
+			finish_journaled(cp);
 		progress(cp, false);
 		bool idle = !cp->active && !cp->qlen && !cp->list_busy &&
 			    (cp->list_done || cp->fatal);
 		if (idle)
 			break;
 		uint64_t wait = 100000000ull; /* progress cadence */
+		if (cp->jwaiting)
+			wait = 1000000ull; /* the writer thread commits in the meantime */
 		if (bg_http_turn(&cp->http, wait) < 0) {
 			bg_fail(st, BG_E_INTERNAL, "event loop failed");
 			break;

@@ -31,6 +31,11 @@ typedef struct bg_copy_stats {
 	bool listing_done;
 	uint64_t elapsed_ns;
 	uint64_t pool_peak_bytes;
+	/* with a journal */
+	uint64_t already_done_objects, already_done_bytes; /* journaled done before this run */
+	uint64_t resumed_uploads;  /* multipart uploads continued from an earlier run */
+	uint64_t resumed_parts;    /* parts of those found uploaded and not sent again */
+	uint64_t stray_aborts;     /* uploads of an earlier run aborted as unusable */
 } bg_copy_stats;
 
 typedef enum bg_obj_event_kind { BG_EV_DONE, BG_EV_FAILED, BG_EV_PLANNED } bg_obj_event_kind;
@@ -64,6 +69,7 @@ typedef struct bg_copy_opts {
 	void (*on_object)(void *ctx, const bg_obj_event *e);
 	void *ctx;
 	volatile int *stop; /* set non-zero (from a signal) to stop early */
+	struct bg_journal *journal; /* NULL: no journal; else begun (bg_journal_begin_run) */
 } bg_copy_opts;
 
 /* Runs the copy.  Returns BG_OK when every object was copied and verified,

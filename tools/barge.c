@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "copy.h"
+#include "journal.h"
 #include "progress.h"
 
 #define EXIT_PARTIAL 1
@@ -30,10 +31,12 @@ static const char usage_main[] =
 	"\n"
 	"commands:\n"
 	"  copy SRC DST     copy every object under SRC to DST (s3:// or r2://)\n"
+	"  resume JOURNAL   go on with the copy a journal records (same SRC, DST, options)\n"
+	"  status JOURNAL   what a journal says: done, in progress, failed [--json]\n"
 	"  help             this text; 'barge COMMAND --help' for one command\n"
 	"  version          print the version\n"
 	"\n"
-	"resume, status, audit, bench, ls and doctor are planned (see the issues).\n";
+	"audit, bench, ls and doctor are planned (see the issues).\n";
 
 static const char usage_copy[] =
 	"usage: barge copy SRC DST [options]\n"
@@ -58,6 +61,11 @@ static const char usage_copy[] =
 	"  --src-profile P        shared-config profile for SRC\n"
 	"  --dst-profile P        shared-config profile for DST\n"
 	"  --env-file FILE        load KEY=VALUE lines (R2 keys, ...) from FILE\n"
+	"  --journal PATH         record the copy in the SQLite journal PATH (created\n"
+	"                         0600); if PATH exists for the same SRC and DST, resume:\n"
+	"                         done objects are skipped, interrupted multipart uploads\n"
+	"                         continue where they stopped (see docs/journal.md)\n"
+	"  --journal-sync MODE    normal (default), full (fsync every commit) or off\n"
 	"\n"
 	"Credentials: s3:// uses AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN,\n"
 	"AWS_PROFILE, ~/.aws/{config,credentials}, AWS_REGION, AWS_ENDPOINT_URL_S3 or\n"
@@ -86,7 +94,7 @@ static bool known_value_option(const char *a, size_t n)
 	static const char *const names[] = {
 		"--concurrency", "--retries", "--part-size", "--multipart-threshold", "--memory",
 		"--include", "--exclude", "--progress", "--checksum", "--src-profile",
-		"--dst-profile", "--env-file", "--journal",
+		"--dst-profile", "--env-file", "--journal", "--journal-sync",
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strlen(names[i]) == n && memcmp(names[i], a, n) == 0)
@@ -106,6 +114,31 @@ static int parse_size_opt(const char *name, const char *v, uint64_t min, uint64_
 	return 0;
 }
 
+/* Appends one JSON string to the {"args": [...]} being built. */
+static void json_arg(bg_buf *b, unsigned *n, const char *v)
+{
+	bg_buf_addf(b, "%s\"", (*n)++ ? ", " : "");
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			bg_buf_addf(b, "\\%c", *p);
+		else if (*p < 0x20)
+			bg_buf_addf(b, "\\u%04x", *p);
+		else
+			bg_buf_add(b, p, 1);
+	}
+	bg_buf_addf(b, "\"");
+}
+
+/* The location as the journal records it: scheme://bucket[/prefix]. */
+static void location_url(const bg_location *l, char *out, size_t cap)
+{
+	const char *scheme = l->kind == BG_LOC_R2 ? "r2" : "s3";
+	if (l->prefix[0])
+		bg_snprintf(out, cap, "%s://%s/%s", scheme, l->bucket, l->prefix);
+	else
+		bg_snprintf(out, cap, "%s://%s", scheme, l->bucket);
+}
+
 static int cmd_copy(int argc, char **argv)
 {
 	static bg_copy_opts o;
@@ -118,6 +151,13 @@ static int cmd_copy(int argc, char **argv)
 	uint64_t v;
 	bool threshold_set = false;
 	char *filter_mem[MAX_FILTERS] = { 0 };
+	const char *journal_path = NULL;
+	bg_jsync jsync = BG_JSYNC_NORMAL;
+	/* The options as given, for the journal (barge resume repeats them). */
+	static bg_buf args_json; /* static: still reachable on early returns */
+	bg_buf_init(&args_json, 64 * 1024);
+	bg_buf_addf(&args_json, "{\"args\": [");
+	unsigned nargs_json = 0;
 
 	o.concurrency = 32;
 	o.part_size = 16 * BG_MIB;
@@ -134,6 +174,7 @@ static int cmd_copy(int argc, char **argv)
 		} else if (strcmp(a, "--dry-run") == 0) {
 			o.dry_run = true;
 			continue;
+
 		} else if (a[0] == '-' && a[1] == '-') {
 			/* --name value, or --name=value */
 			char name[32];
@@ -200,10 +241,18 @@ static int cmd_copy(int argc, char **argv)
 			} else if (strcmp(a, "--env-file") == 0) {
 				env_file = val;
 			} else if (strcmp(a, "--journal") == 0) {
-				return usage_error("--journal: the resumable journal is not in this build yet%s", "");
+				journal_path = val;
+				continue; /* not among the recorded options */
+			} else if (strcmp(a, "--journal-sync") == 0) {
+				if (strcmp(val, "normal") == 0) jsync = BG_JSYNC_NORMAL;
+				else if (strcmp(val, "full") == 0) jsync = BG_JSYNC_FULL;
+				else if (strcmp(val, "off") == 0) jsync = BG_JSYNC_OFF;
+				else return usage_error("--journal-sync '%s' must be normal, full or off", val);
 			} else {
 				return usage_error("unknown option '%s'", a);
 			}
+			json_arg(&args_json, &nargs_json, a);
+			json_arg(&args_json, &nargs_json, val);
 			continue;
 		} else if (a[0] == '-' && a[1]) {
 			return usage_error("unknown option '%s'", a);
@@ -266,9 +315,43 @@ static int cmd_copy(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 
-	bg_copy_stats stats = { 0 };
 	bg_status st = { 0 };
+	bg_journal *j = NULL;
+	bg_buf_addf(&args_json, "]}");
+	if (journal_path && !o.dry_run) {
+		char srcu[1200], dstu[1200];
+		location_url(&o.src, srcu, sizeof(srcu));
+		location_url(&o.dst, dstu, sizeof(dstu));
+		if (bg_journal_open(&j, journal_path, BG_J_CREATE, jsync, &st) != BG_OK ||
+		    bg_journal_begin_run(j, srcu, dstu, args_json.data, &st) != BG_OK) {
+			fprintf(stderr, "barge: %s\n", st.msg);
+			bg_journal_close(j, NULL);
+			bg_buf_free(&args_json);
+			return EXIT_USAGE;
+		}
+		o.journal = j;
+	}
+	bg_buf_free(&args_json);
+
+	bg_copy_stats stats = { 0 };
 	bg_err rc = bg_copy_run(&o, &stats, &st);
+	if (j) {
+		bg_jtotals t = {
+			.objects_done = stats.done_objects, .bytes_done = stats.done_bytes,
+			.objects_failed = stats.failed_objects,
+			.objects_skipped = stats.already_done_objects,
+			.bytes_read = stats.bytes_read, .bytes_written = stats.bytes_written,
+			.retries = stats.retries,
+		};
+		int code = rc == BG_OK ? 0 : (rc == BG_E_INTEGRITY || stop_flag) ? EXIT_PARTIAL : EXIT_USAGE;
+		bg_status jst = { 0 };
+		if (bg_journal_end_run(j, code, &t, &jst) != BG_OK ||
+		    bg_journal_close(j, &jst) != BG_OK) {
+			fprintf(stderr, "barge: journal %s: %s (the copy's last records may be missing: a resume redoes that work)\n",
+				journal_path, jst.msg);
+			return EXIT_USAGE;
+		}
+	}
 	bg_endpoint_wipe(&o.src_ep);
 	bg_endpoint_wipe(&o.dst_ep);
 	for (unsigned i = 0; i < nfilters; i++)
@@ -278,7 +361,7 @@ static int cmd_copy(int argc, char **argv)
 		if (stop_flag) {
 			fprintf(stderr, "barge: interrupted: objects in flight are named above; %llu listed objects were not started\n",
 				(unsigned long long)(stats.listed_objects - stats.done_objects -
-						     stats.failed_objects));
+						     stats.failed_objects - stats.already_done_objects));
 			return EXIT_PARTIAL;
 		}
 		return rc == BG_OK ? 0 : EXIT_PARTIAL;
@@ -287,6 +370,144 @@ static int cmd_copy(int argc, char **argv)
 		fputc('\n', stderr);
 	fprintf(stderr, "barge: %s\n", st.msg);
 	return EXIT_USAGE;
+}
+
+/* Reads the {"args": [...]} a journal keeps (written by json_arg) into
+ * argv-style strings inside buf.  Returns the count, or -1. */
+static int parse_args_json(const char *s, char *buf, size_t cap, char **out, int max)
+{
+	const char *p = strchr(s, '[');
+	size_t used = 0;
+	int n = 0;
+	if (!p)
+		return -1;
+	for (p++;;) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (*p == ']')
+			return n;
+		if (*p != '"' || n == max)
+			return -1;
+		out[n++] = buf + used;
+		for (p++; *p != '"'; p++) {
+			unsigned c = (unsigned char)*p;
+			if (!c)
+				return -1;
+			if (c == '\\') {
+				p++;
+				if (*p == 'u') {
+					char hex[5] = { 0 };
+					for (int k = 0; k < 4; k++)
+						if (!(hex[k] = p[1 + k]))
+							return -1;
+					c = (unsigned)strtoul(hex, NULL, 16);
+					p += 4;
+				} else if (*p == '"' || *p == '\\') {
+					c = (unsigned char)*p;
+				} else {
+					return -1;
+				}
+			}
+			if (used + 2 > cap)
+				return -1;
+			buf[used++] = (char)c;
+		}
+		p++;
+		buf[used++] = '\0';
+	}
+}
+
+static const char usage_resume[] =
+	"usage: barge resume JOURNAL [options]\n"
+	"\n"
+	"Goes on with the copy JOURNAL records: the same SRC, DST and options as its\n"
+	"last run (options given here are added after them, so they win), credentials\n"
+	"from the environment as for copy. Same as repeating 'barge copy ... --journal\n"
+	"JOURNAL'.\n";
+
+static int cmd_resume(int argc, char **argv)
+{
+	if (argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+		fputs(usage_resume, stdout);
+		return 0;
+	}
+	if (argc < 1 || argv[0][0] == '-') {
+		fprintf(stderr, "barge: resume needs a JOURNAL (see 'barge resume --help')\n");
+		return EXIT_USAGE;
+	}
+	const char *path = argv[0];
+	bg_journal *j = NULL;
+	bg_status st = { 0 };
+	static char src[1200], dst[1200], opts[64 * 1024], buf[64 * 1024];
+	if (bg_journal_open(&j, path, BG_J_READONLY, BG_JSYNC_NORMAL, &st) != BG_OK) {
+		fprintf(stderr, "barge: %s\n", st.msg);
+		return EXIT_USAGE;
+	}
+	int f = bg_journal_locations(j, src, sizeof(src), dst, sizeof(dst), opts, sizeof(opts), &st);
+	bg_journal_close(j, NULL);
+	if (f < 0) {
+		fprintf(stderr, "barge: %s\n", st.msg);
+		return EXIT_USAGE;
+	}
+	if (f == 1) {
+		fprintf(stderr, "barge: journal %s records no copy yet: start one with 'barge copy SRC DST --journal %s'\n",
+			path, path);
+		return EXIT_USAGE;
+	}
+	enum { MAXA = 512 };
+	static char *av[MAXA + 8];
+	int n = 0;
+	av[n++] = src;
+	av[n++] = dst;
+	int k = parse_args_json(opts, buf, sizeof(buf), av + n, MAXA - argc);
+	if (k < 0) {
+		fprintf(stderr, "barge: journal %s: its recorded options cannot be read; run 'barge copy SRC DST --journal %s' with them again\n",
+			path, path);
+		return EXIT_USAGE;
+	}
+	n += k;
+	for (int i = 1; i < argc && n < MAXA; i++)
+		av[n++] = argv[i];
+	av[n++] = (char *)"--journal";
+	av[n++] = (char *)path;
+	av[n] = NULL;
+	fprintf(stderr, "barge: resuming %s -> %s from %s\n", src, dst, path);
+	return cmd_copy(n, av);
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	const char *path = NULL;
+	bool json = false;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = true;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs("usage: barge status JOURNAL [--json]\n"
+			      "\n"
+			      "Objects and bytes done, in progress and failed (with the reasons) as\n"
+			      "the journal records them; safe to run while a copy writes it.\n", stdout);
+			return 0;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			fprintf(stderr, "barge: unknown option '%s' (see 'barge status --help')\n", argv[i]);
+			return EXIT_USAGE;
+		} else if (path) {
+			fprintf(stderr, "barge: status takes one JOURNAL, not also '%s'\n", argv[i]);
+			return EXIT_USAGE;
+		} else {
+			path = argv[i];
+		}
+	}
+	if (!path) {
+		fprintf(stderr, "barge: status needs a JOURNAL (see 'barge status --help')\n");
+		return EXIT_USAGE;
+	}
+	bg_status st = { 0 };
+	if (bg_journal_print_status(path, json, stdout, &st) < 0) {
+		fprintf(stderr, "barge: %s\n", st.msg);
+		return EXIT_USAGE;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -312,8 +533,11 @@ int main(int argc, char **argv)
 	int rc;
 	if (strcmp(cmd, "copy") == 0) {
 		rc = cmd_copy(argc - 2, argv + 2);
-	} else if (strcmp(cmd, "resume") == 0 || strcmp(cmd, "status") == 0 ||
-		   strcmp(cmd, "audit") == 0 || strcmp(cmd, "bench") == 0 ||
+	} else if (strcmp(cmd, "resume") == 0) {
+		rc = cmd_resume(argc - 2, argv + 2);
+	} else if (strcmp(cmd, "status") == 0) {
+		rc = cmd_status(argc - 2, argv + 2);
+	} else if (strcmp(cmd, "audit") == 0 || strcmp(cmd, "bench") == 0 ||
 		   strcmp(cmd, "ls") == 0 || strcmp(cmd, "doctor") == 0) {
 		fprintf(stderr, "barge: '%s' is not available in this build yet\n", cmd);
 		rc = EXIT_USAGE;

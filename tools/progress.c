@@ -151,10 +151,15 @@ void bg_progress_summary(bg_progress *p, const bg_copy_stats *s, bg_err rc)
 			"{\"type\":\"summary\",\"ok\":%s,\"dry_run\":%s,\"objects\":%" PRIu64
 			",\"bytes\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"skipped\":%" PRIu64
 			",\"same_etag\":%" PRIu64 ",\"retries\":%" PRIu64 ",\"requests\":%" PRIu64
-			",\"elapsed_s\":%.3f,\"rate_bps\":%.0f,\"pool_peak_bytes\":%" PRIu64 "}\n",
+			",\"elapsed_s\":%.3f,\"rate_bps\":%.0f,\"pool_peak_bytes\":%" PRIu64
+			",\"already_done\":%" PRIu64 ",\"already_done_bytes\":%" PRIu64
+			",\"resumed_uploads\":%" PRIu64 ",\"resumed_parts\":%" PRIu64
+			",\"stray_aborts\":%" PRIu64 "}\n",
 			rc == BG_OK ? "true" : "false", p->dry_run ? "true" : "false",
 			s->done_objects, s->done_bytes, s->failed_objects, s->skipped_objects,
-			s->same_etag, s->retries, s->requests, secs, rate(s), s->pool_peak_bytes);
+			s->same_etag, s->retries, s->requests, secs, rate(s), s->pool_peak_bytes,
+			s->already_done_objects, s->already_done_bytes, s->resumed_uploads,
+			s->resumed_parts, s->stray_aborts);
 		fflush(p->out);
 	}
 	if (p->dry_run)
@@ -167,4 +172,14 @@ void bg_progress_summary(bg_progress *p, const bg_copy_stats *s, bg_err rc)
 			" excluded; %" PRIu64 " with the source's ETag; %" PRIu64 " retries\n",
 			s->done_objects, bytes, secs, r, s->failed_objects, s->skipped_objects,
 			s->same_etag, s->retries);
+	if (!p->dry_run && (s->already_done_objects || s->resumed_uploads || s->stray_aborts)) {
+		char done[32];
+		bg_human_bytes((double)s->already_done_bytes, done, sizeof(done));
+		fprintf(p->err,
+			"journal: %" PRIu64 " objects (%s) done in earlier runs, skipped; %" PRIu64
+			" multipart uploads continued (%" PRIu64 " parts not sent again); %" PRIu64
+			" unusable uploads of earlier runs aborted\n",
+			s->already_done_objects, done, s->resumed_uploads, s->resumed_parts,
+			s->stray_aborts);
+	}
 }
