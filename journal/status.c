@@ -264,7 +264,7 @@ static int print(bg_journal *j, bool json, FILE *out, bg_status *st)
 
 			snprintf(last, sizeof(last), "run %lld started %s: exited %d (%s); %s "
 				 "written", (long long)sqlite3_column_int64(s, 0), t, code,
-				 code == 0 ? "all done" : code == 1 ? "some objects failed"
+				 code == 0 ? "all done" : code == 1 ? "some objects failed, or interrupted"
 				 : "error", h);
 		}
 	}

@@ -358,6 +358,11 @@ static int cmd_copy(int argc, char **argv)
 		free(filter_mem[i]);
 	if (rc == BG_OK || rc == BG_E_INTEGRITY || (stop_flag && rc == BG_E_USAGE)) {
 		bg_progress_summary(&prog, &stats, rc);
+		if (stop_flag && j) {
+			fprintf(stderr, "barge: interrupted; the journal keeps the uploads in progress: 'barge resume %s' goes on from here\n",
+				journal_path);
+			return EXIT_PARTIAL;
+		}
 		if (stop_flag) {
 			fprintf(stderr, "barge: interrupted: objects in flight are named above; %llu listed objects were not started\n",
 				(unsigned long long)(stats.listed_objects - stats.done_objects -

@@ -5,8 +5,10 @@
 # starts two local S3 endpoints (moto as the "S3" source, Ceph's RADOS Gateway
 # as the "R2" destination), fills the source with data shaped like the users'
 # (3,000 Zarr chunk objects of 16-64 KiB and three 200 MiB checkpoints), runs
-# `barge copy` between them, checks the result with boto3, and stops the
-# servers.  Sizes: DEMO_CHUNKS, DEMO_CHECKPOINT_MIB.
+# `barge copy --journal` between them, interrupts it, resumes it from the
+# journal, shows `barge status`, checks the result with boto3 (and that no
+# multipart upload is left open), and stops the servers.  Sizes: DEMO_CHUNKS,
+# DEMO_CHECKPOINT_MIB; DEMO_INTERRUPT_S: when to interrupt (default 5 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,12 +41,25 @@ boto3.client("s3", endpoint_url=sys.argv[1], aws_access_key_id=os.environ["R2_AC
              region_name="us-east-1").create_bucket(Bucket="research-data-r2")
 PY
 
-echo "+ barge copy s3://research-data r2://research-data-r2 --progress bar"
+journal="$work/migration.journal"
+echo "+ barge copy s3://research-data r2://research-data-r2 --journal $journal --progress bar"
+echo "  (interrupted after ${DEMO_INTERRUPT_S:-5} s with Ctrl-C, then resumed from the journal)"
 set +e
-zig-out/bin/barge copy s3://research-data r2://research-data-r2 --progress bar
+zig-out/bin/barge copy s3://research-data r2://research-data-r2 --journal "$journal" --progress bar &
+pid=$!
+sleep "${DEMO_INTERRUPT_S:-5}"
+kill -INT "$pid" 2>/dev/null
+wait "$pid"
+echo "barge exited with $? (1 = interrupted)"
+echo "+ barge status $journal"
+zig-out/bin/barge status "$journal"
+echo "+ barge resume $journal --progress bar"
+zig-out/bin/barge resume "$journal" --progress bar
 rc=$?
 set -e
 echo "barge exited with $rc"
+echo "+ barge status $journal"
+zig-out/bin/barge status "$journal"
 python3 tools/demo_data.py verify "$AWS_ENDPOINT_URL_S3" research-data \
 	"$R2_ENDPOINT_URL" research-data-r2
 exit "$rc"
