@@ -52,7 +52,10 @@
 #define J_ERR_MAX 512           /* error texts (truncated, with their NUL) */
 #define J_NSTR 8                /* strings in one record, at most */
 
-enum jtype { JR_OBJECT = 1, JR_PART, JR_FORGET, JR_ERROR, JR_PROGRESS, JR_BEGIN, JR_END };
+enum jtype {
+	JR_OBJECT = 1, JR_PART, JR_FORGET, JR_ERROR, JR_PROGRESS, JR_BEGIN, JR_END,
+	JR_AUDIT_BEGIN, JR_FINDING, JR_AUDIT_END,
+};
 
 struct jrec {
 	enum jtype type;
@@ -88,6 +91,13 @@ struct jrec {
 			bool has_totals; /* else the last progress totals stay */
 			bg_jtotals t;
 		} end;
+		bg_jaudit_begin abegin; /* borrowed: the caller waits */
+		struct {
+			char *kind, *key, *detail, *src_etag, *dst_etag;
+			int64_t src_size, dst_size;
+			uint32_t part_number;
+		} find;
+		bg_jaudit_end aend;     /* borrowed: the caller waits */
 	} u;
 };
 
@@ -126,7 +136,15 @@ struct jrec {
 		   " objects_skipped = coalesce(?7, objects_skipped),"                  \
 		   " bytes_read = coalesce(?8, bytes_read),"                            \
 		   " bytes_written = coalesce(?9, bytes_written),"                      \
-		   " retries = coalesce(?10, retries), updated_at = ?2 WHERE id = ?1")
+		   " retries = coalesce(?10, retries), updated_at = ?2 WHERE id = ?1")    \
+	X(AUDIT_ADD, "INSERT INTO audits (started_at, src, dst, options, deep, sample, seed)" \
+		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                             \
+	X(FINDING, "INSERT INTO audit_findings (audit_id, kind, key, detail, src_size,"  \
+		   " dst_size, src_etag, dst_etag, part_number, at)"                    \
+		   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                 \
+	X(AUDIT_END, "UPDATE audits SET ended_at = ?2, objects_checked = ?3,"          \
+		     " objects_reread = ?4, bytes_reread = ?5, findings = ?6,"          \
+		     " not_comparable = ?7, exit_code = ?8, error = ?9 WHERE id = ?1")
 
 #define X(id, sql) W_##id,
 enum wstmt { J_WSTMTS W_COUNT };
@@ -139,6 +157,8 @@ static const char *const wsql[W_COUNT] = { J_WSTMTS };
 #define J_RSTMTS                                                                  \
 	X(LOOKUP, "SELECT id, state, size, src_etag, part_size, nparts, same_layout," \
 		  " upload_id, dst_etag FROM objects WHERE key = ?1")                  \
+	X(AUDIT_LOOKUP, "SELECT id, state, size, src_etag, part_size, nparts,"         \
+			" same_layout, upload_id, dst_etag, xxh3 FROM objects WHERE key = ?1") \
 	X(PARTS, "SELECT number, \"offset\", length, xxh3, etag, crc32c FROM parts"   \
 		 " WHERE object_id = ?1 AND state = 'uploaded' ORDER BY number")       \
 	X(META, "SELECT value FROM meta WHERE key = ?1")                               \
@@ -153,7 +173,8 @@ static const char *const rsql[R_COUNT] = { J_RSTMTS };
 
 /*
  * Schema migrations: step N takes a journal from user_version N to N + 1.
- * Version 2 adds a step here and bumps BG_J_VERSION; nothing else changes.
+ * A new version adds a step here and bumps BG_J_VERSION; nothing else
+ * changes.
  */
 static const char *const migrations[BG_J_VERSION] = {
 	/* 0 -> 1 */
@@ -220,6 +241,26 @@ static const char *const migrations[BG_J_VERSION] = {
 	" 0.001), 1) AS mib_per_s,"
 	" (SELECT count(*) FROM errors e WHERE e.run_id = runs.id) AS errors,"
 	" src, dst FROM runs ORDER BY id;",
+	/* 1 -> 2: the audit history (barge audit) */
+	"CREATE TABLE audits ("
+	" id INTEGER PRIMARY KEY, started_at REAL NOT NULL, ended_at REAL,"
+	" src TEXT NOT NULL, dst TEXT NOT NULL, options TEXT,"
+	" deep INTEGER NOT NULL DEFAULT 0, sample REAL, seed INTEGER,"
+	" objects_checked INTEGER NOT NULL DEFAULT 0, objects_reread INTEGER NOT NULL DEFAULT 0,"
+	" bytes_reread INTEGER NOT NULL DEFAULT 0, findings INTEGER NOT NULL DEFAULT 0,"
+	" not_comparable INTEGER NOT NULL DEFAULT 0, exit_code INTEGER, error TEXT);"
+	"CREATE TABLE audit_findings ("
+	" id INTEGER PRIMARY KEY, audit_id INTEGER NOT NULL, kind TEXT NOT NULL,"
+	" key TEXT NOT NULL, detail TEXT, src_size INTEGER, dst_size INTEGER,"
+	" src_etag TEXT, dst_etag TEXT, part_number INTEGER, at REAL NOT NULL);"
+	"CREATE INDEX audit_findings_audit ON audit_findings (audit_id);"
+	"CREATE INDEX audit_findings_key ON audit_findings (key);"
+	"CREATE VIEW audits_summary AS SELECT id, datetime(started_at, 'unixepoch') AS started,"
+	" round(coalesce(ended_at, started_at) - started_at, 1) AS seconds,"
+	" CASE WHEN ended_at IS NULL THEN 'running or killed' WHEN exit_code = 0 THEN 'clean'"
+	" WHEN exit_code = 1 THEN 'findings' ELSE 'error' END AS outcome,"
+	" exit_code, deep, sample, seed, objects_checked, objects_reread, bytes_reread,"
+	" findings, not_comparable, error, src, dst FROM audits ORDER BY id;",
 };
 
 struct bg_journal {
@@ -234,6 +275,7 @@ struct bg_journal {
 	sqlite3_stmt *r[R_COUNT];
 	int64_t last_id;  /* bg_journal_new_id (loop thread) */
 	int64_t run_id;   /* the current run (writer thread) */
+	int64_t audit_id; /* the current audit (writer thread) */
 
 	pthread_t thread;
 	bool started, sync_init;
@@ -848,6 +890,51 @@ static int apply(bg_journal *j, const struct jrec *r)
 		if (r->u.end.has_totals)
 			bind_totals(s, 4, &r->u.end.t);
 		return run(s);
+	case JR_AUDIT_BEGIN:
+		s = j->w[W_AUDIT_ADD];
+		sqlite3_bind_double(s, 1, r->at);
+		sqlite3_bind_text(s, 2, r->u.abegin.src, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, r->u.abegin.dst, -1, SQLITE_STATIC);
+		bind_text(s, 4, r->u.abegin.options);
+		sqlite3_bind_int(s, 5, r->u.abegin.deep);
+		if (r->u.abegin.sample >= 0)
+			sqlite3_bind_double(s, 6, r->u.abegin.sample);
+		if (r->u.abegin.has_seed)
+			sqlite3_bind_int64(s, 7, (sqlite3_int64)r->u.abegin.seed);
+		if ((rc = run(s)) == SQLITE_OK)
+			j->audit_id = sqlite3_last_insert_rowid(j->wdb);
+		return rc;
+	case JR_FINDING:
+		s = j->w[W_FINDING];
+		bind_id(s, 1, j->audit_id);
+		sqlite3_bind_text(s, 2, r->u.find.kind, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, r->u.find.key ? r->u.find.key : "", -1, SQLITE_STATIC);
+		bind_text(s, 4, r->u.find.detail);
+		if (r->u.find.src_size >= 0)
+			sqlite3_bind_int64(s, 5, r->u.find.src_size);
+		if (r->u.find.dst_size >= 0)
+			sqlite3_bind_int64(s, 6, r->u.find.dst_size);
+		bind_text(s, 7, r->u.find.src_etag);
+		bind_text(s, 8, r->u.find.dst_etag);
+		if (r->u.find.part_number)
+			sqlite3_bind_int64(s, 9, r->u.find.part_number);
+		sqlite3_bind_double(s, 10, r->at);
+		return run(s);
+	case JR_AUDIT_END: {
+		const bg_jaudit_end *e = &r->u.aend;
+
+		s = j->w[W_AUDIT_END];
+		bind_id(s, 1, j->audit_id);
+		sqlite3_bind_double(s, 2, r->at);
+		sqlite3_bind_int64(s, 3, (sqlite3_int64)e->objects_checked);
+		sqlite3_bind_int64(s, 4, (sqlite3_int64)e->objects_reread);
+		sqlite3_bind_int64(s, 5, (sqlite3_int64)e->bytes_reread);
+		sqlite3_bind_int64(s, 6, (sqlite3_int64)e->findings);
+		sqlite3_bind_int64(s, 7, (sqlite3_int64)e->not_comparable);
+		sqlite3_bind_int(s, 8, e->exit_code);
+		bind_text(s, 9, e->error);
+		return run(s);
+	}
 	}
 	return SQLITE_INTERNAL;
 }
@@ -856,7 +943,8 @@ static const char *const type_names[] = {
 	[JR_OBJECT] = "writing an object", [JR_PART] = "writing a part",
 	[JR_FORGET] = "forgetting parts", [JR_ERROR] = "writing an error",
 	[JR_PROGRESS] = "writing the run's totals", [JR_BEGIN] = "writing the run's start",
-	[JR_END] = "writing the run's end",
+	[JR_END] = "writing the run's end", [JR_AUDIT_BEGIN] = "writing the audit's start",
+	[JR_FINDING] = "writing an audit finding", [JR_AUDIT_END] = "writing the audit's end",
 };
 
 /* Whether the path still names the file being written (checked at most
@@ -974,6 +1062,13 @@ static int rec_strings(struct jrec *r, struct jstr *v)
 		v[0] = (struct jstr){ &r->u.err.key, BG_KEY_MAX, true };
 		v[1] = (struct jstr){ &r->u.err.msg, J_ERR_MAX - 1, true };
 		return 2;
+	case JR_FINDING:
+		v[0] = (struct jstr){ &r->u.find.kind, J_STR_SMALL, true };
+		v[1] = (struct jstr){ &r->u.find.key, BG_KEY_MAX, true };
+		v[2] = (struct jstr){ &r->u.find.detail, J_ERR_MAX - 1, true };
+		v[3] = (struct jstr){ &r->u.find.src_etag, BG_ETAG_MAX - 1, true };
+		v[4] = (struct jstr){ &r->u.find.dst_etag, BG_ETAG_MAX - 1, true };
+		return 5;
 	default:
 		return 0;
 	}
@@ -1258,9 +1353,12 @@ bg_err bg_journal_end_run(bg_journal *j, int exit_code, const bg_jtotals *t, bg_
 	return sync_op(j, &r, st);
 }
 
-int bg_journal_lookup(bg_journal *j, const char *key, bg_jobject *out, bg_status *st)
+/* One objects row of key with statement q (LOOKUP, or AUDIT_LOOKUP which
+ * adds xxh3 as column 9): 1 found, 0 not journaled, -1 error. */
+static int lookup_row(bg_journal *j, enum rstmt q, const char *key, bg_jobject *out,
+		      char *xxh3, size_t xxh3_cap, bg_status *st)
 {
-	sqlite3_stmt *s = j->r[R_LOOKUP];
+	sqlite3_stmt *s = j->r[q];
 	int rc, res = 0;
 
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
@@ -1279,7 +1377,8 @@ int bg_journal_lookup(bg_journal *j, const char *key, bg_jobject *out, bg_status
 		if (state < BG_JS_CREATING || state > BG_JS_FAILED || out->id <= 0 ||
 		    col_text(s, 3, out->src_etag, sizeof(out->src_etag)) < 0 ||
 		    col_text(s, 7, out->upload_id, sizeof(out->upload_id)) < 0 ||
-		    col_text(s, 8, out->dst_etag, sizeof(out->dst_etag)) < 0) {
+		    col_text(s, 8, out->dst_etag, sizeof(out->dst_etag)) < 0 ||
+		    (xxh3 && col_text(s, 9, xxh3, xxh3_cap) < 0)) {
 			res = -1;
 			bg_fail(st, BG_E_INTEGRITY, "journal %s: the row of %.200s is damaged (id, "
 				"state or a field out of range)", j->path, key);
@@ -1291,6 +1390,11 @@ int bg_journal_lookup(bg_journal *j, const char *key, bg_jobject *out, bg_status
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return res;
+}
+
+int bg_journal_lookup(bg_journal *j, const char *key, bg_jobject *out, bg_status *st)
+{
+	return lookup_row(j, R_LOOKUP, key, out, NULL, 0, st);
 }
 
 static int unhex16(const char *h, unsigned char *out)
@@ -1437,4 +1541,74 @@ int bg_journal_error_state(bg_journal *j, bg_status *st)
 	}
 	pthread_mutex_unlock(&j->mu);
 	return failed;
+}
+
+/* ---- audits (schema version 2) ---------------------------------------- */
+
+bg_err bg_journal_begin_audit(bg_journal *j, const bg_jaudit_begin *a, int64_t *audit_id,
+			      bg_status *st)
+{
+	char osrc[BG_TOKEN_MAX], odst[BG_TOKEN_MAX];
+	struct jrec r = { .type = JR_AUDIT_BEGIN };
+	int fa, fb;
+	bg_err e;
+
+	if (!a || !a->src || !a->dst)
+		return bg_fail(st, BG_E_INTERNAL, "begin_audit without a source or destination");
+	if (j->readonly)
+		return bg_fail(st, BG_E_INTERNAL, "journal %s was opened read-only", j->path);
+	e = flush(j, st);
+	if (e)
+		return e;
+	fa = read_text(j, R_META, "src", osrc, sizeof(osrc), st);
+	fb = fa < 0 ? -1 : read_text(j, R_META, "dst", odst, sizeof(odst), st);
+	if (fa < 0 || fb < 0)
+		return st ? st->code : BG_E_IO;
+	if ((fa && strcmp(osrc, a->src) != 0) || (fb && strcmp(odst, a->dst) != 0))
+		return bg_fail(st, BG_E_CONFIG, "journal %s records the copy %s -> %s, not %s -> %s: "
+			       "audit with the SRC and DST of that copy, or without --journal",
+			       j->path, fa ? osrc : "?", fb ? odst : "?", a->src, a->dst);
+	r.u.abegin = *a;
+	e = sync_op(j, &r, st);
+	if (!e && audit_id) {
+		pthread_mutex_lock(&j->mu); /* written by the writer before the tail moved */
+		*audit_id = j->audit_id;
+		pthread_mutex_unlock(&j->mu);
+	}
+	return e;
+}
+
+uint64_t bg_journal_finding(bg_journal *j, const bg_jfinding *f)
+{
+	struct jrec r = { .type = JR_FINDING };
+
+	if (!f->kind || !f->kind[0]) {
+		if (j && !j->readonly)
+			fail_caller(j, "an audit finding without a kind");
+		return 0;
+	}
+	r.u.find.kind = (char *)f->kind;
+	r.u.find.key = (char *)(f->key ? f->key : "");
+	r.u.find.detail = (char *)f->detail;
+	r.u.find.src_etag = (char *)f->src_etag;
+	r.u.find.dst_etag = (char *)f->dst_etag;
+	r.u.find.src_size = f->src_size;
+	r.u.find.dst_size = f->dst_size;
+	r.u.find.part_number = f->part_number;
+	return enqueue(j, &r);
+}
+
+bg_err bg_journal_end_audit(bg_journal *j, const bg_jaudit_end *e, bg_status *st)
+{
+	struct jrec r = { .type = JR_AUDIT_END };
+
+	r.u.aend = *e;
+	return sync_op(j, &r, st);
+}
+
+int bg_journal_audit_lookup(bg_journal *j, const char *key, bg_jobject *out, char xxh3[65],
+			    bg_status *st)
+{
+	xxh3[0] = '\0';
+	return lookup_row(j, R_AUDIT_LOOKUP, key, out, xxh3, 65, st);
 }

@@ -168,6 +168,60 @@ uint64_t bg_journal_committed(bg_journal *j);
  * replaced): st gets the message; the copy must stop. */
 int bg_journal_error_state(bg_journal *j, bg_status *st);
 
+/* ---- audits (schema version 2; barge audit) -------------------------- */
+
+/* An audit's start: where, and with what options (no secrets). */
+typedef struct bg_jaudit_begin {
+	const char *src, *dst;  /* locations as for runs (scheme://bucket[/prefix]) */
+	const char *options;    /* the audit's options as a JSON object, or NULL */
+	bool deep;
+	double sample;          /* fraction re-read; < 0: no sampling (NULL) */
+	bool has_seed;
+	uint64_t seed;          /* the sampling seed, when has_seed */
+} bg_jaudit_begin;
+
+/* Starts an audit (a row in `audits`) and returns its id in *audit_id.
+ * The journal must be open for writing (an audit migrates a version-1
+ * journal to version 2).  If the journal records a copy (its meta src and
+ * dst), the audit must name the same locations, else BG_E_CONFIG ("journal
+ * P records the copy A -> B, not C -> D ...").  Synchronous. */
+bg_err bg_journal_begin_audit(bg_journal *j, const bg_jaudit_begin *a, int64_t *audit_id,
+			      bg_status *st);
+
+/* One finding of the current audit (a row in `audit_findings`).  Strings
+ * may be NULL (stored as NULL; key as "") and are copied before the call
+ * returns; detail is shortened to 511 bytes.  Queued and group-committed
+ * like the copy's records: returns the sequence number, or 0 when the
+ * journal has failed. */
+typedef struct bg_jfinding {
+	const char *kind;       /* "missing", "size_mismatch", ... (docs/audit.md) */
+	const char *key;        /* key relative to the locations' prefixes */
+	const char *detail;     /* one line for a human */
+	int64_t src_size, dst_size; /* -1: unknown (NULL) */
+	const char *src_etag, *dst_etag;
+	uint32_t part_number;   /* 0: not about one part (NULL) */
+} bg_jfinding;
+uint64_t bg_journal_finding(bg_journal *j, const bg_jfinding *f);
+
+/* The end of the current audit: flushes its findings, then records the
+ * totals and the exit code (0 clean, 1 findings, 2 error with `error`).
+ * Synchronous. */
+typedef struct bg_jaudit_end {
+	uint64_t objects_checked;  /* keys looked at (either side) */
+	uint64_t objects_reread;   /* objects re-read by a deep audit */
+	uint64_t bytes_reread;
+	uint64_t findings;
+	uint64_t not_comparable;   /* ETags that could not be compared */
+	int exit_code;
+	const char *error;         /* what prevented the audit, or NULL */
+} bg_jaudit_end;
+bg_err bg_journal_end_audit(bg_journal *j, const bg_jaudit_end *e, bg_status *st);
+
+/* bg_journal_lookup plus the object's xxh3 (hex; "" when NULL): 1 found,
+ * 0 not journaled, -1 error (st set).  Read connection, committed rows. */
+int bg_journal_audit_lookup(bg_journal *j, const char *key, bg_jobject *out, char xxh3[65],
+			    bg_status *st);
+
 /* ---- status --------------------------------------------------------- */
 
 /* `barge status JOURNAL [--json]`: opens read-only (works while a copy is

@@ -298,7 +298,7 @@ static void test_roundtrip(void)
 	CHECK_INT(q_int(path, "SELECT objects_in_progress FROM progress"), 1);
 	CHECK_INT(q_int(path, "SELECT count(*) FROM failures"), 1);
 	CHECK_INT(q_int(path, "PRAGMA application_id"), 0x62617267);
-	CHECK_INT(q_int(path, "PRAGMA user_version"), 1);
+	CHECK_INT(q_int(path, "PRAGMA user_version"), 2);
 }
 
 /* Attempts add up across records (and runs). */
@@ -389,6 +389,83 @@ static void make_journal(const char *path, int nobj)
 	jclose(j);
 }
 
+/* A version-1 journal (made by turning a fresh one back into v1: the
+ * audit tables gone, user_version 1) opens, is migrated to 2, and keeps
+ * its rows; then an audit and its findings are recorded. */
+static void test_migrate_v1_and_audit(void)
+{
+	char path[128], xxh[65];
+	sqlite3 *db = NULL;
+	bg_journal *j;
+	bg_status st = { 0 };
+	bg_jobject o;
+	int64_t aid = 0;
+
+	path_of(path, sizeof(path), "v1.journal");
+	make_journal(path, 3);
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "DROP VIEW audits_summary; DROP TABLE audit_findings;"
+			   " DROP TABLE audits; DELETE FROM meta WHERE key = 'schema_v2_at';"
+			   " PRAGMA user_version = 1", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	CHECK_INT(q_int(path, "PRAGMA user_version"), 1);
+
+	/* read-only: read as it is, not migrated */
+	j = jopen(path, BG_J_READONLY);
+	if (j)
+		jclose(j);
+	CHECK_INT(q_int(path, "PRAGMA user_version"), 1);
+
+	j = jopen(path, 0);
+	if (!j)
+		return;
+	CHECK_INT(q_int(path, "PRAGMA user_version"), 2);
+	CHECK_INT(q_int(path, "SELECT count(*) FROM objects"), 3);
+	CHECK_INT(q_int(path, "SELECT count(*) FROM meta WHERE key = 'schema_v2_at'"), 1);
+	CHECK_INT(q_int(path, "SELECT count(*) FROM audits"), 0);
+
+	CHECK_INT(bg_journal_audit_lookup(j, "some/prefix/object-000001", &o, xxh, &st), 1);
+	CHECK_INT(o.size, 100);
+	CHECK_STR(xxh, "");
+	CHECK_INT(bg_journal_audit_lookup(j, "nope", &o, xxh, &st), 0);
+
+	/* another pair of locations is refused */
+	bg_jaudit_begin wrong = { .src = "s3://x", .dst = "r2://b", .sample = -1 };
+	CHECK_INT(bg_journal_begin_audit(j, &wrong, &aid, &st), BG_E_CONFIG);
+	CHECK(strstr(st.msg, "records the copy s3://a -> r2://b") != NULL);
+
+	bg_jaudit_begin a = { .src = "s3://a", .dst = "r2://b", .options = "{\"deep\": true}",
+			      .deep = true, .sample = 0.25, .has_seed = true, .seed = 42 };
+	CHECK_INT(bg_journal_begin_audit(j, &a, &aid, &st), BG_OK);
+	CHECK_INT(aid, 1);
+	bg_jfinding f1 = { .kind = "missing", .key = "k1", .detail = "not on the destination",
+			   .src_size = 10, .dst_size = -1, .src_etag = "abc" };
+	bg_jfinding f2 = { .kind = "part_mismatch", .key = "k2", .detail = "part 3",
+			   .src_size = 30, .dst_size = 30, .part_number = 3 };
+	CHECK(bg_journal_finding(j, &f1) > 0);
+	CHECK(bg_journal_finding(j, &f2) > 0);
+	bg_jaudit_end e = { .objects_checked = 7, .objects_reread = 2, .bytes_reread = 60,
+			    .findings = 2, .not_comparable = 1, .exit_code = 1 };
+	CHECK_INT(bg_journal_end_audit(j, &e, &st), BG_OK);
+	/* a second audit gets the next id */
+	CHECK_INT(bg_journal_begin_audit(j, &a, &aid, &st), BG_OK);
+	CHECK_INT(aid, 2);
+	bg_jaudit_end e2 = { .exit_code = 2, .error = "listing failed" };
+	CHECK_INT(bg_journal_end_audit(j, &e2, &st), BG_OK);
+	jclose(j);
+
+	CHECK_INT(q_int(path, "SELECT count(*) FROM audits"), 2);
+	CHECK_INT(q_int(path, "SELECT count(*) FROM audit_findings WHERE audit_id = 1"), 2);
+	CHECK_INT(q_int(path, "SELECT part_number FROM audit_findings WHERE key = 'k2'"), 3);
+	CHECK_INT(q_int(path, "SELECT dst_size IS NULL FROM audit_findings WHERE key = 'k1'"), 1);
+	CHECK_INT(q_int(path, "SELECT seed FROM audits WHERE id = 1"), 42);
+	CHECK_INT(q_int(path, "SELECT sample * 100 FROM audits WHERE id = 1"), 25);
+	CHECK_INT(q_int(path, "SELECT exit_code FROM audits WHERE id = 1"), 1);
+	CHECK_INT(q_int(path, "SELECT objects_reread FROM audits WHERE id = 1"), 2);
+	CHECK_INT(q_int(path, "SELECT error = 'listing failed' FROM audits WHERE id = 2"), 1);
+	CHECK_INT(q_int(path, "SELECT count(*) FROM audits_summary WHERE outcome = 'findings'"), 1);
+}
+
 static void test_refusals(void)
 {
 	char path[128], real[128];
@@ -434,7 +511,7 @@ static void test_refusals(void)
 	path_of(path, sizeof(path), "newer.journal");
 	make_journal(path, 1);
 	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-	CHECK(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
 	refused(path, "a journal of a newer schema");
 
@@ -683,6 +760,7 @@ int main(void)
 	test_roundtrip();
 	test_attempts();
 	test_refusals();
+	test_migrate_v1_and_audit();
 	test_many();
 	test_write_error();
 	test_replaced();
