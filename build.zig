@@ -35,6 +35,7 @@ const engine_sources = [_][]const u8{
     "engine/cksum.c",
     "engine/s3.c",
     "engine/copy.c",
+    "engine/audit.c",
     "journal/journal.c",
     "journal/status.c",
 };
@@ -42,6 +43,14 @@ const engine_sources = [_][]const u8{
 const system_libs = [_][]const u8{ "curl", "uring", "ssl", "crypto", "xxhash", "expat", "inih", "sqlite3" };
 
 const unit_tests = [_][]const u8{ "sigv4", "xml", "config", "plan", "pool", "cksum", "util", "journal" };
+
+const synth_sources = [_][]const u8{
+    "bench/synth/main.c",
+    "bench/synth/net.c",
+    "bench/synth/s3.c",
+    "bench/synth/gen.c",
+    "bench/synth/relay.c",
+};
 
 pub fn build(b: *std.Build) void {
     if (!std.mem.eql(u8, builtin.zig_version_string, zig_version)) {
@@ -58,7 +67,7 @@ pub fn build(b: *std.Build) void {
     for (system_libs) |l| lib.linkSystemLibrary(l);
 
     const exe = b.addExecutable(.{ .name = "barge", .target = target, .optimize = optimize });
-    exe.addCSourceFiles(.{ .files = &.{ "tools/barge.c", "tools/progress.c" }, .flags = &c_flags });
+    exe.addCSourceFiles(.{ .files = &.{ "tools/barge.c", "tools/progress.c", "tools/audit_cmd.c" }, .flags = &c_flags });
     exe.addIncludePath(b.path("engine"));
     exe.addIncludePath(b.path("journal"));
     exe.addIncludePath(b.path("tools"));
@@ -86,4 +95,15 @@ pub fn build(b: *std.Build) void {
         run.expectExitCode(0);
         test_step.dependOn(&run.step);
     }
+
+    // barge-synth: the synthetic S3 endpoint and the bare relay of the
+    // benchmarks (bench/synth/, docs/bench.md).  Uses the library's util.c.
+    const synth = b.addExecutable(.{ .name = "barge-synth", .target = target, .optimize = optimize });
+    synth.addCSourceFiles(.{ .files = &synth_sources, .flags = &c_flags });
+    synth.addIncludePath(b.path("bench/synth"));
+    synth.addIncludePath(b.path("engine"));
+    synth.linkLibrary(lib);
+    synth.linkLibC();
+    for (system_libs) |l| synth.linkSystemLibrary(l);
+    b.installArtifact(synth);
 }

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "copy.h"
 #include "journal.h"
+#include "audit_cmd.h"
 #include "progress.h"
 
 #define EXIT_PARTIAL 1
@@ -542,7 +543,9 @@ int main(int argc, char **argv)
 		rc = cmd_resume(argc - 2, argv + 2);
 	} else if (strcmp(cmd, "status") == 0) {
 		rc = cmd_status(argc - 2, argv + 2);
-	} else if (strcmp(cmd, "audit") == 0 || strcmp(cmd, "bench") == 0 ||
+	} else if (strcmp(cmd, "audit") == 0) {
+		rc = cmd_audit(argc - 2, argv + 2);
+	} else if (strcmp(cmd, "bench") == 0 ||
 		   strcmp(cmd, "ls") == 0 || strcmp(cmd, "doctor") == 0) {
 		fprintf(stderr, "barge: '%s' is not available in this build yet\n", cmd);
 		rc = EXIT_USAGE;
