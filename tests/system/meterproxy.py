@@ -16,6 +16,11 @@ Options
             (status, code) to answer that error instead (the server never
             sees the request); a realistic permanent refusal such as 403
             AccessDenied for one key.
+  hold      callable(method, path, query) -> True to forward the request
+            and then hold the server's answer (`Request.held` is set) until
+            `release()`: the server has acted, the client does not know yet
+            (a client killed in that window, e.g. during
+            CompleteMultipartUpload).
 
 Bodies are read fully before they are forwarded: a body that does not
 arrive complete is never forwarded (like a server seeing a reset).
@@ -40,6 +45,7 @@ class Request:
     length: int                 # Content-Length the client announced
     received: int = 0           # body bytes that arrived
     status: Optional[int] = None  # the answer (None: never answered)
+    held: bool = False          # the answer is being held (see `hold`)
     t: float = field(default_factory=time.monotonic)
 
     @property
@@ -56,10 +62,13 @@ class MeterProxy:
     CHUNK = 64 << 10
 
     def __init__(self, upstream_port: int, rate: Optional[float] = None,
-                 answer: Optional[Callable[[str, str, dict], Optional[Tuple[int, str]]]] = None):
+                 answer: Optional[Callable[[str, str, dict], Optional[Tuple[int, str]]]] = None,
+                 hold: Optional[Callable[[str, str, dict], bool]] = None):
         self.upstream_port = upstream_port
         self.rate = rate
         self.answer = answer
+        self.hold = hold
+        self.released = threading.Event()
         self.lock = threading.Lock()
         self.requests: List[Request] = []
         self.run = 0
@@ -81,7 +90,12 @@ class MeterProxy:
 
     def close(self) -> None:
         self.stopped = True
+        self.released.set()
         self.sock.close()
+
+    def release(self) -> None:
+        """Lets held answers go (to whoever is still there)."""
+        self.released.set()
 
     def new_run(self) -> int:
         with self.lock:
@@ -190,6 +204,9 @@ class MeterProxy:
                 req.status = int(resp.split(b" ", 2)[1])
             except (IndexError, ValueError):
                 req.status = -1
+            if self.hold and self.hold(method, req.path, query):
+                req.held = True
+                self.released.wait(120)
             conn.sendall(resp)
         except OSError:
             pass
