@@ -592,6 +592,45 @@ def test_killed_while_the_server_completes_the_upload(servers, fresh_buckets, tm
     assert_same_objects(dst, b.dst, want)
 
 
+def test_killed_while_the_server_creates_the_upload(servers, fresh_buckets, tmp_path):
+    """kill -9 after the destination created a multipart upload and before
+    barge heard its ID (journal state 1, no upload ID): the resume must
+    find that stray upload and abort it, so none is left behind."""
+    b = fresh_buckets
+    src, dst = servers.src.client, servers.dst.client
+    want = {"d/big": os.urandom(12 * MiB + 1)}
+    put_many(src, b.src, want)
+    journal = tmp_path / "j"
+
+    def hold(method, path, query):
+        return method == "POST" and "uploads" in query and path.endswith("/d/big")
+
+    proxy = MeterProxy(servers.dst.port, hold=hold)
+    try:
+        run = proxy.new_run()
+        p = start_barge(["copy", f"s3://{b.src}/d", f"r2://{b.dst}/d", "--journal", journal,
+                         "--part-size", "5M", "--progress", "none"],
+                        popen_env(servers, R2_ENDPOINT_URL=proxy.url), tmp_path, "killed")
+        try:
+            wait_for(lambda: any(q.held for q in proxy.of_run(run)) or p.poll() is not None,
+                     60, "CreateMultipartUpload of d/big to reach the server")
+            assert p.poll() is None, logs(p)
+        finally:
+            kill9(p)
+        proxy.release()
+        assert proxy.wait_idle()
+        stray = [u["UploadId"] for u in uploads(dst, b.dst) if u["Key"] == "d/big"]
+        assert len(stray) == 1, stray
+        assert read_journal(journal)["d/big"]["state"] == S_CREATING
+        proxy.hold = None
+        r = run_barge(["resume", journal], env=servers.barge_env(R2_ENDPOINT_URL=proxy.url),
+                      timeout=120)
+        assert r.code == 0, ok(r)
+    finally:
+        proxy.close()
+    assert_same_objects(dst, b.dst, want)     # includes: no upload left (the stray aborted)
+
+
 # ---- 5. barge status ------------------------------------------------------------------
 
 def status_json(servers, journal) -> dict:
@@ -823,6 +862,32 @@ def test_bad_journal_sync_value(servers, fresh_buckets, tmp_path, value):
     assert_refused(r, "--journal-sync")
     assert not path.exists()
     assert listing(servers.dst.client, b.dst) == {}
+
+
+def test_second_barge_on_a_journal_in_use_is_refused(servers, fresh_buckets, tmp_path):
+    b = fresh_buckets
+    want = small_set(6)
+    want["d/big"] = os.urandom(15 * MiB)
+    put_many(servers.src.client, b.src, want)
+    journal = tmp_path / "j"
+    proxy = MeterProxy(servers.dst.port, rate=5 * MiB)
+    try:
+        p = start_barge(["copy", f"s3://{b.src}/d", f"r2://{b.dst}/d", "--journal", journal,
+                         "--part-size", "5M", "--progress", "none"],
+                        popen_env(servers, R2_ENDPOINT_URL=proxy.url), tmp_path, "first")
+        wait_for(lambda: journal.exists() and (time.sleep(0.3) or True), 20, "the journal")
+        for args in (["resume", journal],
+                     ["copy", f"s3://{b.src}/d", f"r2://{b.dst}/d", "--journal", journal]):
+            assert p.poll() is None, "the first copy ended too early:\n" + logs(p)
+            r = run_barge(args, env=servers.barge_env(R2_ENDPOINT_URL=proxy.url), timeout=60)
+            # exit 2; `resume` may announce what it resumes before the refusal
+            assert r.code == 2, ok(r)
+            last = r.stderr.strip().splitlines()[-1]
+            assert str(journal) in last and "in use" in last, r.stderr
+        assert p.wait(timeout=120) == 0, logs(p)
+    finally:
+        proxy.close()
+    assert_same_objects(servers.dst.client, b.dst, want)
 
 
 # ---- 7. the file itself --------------------------------------------------------------------
