@@ -96,6 +96,7 @@ struct obj {
 	bool jfinal;          /* the DONE/FAILED record is written */
 	bool own_seen;        /* O_UPLOADS found our journaled upload */
 	bool resumed;         /* continues an upload of an earlier run */
+	bool recheck;         /* its upload is gone: is the object there already? */
 	char last_modified[BG_DATE_MAX];
 	unsigned lp_marker;   /* ListParts part-number-marker */
 	char lu_key[BG_KEY_MAX + 1], lu_upload[BG_TOKEN_MAX]; /* ListMultipartUploads markers */
@@ -1072,9 +1073,29 @@ static void planned_from_head(bg_copy *cp, obj *o)
 /* Resuming: the earlier upload cannot be used; copy the object anew. */
 static void jfresh(bg_copy *cp, obj *o)
 {
+	o->recheck = false;
 	obj_reset_for_plan(cp, o);
 	o->plan = (bg_plan){ 0 };
 	o->state = O_HEAD;
+}
+
+/* Resuming: our upload is gone.  If the journal has every part, a run
+ * killed while Complete was with the server may have finished the object:
+ * a HEAD showing the size and the ETag those parts make proves it (and
+ * nothing is sent again); anything else copies the object anew. */
+static void jgone(bg_copy *cp, obj *o)
+{
+	uint32_t have = 0;
+	for (uint32_t i = 0; o->resumed && i < o->plan.nparts; i++)
+		have += o->jhave[i];
+	if (!o->resumed || have != o->plan.nparts) {
+		jfresh(cp, o);
+		return;
+	}
+	multipart_etag(o, o->expect_etag, sizeof(o->expect_etag));
+	o->upload_id[0] = '\0';
+	o->recheck = true;
+	o->state = O_VERIFY;
 }
 
 static int on_upload(void *ctx, const bg_xml_upload *u)
@@ -1164,7 +1185,8 @@ static void ctl_done(bg_s3_req *r)
 		return;
 	}
 	if (out == BG_S3_FAIL && r->status == 404 &&
-	    (o->state == O_ABORT_STRAY || o->state == O_LISTPARTS))
+	    (o->state == O_ABORT_STRAY || o->state == O_LISTPARTS ||
+	     (o->state == O_VERIFY && o->recheck)))
 		out = BG_S3_DONE; /* the upload is gone: see the state below */
 	if (out == BG_S3_RETRY && ++c->attempt < cp->o->retries) {
 		cp->stats.retries++;
@@ -1270,7 +1292,7 @@ static void ctl_done(bg_s3_req *r)
 			o->lp_marker = 0;
 			o->state = O_LISTPARTS;
 		} else {
-			jfresh(cp, o);
+			jgone(cp, o);
 		}
 		break;
 	}
@@ -1282,7 +1304,7 @@ static void ctl_done(bg_s3_req *r)
 		break;
 	case O_LISTPARTS: {
 		if (r->status == 404) { /* completed or aborted since */
-			jfresh(cp, o);
+			jgone(cp, o);
 			break;
 		}
 		bool trunc = false;
@@ -1320,6 +1342,12 @@ static void ctl_done(bg_s3_req *r)
 		o->state = O_VERIFY;
 		break;
 	case O_VERIFY:
+		if (o->recheck && (r->status == 404 || !r->has_length ||
+				   r->content_length != o->size ||
+				   strcmp(r->etag, o->expect_etag) != 0)) {
+			jfresh(cp, o); /* not the object its parts make: copy anew */
+			break;
+		}
 		bg_strlcpy(o->dst_etag, r->etag, sizeof(o->dst_etag));
 		if (!r->has_length || r->content_length != o->size) {
 			char m[128];
