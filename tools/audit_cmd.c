@@ -408,11 +408,12 @@ static void report_tail(FILE *f, const bg_audit_stats *s, const aargs *a, const 
 		", \"not_comparable\": %" PRIu64 ", \"deep_candidates\": %" PRIu64
 		", \"objects_reread\": %" PRIu64 ", \"bytes_reread\": %" PRIu64
 		", \"ranges_reread\": %" PRIu64 ", \"unverifiable\": %" PRIu64
-		", \"listing_complete\": %s, \"findings\": %" PRIu64 ", \"by_kind\": {",
+		", \"listing_complete\": %s, \"requests\": %" PRIu64 ", \"retries\": %" PRIu64
+		", \"findings\": %" PRIu64 ", \"by_kind\": {",
 		s->src_objects, s->src_bytes, s->dst_objects, s->dst_bytes, s->objects_checked,
 		s->both, s->not_comparable, s->deep_candidates, s->objects_reread,
 		s->bytes_reread, s->parts_reread, s->unverifiable,
-		s->listing_done ? "true" : "false", s->findings);
+		s->listing_done ? "true" : "false", s->requests, s->retries, s->findings);
 	const char *sep = "";
 	for (int k = 0; k < BG_AK_COUNT; k++) {
 		if (!s->by_kind[k])
@@ -565,8 +566,9 @@ int cmd_audit(int argc, char **argv)
 	if (c.mode == BG_PROG_JSON) {
 		printf("{\"type\": \"summary\", \"findings\": %" PRIu64 ", \"objects_checked\": %" PRIu64
 		       ", \"objects_reread\": %" PRIu64 ", \"bytes_reread\": %" PRIu64
-		       ", \"not_comparable\": %" PRIu64 ", \"seed\": ", s.findings, s.objects_checked,
-		       s.objects_reread, s.bytes_reread, s.not_comparable);
+		       ", \"not_comparable\": %" PRIu64 ", \"retries\": %" PRIu64 ", \"seed\": ",
+		       s.findings, s.objects_checked, s.objects_reread, s.bytes_reread,
+		       s.not_comparable, s.retries);
 		jnum(stdout, a.has_sample ? (int64_t)a.seed : -1);
 		printf(", \"audit_id\": ");
 		jnum(stdout, a.journal ? audit_id : -1);
