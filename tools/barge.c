@@ -34,10 +34,11 @@ static const char usage_main[] =
 	"  copy SRC DST     copy every object under SRC to DST (s3:// or r2://)\n"
 	"  resume JOURNAL   go on with the copy a journal records (same SRC, DST, options)\n"
 	"  status JOURNAL   what a journal says: done, in progress, failed [--json]\n"
+	"  audit SRC DST    compare both sides (and the journal); --deep re-reads data\n"
 	"  help             this text; 'barge COMMAND --help' for one command\n"
 	"  version          print the version\n"
 	"\n"
-	"audit, bench, ls and doctor are planned (see the issues).\n";
+	"bench, ls and doctor are planned (see the issues).\n";
 
 static const char usage_copy[] =
 	"usage: barge copy SRC DST [options]\n"
