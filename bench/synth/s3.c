@@ -1260,6 +1260,11 @@ static void end_complete(syn_conn *c, rctx *x)
 	syn_key(u->src.c, u->src.idx, key, sizeof(key));
 	const char *err = NULL;
 	char msg[400];
+	/* the list first, then: ascending order, each part there with its
+	 * ETag, each at the offset its predecessors end at */
+	uint16_t *nums = malloc(sizeof(*nums) * 10000);
+	BG_ASSERT(nums);
+	uint64_t count = 0;
 	for (const char *part = strstr(p, "<Part>"); part && part < end; part = strstr(part, "<Part>")) {
 		const char *pe = strstr(part, "</Part>");
 		if (!pe)
@@ -1276,7 +1281,7 @@ static void end_complete(syn_conn *c, rctx *x)
 		if (!xml_next(&q, pe, "ETag", etag, sizeof(etag)))
 			etag[0] = '\0';
 		part = pe + 7;
-		if (n == 10000) {
+		if (count == 10000) {
 			err = "MalformedXML";
 			bg_snprintf(msg, sizeof(msg), "more than 10,000 parts");
 			break;
@@ -1299,19 +1304,25 @@ static void end_complete(syn_conn *c, rctx *x)
 			bg_snprintf(msg, sizeof(msg), "part %llu %s", (unsigned long long)pn,
 				    up && up->have ? "has another ETag than the one listed"
 						   : "was never uploaded (or failed verification)");
-			break;
+			/* keep reading: an order error later in the list wins */
+			continue;
 		}
+		nums[count++] = (uint16_t)pn;
+	}
+	for (uint64_t i = 0; i < count && !err; i++) {
+		upart *up = &u->parts[nums[i] - 1];
 		if (up->off != covered) {
 			err = "BadDigest";
-			bg_snprintf(msg, sizeof(msg), "part %llu holds source bytes from offset %llu, but "
+			bg_snprintf(msg, sizeof(msg), "part %u holds source bytes from offset %llu, but "
 				    "the parts listed before it end at %llu: a part is missing or out of "
-				    "place", (unsigned long long)pn, (unsigned long long)up->off,
+				    "place", nums[i], (unsigned long long)up->off,
 				    (unsigned long long)covered);
 			break;
 		}
 		covered += up->len;
 		memcpy(tags[n++], up->tag, 16);
 	}
+	free(nums);
 	if (!err && !n) {
 		err = "MalformedXML";
 		bg_snprintf(msg, sizeof(msg), "no parts listed");
