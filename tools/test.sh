@@ -24,5 +24,9 @@ if [[ -f bench/synth_compare.py ]]; then
 	echo "== synthetic-endpoint benchmark (barge-synth), quick mode"
 	python3 bench/synth_compare.py --quick --barge "$PWD/zig-out/release/bin/barge" --synth "$PWD/zig-out/release/bin/barge-synth" --out "$(mktemp -d)"
 fi
+if [[ -f bench/journal_overhead.py ]]; then
+	echo "== journal overhead benchmark, quick mode"
+	BARGE_BIN="$PWD/zig-out/release/bin/barge" python3 bench/journal_overhead.py --quick --out "$(mktemp -d)"
+fi
 echo "== system tests (moto -> Ceph RGW)"
 exec python3 -m pytest -q -p no:cacheprovider tests/system
