@@ -536,13 +536,6 @@ def test_source_changed_inside_an_interrupted_upload(servers, fresh_buckets, tmp
     assert e.value.response["Error"]["Code"] in ("NoSuchUpload", "NoSuchKey"), e.value.response
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "barge bug (engine/copy.c at f69f5b8): on resume an upload that ListMultipartUploads no "
-    "longer shows (or ListParts answers 404) goes to jfresh(), a new upload of the whole "
-    "object, without a HEAD of the destination against the multipart ETag of the journaled "
-    "parts (the check a lost Complete answer gets within one run): after kill -9 during "
-    "CompleteMultipartUpload the resume re-sends all 40 MiB (9 PUTs), over the "
-    "concurrency x part size bound"))
 def test_killed_while_the_server_completes_the_upload(servers, fresh_buckets, tmp_path):
     """kill -9 while CompleteMultipartUpload is with the server: the
     destination completed the object, barge never heard of it. The resume
