@@ -536,6 +536,51 @@ def test_source_changed_inside_an_interrupted_upload(servers, fresh_buckets, tmp
     assert e.value.response["Error"]["Code"] in ("NoSuchUpload", "NoSuchKey"), e.value.response
 
 
+def test_upload_aborted_by_the_destination_meanwhile(servers, fresh_buckets, tmp_path):
+    """Killed inside a multipart upload; before the resume the destination
+    drops the upload (a lifecycle rule aborting incomplete uploads does):
+    the resume notices, copies the object anew, and the result is right."""
+    b = fresh_buckets
+    src, dst = servers.src.client, servers.dst.client
+    want = {"d/big": os.urandom(30 * MiB + 9)}
+    put_many(src, b.src, want)
+    journal = tmp_path / "j"
+    proxy = MeterProxy(servers.dst.port, rate=16 * MiB)
+    try:
+        _, jobj = kill_inside_upload(servers, b, journal, "d/big", tmp_path, proxy)
+        dst.abort_multipart_upload(Bucket=b.dst, Key="d/big", UploadId=jobj["upload_id"])
+        proxy.rate = None
+        r = run_barge(["resume", journal], env=servers.barge_env(R2_ENDPOINT_URL=proxy.url),
+                      timeout=120)
+        assert r.code == 0, ok(r)
+    finally:
+        proxy.close()
+    assert_same_objects(dst, b.dst, want)
+    assert dst.head_object(Bucket=b.dst, Key="d/big")["ETag"].strip('"') == \
+        multipart_etag(want["d/big"], PART)
+
+
+def test_resume_with_another_part_size(servers, fresh_buckets, tmp_path):
+    """Killed inside an upload of 5 MiB parts, rerun with --part-size 8M:
+    whichever layout barge takes, the object is right and no upload is left."""
+    b = fresh_buckets
+    src, dst = servers.src.client, servers.dst.client
+    want = {"d/big": os.urandom(33 * MiB)}
+    put_many(src, b.src, want)
+    journal = tmp_path / "j"
+    proxy = MeterProxy(servers.dst.port, rate=16 * MiB)
+    try:
+        kill_inside_upload(servers, b, journal, "d/big", tmp_path, proxy)
+        proxy.rate = None
+        r = run_barge(["copy", f"s3://{b.src}/d", f"r2://{b.dst}/d", "--journal", journal,
+                       "--part-size", "8M", "--progress", "none"],
+                      env=servers.barge_env(R2_ENDPOINT_URL=proxy.url), timeout=120)
+        assert r.code == 0, ok(r)
+    finally:
+        proxy.close()
+    assert_same_objects(dst, b.dst, want)
+
+
 def test_killed_while_the_server_completes_the_upload(servers, fresh_buckets, tmp_path):
     """kill -9 while CompleteMultipartUpload is with the server: the
     destination completed the object, barge never heard of it. The resume
@@ -736,6 +781,23 @@ def test_status_lists_a_failed_object(servers, fresh_buckets, tmp_path):
     assert "403" in f["error"] or "AccessDenied" in f["error"], f
     assert f["at"]
     assert st["runs"][-1]["exit_code"] == 1
+    # The refusal is lifted: a resume copies that object, and only that one.
+    proxy = MeterProxy(servers.dst.port)
+    try:
+        r = run_barge(["resume", journal], env=servers.barge_env(R2_ENDPOINT_URL=proxy.url),
+                      timeout=120)
+        assert r.code == 0, ok(r)
+        assert proxy.wait_idle()
+        puts = sorted(q.key(b.dst) for q in proxy.of_run() if q.method == "PUT")
+    finally:
+        proxy.close()
+    assert puts == [denied], puts
+    st = status_json(servers, journal)
+    assert st["objects"] == {"done": len(want), "in_progress": 0, "failed": 0,
+                             "total": len(want)}, st["objects"]
+    assert st["failures"] == []
+    assert [x["exit_code"] for x in st["runs"]] == [1, 0]
+    assert_same_objects(dst, b.dst, want)
 
 
 # ---- 6. refusals ----------------------------------------------------------------------
