@@ -227,8 +227,8 @@ def main() -> int:
     ap.add_argument("--links", default=None, help="comma list of lan, wan (default both)")
     ap.add_argument("--large"), ap.add_argument("--medium"), ap.add_argument("--small")
     ap.add_argument("--latency-ms", type=float, default=40)
-    ap.add_argument("--rate-limit-mbps", type=float, default=400,
-                    help="wan: per connection and direction (default 400)")
+    ap.add_argument("--rate-limit-mbps", type=float, default=100,
+                    help="wan: per connection and direction (default 100)")
     ap.add_argument("--verify-md5", action="store_true",
                     help="sink checks Content-MD5 (costs the sink ~1-2 CPU s/GiB of parts)")
     ap.add_argument("--tools", default="barge,barge-nocksum,rclone,relay")

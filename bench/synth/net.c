@@ -83,17 +83,28 @@ static double burst(void)
 	return b < 16384 ? 16384 : b;
 }
 
-/* Bytes this direction may move now (SIZE_MAX when unlimited). */
-static size_t allowance(bucket *b, uint64_t now)
+/* Bytes this direction may move now, at most want: 0 until the bucket holds
+ * min(want, MIN_GRANT), so a throttled connection moves chunks, not a byte
+ * per loop turn (and never monopolises the loop). */
+#define MIN_GRANT 16384
+static size_t allowance(bucket *b, uint64_t now, size_t want)
 {
 	if (!syn_cfg.rate_bps)
-		return SIZE_MAX;
+		return want;
 	double add = (double)(now - b->t) * (double)syn_cfg.rate_bps / 1e9;
 	b->t = now;
 	b->tokens += add;
 	if (b->tokens > burst())
 		b->tokens = burst();
-	return b->tokens >= 1 ? (size_t)b->tokens : 0;
+	size_t need = want < MIN_GRANT ? want : MIN_GRANT;
+	if (b->tokens < (double)need)
+		return 0;
+	return (double)want < b->tokens ? want : (size_t)b->tokens;
+}
+
+static size_t grant_min(size_t want)
+{
+	return want < MIN_GRANT ? want : MIN_GRANT;
 }
 
 static void spend(bucket *b, size_t n)
@@ -506,12 +517,12 @@ static void drive(syn_conn *c)
 			if (!c->can_read)
 				return;
 			now = bg_now_ns();
-			size_t want = IN_CAP - c->inlen, ok = allowance(&c->rx, now);
+			size_t want = IN_CAP - c->inlen, ok = allowance(&c->rx, now, want);
 			if (!ok) {
-				arm(c, now + refill_ns(&c->rx, 4096));
+				arm(c, now + refill_ns(&c->rx, grant_min(want)));
 				return;
 			}
-			ssize_t n = read(c->fd, c->in + c->inlen, want < ok ? want : ok);
+			ssize_t n = read(c->fd, c->in + c->inlen, ok);
 			if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 				c->can_read = errno == EINTR;
 				if (!c->can_read)
@@ -547,12 +558,12 @@ static void drive(syn_conn *c)
 				return;
 			now = bg_now_ns();
 			size_t want = c->body_left < CHUNK ? (size_t)c->body_left : CHUNK;
-			size_t ok = allowance(&c->rx, now);
+			size_t ok = allowance(&c->rx, now, want);
 			if (!ok) {
-				arm(c, now + refill_ns(&c->rx, want < 65536 ? want : 65536));
+				arm(c, now + refill_ns(&c->rx, grant_min(want)));
 				return;
 			}
-			ssize_t n = read(c->fd, scratch, want < ok ? want : ok);
+			ssize_t n = read(c->fd, scratch, ok);
 			if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 				c->can_read = errno == EINTR;
 				if (!c->can_read)
@@ -585,9 +596,10 @@ static void drive(syn_conn *c)
 			if (!c->can_write)
 				return;
 			now = bg_now_ns();
-			size_t ok = allowance(&c->tx, now);
+			size_t want = hdr + (c->gen_left < CHUNK ? (size_t)c->gen_left : CHUNK);
+			size_t ok = allowance(&c->tx, now, want);
 			if (!ok) {
-				arm(c, now + refill_ns(&c->tx, 65536));
+				arm(c, now + refill_ns(&c->tx, grant_min(want)));
 				return;
 			}
 			struct iovec iov[2];
