@@ -24,6 +24,7 @@ import sqlite3
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -353,6 +354,59 @@ def test_kill9_resume_torture(servers, fresh_buckets, tmp_path):
     assert runs[-1]["resent"] <= 0, (f"the final resume sent {runs[-1]['resent']} bytes the "
                                      f"journal does not account for; seed {seed}; see {out}")
     assert resent_total <= kills * bound
+
+
+def test_kill9_resume_with_destination_faults(servers, fresh_buckets, tmp_path):
+    """kill -9 ten times while the destination also answers 503 SlowDown to
+    one request in five (before acting on it: listings, ListParts, parts,
+    Complete alike): retries and resumes mix, and the end is the same: every
+    object byte-identical, nothing extra, no upload."""
+    b = fresh_buckets
+    seed = int(os.environ.get("BARGE_TORTURE_SEED", time.time_ns() % 1_000_000)) + 1
+    print(f"\n[faults+kills] seed {seed}")
+    rng = random.Random(seed)
+    src, dst = servers.src.client, servers.dst.client
+    want = {f"f/small-{i:02d}": os.urandom(rng.randint(1 * KiB, 100 * KiB)) for i in range(30)}
+    for i in range(3):
+        want[f"f/big-{i}"] = os.urandom(rng.randint(18 * MiB, 30 * MiB))
+    put_many(src, b.src, want)
+    journal = tmp_path / "j"
+    fault_rng, lock, injected = random.Random(seed), threading.Lock(), [0]
+
+    def answer(method, path, query):
+        with lock:
+            if fault_rng.random() < 0.2:
+                injected[0] += 1
+                return (503, "SlowDown")
+        return None
+
+    proxy = MeterProxy(servers.dst.port, rate=12 * MiB, answer=answer)
+    env = popen_env(servers, R2_ENDPOINT_URL=proxy.url)
+    kills = 0
+    try:
+        for i in range(10):
+            args = (["copy", f"s3://{b.src}/f", f"r2://{b.dst}/f", "--journal", journal,
+                     "--part-size", "5M", "--concurrency", "4", "--memory", "64M",
+                     "--progress", "none"] if i % 2 == 0 else ["resume", journal])
+            p = start_barge(args, env, tmp_path, f"run{i}")
+            try:
+                p.wait(timeout=rng.uniform(0.3, 2.0))
+                assert p.returncode == 0, logs(p)
+                break
+            except subprocess.TimeoutExpired:
+                kill9(p)
+                kills += 1
+            assert proxy.wait_idle(15)
+        proxy.answer = None
+        proxy.rate = None
+        r = run_barge(["resume", journal], env=servers.barge_env(R2_ENDPOINT_URL=proxy.url),
+                      timeout=120)
+        assert r.code == 0, "final resume: " + ok(r)
+    finally:
+        proxy.close()
+    print(f"[faults+kills] {kills} kills, {injected[0]} injected 503s")
+    assert kills >= 5 and injected[0] >= 5, (kills, injected[0])
+    assert_same_objects(dst, b.dst, want)
 
 
 # ---- 2./3. reruns: changed sources recopied, done objects untouched ------------------
