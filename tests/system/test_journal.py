@@ -221,7 +221,7 @@ TORTURE_KILLS = 20
 TORTURE_RATE = 12 * MiB            # the destination link, bytes/s (metering proxy)
 # Seconds from start to kill -9. At 12 MiB/s a round of 4 parts of 5 MiB
 # takes ~1.7 s, so a long delay usually lands a round and a short one
-# rarely does. Long delays until 40% of the bytes are journaled (or 14
+# rarely does. Long delays until half the bytes are journaled (or 15
 # kills), short ones after: the copy does not finish before the 20th kill,
 # whatever the seed; the final resume, unthrottled, copies the rest.
 TORTURE_DELAY_LONG = (0.2, 3.0)
@@ -259,7 +259,7 @@ def test_kill9_resume_torture(servers, fresh_buckets, tmp_path):
         while kills < TORTURE_KILLS:
             form = "copy" if len(runs) % 2 == 0 else "resume"
             run = proxy.new_run()
-            long_phase = prev < 0.4 * total and kills < 14
+            long_phase = prev < 0.5 * total and kills < 15
             delay = rng.uniform(*(TORTURE_DELAY_LONG if long_phase else TORTURE_DELAY_SHORT))
             p = start_barge(copy_args if form == "copy" else ["resume", journal], env,
                             tmp_path, f"run{run}")
