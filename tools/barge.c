@@ -20,6 +20,7 @@
 #define MAX_FILTERS 64
 
 static volatile int stop_flag;
+static bool resuming; /* cmd_copy runs for barge resume */
 
 static void on_signal(int sig)
 {
@@ -332,6 +333,8 @@ static int cmd_copy(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		o.journal = j;
+		if (resuming)
+			fprintf(stderr, "barge: resuming %s -> %s from %s\n", srcu, dstu, journal_path);
 	}
 	bg_buf_free(&args_json);
 
@@ -478,7 +481,7 @@ static int cmd_resume(int argc, char **argv)
 	av[n++] = (char *)"--journal";
 	av[n++] = (char *)path;
 	av[n] = NULL;
-	fprintf(stderr, "barge: resuming %s -> %s from %s\n", src, dst, path);
+	resuming = true; /* said once the journal is open and locked */
 	return cmd_copy(n, av);
 }
 
