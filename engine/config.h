@@ -30,6 +30,7 @@ typedef struct bg_endpoint {
 	char secret_key[256];
 	char session_token[4096]; /* "" if none */
 	char ca_bundle[4096];     /* "" if none */
+	bool insecure;            /* --insecure: no TLS certificate verification */
 	bool custom;              /* the endpoint came from an override (env or profile) */
 	char profile[128];        /* profile used, "" if none; for messages */
 } bg_endpoint;

@@ -261,8 +261,11 @@ int bg_s3_prepare(bg_s3_req *r, const bg_endpoint *ep, const bg_s3_call *c, bg_s
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->nodes);
 	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* resets NOBODY/UPLOAD/POST */
 	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
-	if (ep->ca_bundle[0])
-		curl_easy_setopt(e, CURLOPT_CAINFO, ep->ca_bundle);
+	/* Set on every request: one handle serves both endpoints. */
+	const char *ca = ep->ca_bundle[0] ? ep->ca_bundle : curl_version_info(CURLVERSION_NOW)->cainfo;
+	curl_easy_setopt(e, CURLOPT_CAINFO, ca);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, ep->insecure ? 0L : 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, ep->insecure ? 0L : 2L);
 	if (strcmp(c->method, "HEAD") == 0) {
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
 	} else if (strcmp(c->method, "PUT") == 0) {

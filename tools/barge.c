@@ -2,6 +2,7 @@
  * engine.  Exit codes: 0 all done, 1 some objects failed, 2 usage,
  * configuration or environment error. */
 #include <curl/curl.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,9 @@ static const char usage_copy[] =
 	"  --src-profile P        shared-config profile for SRC\n"
 	"  --dst-profile P        shared-config profile for DST\n"
 	"  --env-file FILE        load KEY=VALUE lines (R2 keys, ...) from FILE\n"
+	"  --ca-bundle FILE       trust the CAs in FILE (PEM) for both endpoints\n"
+	"                         (default: AWS_CA_BUNDLE, a profile's ca_bundle, the system's)\n"
+	"  --insecure             do not verify TLS certificates (says so loudly; tests only)\n"
 	"  --journal PATH         record the copy in the SQLite journal PATH (created\n"
 	"                         0600); if PATH exists for the same SRC and DST, resume:\n"
 	"                         done objects are skipped, interrupted multipart uploads\n"
@@ -97,7 +101,7 @@ static bool known_value_option(const char *a, size_t n)
 	static const char *const names[] = {
 		"--concurrency", "--retries", "--part-size", "--multipart-threshold", "--memory",
 		"--include", "--exclude", "--progress", "--checksum", "--src-profile",
-		"--dst-profile", "--env-file", "--journal", "--journal-sync",
+		"--dst-profile", "--env-file", "--journal", "--journal-sync", "--ca-bundle",
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strlen(names[i]) == n && memcmp(names[i], a, n) == 0)
@@ -154,7 +158,8 @@ static int cmd_copy(int argc, char **argv)
 	uint64_t v;
 	bool threshold_set = false;
 	char *filter_mem[MAX_FILTERS] = { 0 };
-	const char *journal_path = NULL;
+	const char *journal_path = NULL, *ca_bundle = NULL;
+	bool insecure = false;
 	bg_jsync jsync = BG_JSYNC_NORMAL;
 	/* The options as given, for the journal (barge resume repeats them). */
 	static bg_buf args_json; /* static: still reachable on early returns */
@@ -176,6 +181,10 @@ static int cmd_copy(int argc, char **argv)
 			return 0;
 		} else if (strcmp(a, "--dry-run") == 0) {
 			o.dry_run = true;
+			continue;
+		} else if (strcmp(a, "--insecure") == 0) {
+			insecure = true;
+			json_arg(&args_json, &nargs_json, a);
 			continue;
 
 		} else if (a[0] == '-' && a[1] == '-') {
@@ -243,6 +252,8 @@ static int cmd_copy(int argc, char **argv)
 				dst_profile = val;
 			} else if (strcmp(a, "--env-file") == 0) {
 				env_file = val;
+			} else if (strcmp(a, "--ca-bundle") == 0) {
+				ca_bundle = val;
 			} else if (strcmp(a, "--journal") == 0) {
 				journal_path = val;
 				continue; /* not among the recorded options */
@@ -298,6 +309,24 @@ static int cmd_copy(int argc, char **argv)
 	    bg_endpoint_resolve(o.dst.kind, dst_profile, &o.dst_ep, err, sizeof(err)) < 0) {
 		fprintf(stderr, "barge: %s\n", err);
 		return EXIT_USAGE;
+	}
+	if (ca_bundle) {
+		FILE *f = fopen(ca_bundle, "r");
+		if (!f) {
+			fprintf(stderr, "barge: --ca-bundle %s cannot be read: %s\n", ca_bundle, strerror(errno));
+			return EXIT_USAGE;
+		}
+		fclose(f);
+		if (bg_strlcpy(o.src_ep.ca_bundle, ca_bundle, sizeof(o.src_ep.ca_bundle)) < 0 ||
+		    bg_strlcpy(o.dst_ep.ca_bundle, ca_bundle, sizeof(o.dst_ep.ca_bundle)) < 0) {
+			fprintf(stderr, "barge: --ca-bundle path is too long\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (insecure) {
+		o.src_ep.insecure = o.dst_ep.insecure = true;
+		fprintf(stderr, "barge: WARNING: --insecure: TLS certificates are NOT verified on either "
+				"endpoint; anyone on the path can impersonate them, read and change the data\n");
 	}
 	if (strcmp(o.src_ep.url, o.dst_ep.url) == 0 && strcmp(o.src.bucket, o.dst.bucket) == 0) {
 		const char *a = o.src.prefix, *b = o.dst.prefix;
