@@ -26,6 +26,7 @@ static void usage(FILE *f)
 	      "  --no-verify-md5        do not check Content-MD5 headers (default: check)\n"
 	      "  --latency-ms N         delay before each response's first byte\n"
 	      "  --rate-limit-mbps N    per connection and direction (megabits/s)\n"
+	      "  --tls-cert PEM --tls-key PEM   serve HTTPS (OpenSSL) instead of HTTP\n"
 	      "  --quiet                no log lines (errors still go to /_synth/stats)\n"
 	      "\n"
 	      "GET /_synth/stats: counters and verification errors as JSON; POST /_synth/reset.\n"
@@ -101,12 +102,20 @@ int main(int argc, char **argv)
 				syn_cfg.latency_ns = (uint64_t)(v * 1e6);
 			else
 				syn_cfg.rate_bps = (uint64_t)(v * 1e6 / 8);
+		} else if (!strcmp(a, "--tls-cert")) {
+			syn_cfg.tls_cert = argv[i = need(argc, argv, i)];
+		} else if (!strcmp(a, "--tls-key")) {
+			syn_cfg.tls_key = argv[i = need(argc, argv, i)];
 		} else if (!strcmp(a, "--quiet")) {
 			syn_cfg.quiet = true;
 		} else {
 			fprintf(stderr, "barge-synth: unknown option %s (see --help)\n", a);
 			return 2;
 		}
+	}
+	if (!syn_cfg.tls_cert != !syn_cfg.tls_key) {
+		fprintf(stderr, "barge-synth: --tls-cert and --tls-key go together\n");
+		return 2;
 	}
 	if (!nsrc) {
 		fprintf(stderr, "barge-synth: give at least one --bucket NAME:SPEC (see --help)\n");

@@ -30,6 +30,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #define IN_CAP (64 * 1024)   /* request head limit, and the read buffer */
 #define CHUNK (256 * 1024)   /* body bytes per read or write */
 #define OUT_CAP (64u << 20)  /* small answers (listings) */
@@ -50,6 +53,8 @@ typedef struct bucket {
 struct syn_conn {
 	ev sev, tev;
 	int fd, tfd;
+	SSL *ssl;       /* --tls-cert: TLS on this connection */
+	size_t tls_wlen; /* an SSL_write to repeat with this length (0: none) */
 	int state, after_write; /* after_write: ST_BODY after a 100 Continue */
 	bool can_read, can_write, dead, close_after, keepalive, replied;
 	bool timer_armed, is_head;
@@ -69,6 +74,7 @@ struct syn_conn {
 };
 
 static int ep = -1;
+static SSL_CTX *tls;
 static char *scratch;
 static syn_conn *dead_list;
 
@@ -193,6 +199,7 @@ static void free_dead(void)
 		bg_buf_free(&c->out);
 		bg_buf_free(&c->body);
 		syn_s3_ctx_free(c->ctx);
+		SSL_free(c->ssl);
 		free(c->in);
 		free(c);
 	}
@@ -414,6 +421,64 @@ static void start_request(syn_conn *c, char *end)
 	syn_s3_begin(c, &r);
 }
 
+/* ---- socket I/O, plain or TLS ---- */
+
+/* > 0 bytes read; 0 end of stream; -1 would block (flags cleared) or EINTR;
+ * -2 error. */
+static ssize_t c_read(syn_conn *c, void *p, size_t n)
+{
+	if (!c->ssl) {
+		ssize_t r = read(c->fd, p, n);
+		if (r >= 0)
+			return r;
+		if (errno == EAGAIN)
+			c->can_read = false;
+		return errno == EAGAIN || errno == EINTR ? -1 : -2;
+	}
+	ERR_clear_error();
+	int r = SSL_read(c->ssl, p, n > (1u << 30) ? (1 << 30) : (int)n);
+	if (r > 0)
+		return r;
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ: c->can_read = false; return -1;
+	case SSL_ERROR_WANT_WRITE: c->can_write = false; return -1;
+	case SSL_ERROR_ZERO_RETURN: return 0;
+	default: return -2;
+	}
+}
+
+/* Like writev; with TLS one buffer at a time, and a write that has to be
+ * repeated is repeated with the same length (the bytes are the same: headers
+ * stay in c->out, bodies are regenerated from the same offset). */
+static ssize_t c_writev(syn_conn *c, struct iovec *iov, int niov)
+{
+	if (!c->ssl) {
+		ssize_t r = writev(c->fd, iov, niov);
+		if (r >= 0)
+			return r;
+		if (errno == EAGAIN)
+			c->can_write = false;
+		return errno == EAGAIN || errno == EINTR ? -1 : -2;
+	}
+	size_t len = iov[0].iov_len;
+	if (c->tls_wlen) {
+		BG_ASSERT(c->tls_wlen <= len);
+		len = c->tls_wlen;
+	}
+	ERR_clear_error();
+	int r = SSL_write(c->ssl, iov[0].iov_base, (int)len);
+	if (r > 0) {
+		c->tls_wlen = 0;
+		return r;
+	}
+	c->tls_wlen = len;
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ: c->can_read = false; return -1;
+	case SSL_ERROR_WANT_WRITE: c->can_write = false; return -1;
+	default: return -2;
+	}
+}
+
 /* ---- the state machine ---- */
 
 static void finish_response(syn_conn *c)
@@ -424,6 +489,8 @@ static void finish_response(syn_conn *c)
 		return;
 	}
 	if (c->close_after || !c->keepalive) {
+		if (c->ssl)
+			SSL_shutdown(c->ssl); /* close_notify, best effort */
 		shutdown(c->fd, SHUT_WR);
 		close_conn(c);
 		return;
@@ -522,10 +589,9 @@ static void drive(syn_conn *c)
 				arm(c, now + refill_ns(&c->rx, grant_min(want)));
 				return;
 			}
-			ssize_t n = read(c->fd, c->in + c->inlen, ok);
-			if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-				c->can_read = errno == EINTR;
-				if (!c->can_read)
+			ssize_t n = c_read(c, c->in + c->inlen, ok);
+			if (n == -1) {
+				if (!c->can_read || !c->can_write)
 					return;
 				break;
 			}
@@ -563,10 +629,9 @@ static void drive(syn_conn *c)
 				arm(c, now + refill_ns(&c->rx, grant_min(want)));
 				return;
 			}
-			ssize_t n = read(c->fd, scratch, ok);
-			if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-				c->can_read = errno == EINTR;
-				if (!c->can_read)
+			ssize_t n = c_read(c, scratch, ok);
+			if (n == -1) {
+				if (!c->can_read || !c->can_write)
 					return;
 				break;
 			}
@@ -611,18 +676,21 @@ static void drive(syn_conn *c)
 				total += h;
 			}
 			size_t g = 0;
-			if (c->gen_left && total < ok) {
+			if (c->ssl && c->tls_wlen && c->tls_wlen > ok)
+				ok = c->tls_wlen; /* a TLS write is repeated whole */
+			if (c->gen_left && total < ok && !(c->ssl && hdr)) {
 				g = c->gen_left < CHUNK ? (size_t)c->gen_left : CHUNK;
 				if (g > ok - total)
 					g = ok - total;
+				if (c->ssl && c->tls_wlen > g)
+					g = c->tls_wlen;
 				syn_gen(c->gen_seed, c->gen_off, scratch, g);
 				iov[niov++] = (struct iovec){ scratch, g };
 				total += g;
 			}
-			ssize_t n = writev(c->fd, iov, niov);
-			if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-				c->can_write = errno == EINTR;
-				if (!c->can_write)
+			ssize_t n = c_writev(c, iov, niov);
+			if (n == -1) {
+				if (!c->can_read || !c->can_write)
 					return;
 				break;
 			}
@@ -672,6 +740,14 @@ static void accept_all(int lfd)
 			continue;
 		}
 		c->after_write = -1;
+		if (tls) {
+			c->ssl = SSL_new(tls);
+			if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+				close_conn(c);
+				continue;
+			}
+			SSL_set_accept_state(c->ssl);
+		}
 		struct epoll_event e = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
 					 .data.ptr = &c->sev };
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) < 0) {
@@ -692,6 +768,19 @@ int syn_serve(const char *host, int port, const char *port_file)
 	sigaction(SIGTERM, &sa, NULL);
 	scratch = malloc(CHUNK);
 	BG_ASSERT(scratch);
+	if (syn_cfg.tls_cert) {
+		tls = SSL_CTX_new(TLS_server_method());
+		if (!tls || SSL_CTX_use_certificate_chain_file(tls, syn_cfg.tls_cert) != 1 ||
+		    SSL_CTX_use_PrivateKey_file(tls, syn_cfg.tls_key, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_check_private_key(tls) != 1) {
+			char e[256];
+			ERR_error_string_n(ERR_get_error(), e, sizeof(e));
+			fprintf(stderr, "barge-synth: --tls-cert %s / --tls-key %s: %s\n", syn_cfg.tls_cert,
+				syn_cfg.tls_key, e);
+			return 2;
+		}
+		SSL_CTX_set_mode(tls, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	}
 
 	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
@@ -717,7 +806,7 @@ int syn_serve(const char *host, int port, const char *port_file)
 			return 2;
 		}
 	}
-	syn_log("listening on http://%s:%d", host, port);
+	syn_log("listening on %s://%s:%d", tls ? "https" : "http", host, port);
 
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	BG_ASSERT(ep >= 0);
@@ -761,5 +850,6 @@ int syn_serve(const char *host, int port, const char *port_file)
 	close(lfd);
 	close(ep);
 	free(scratch);
+	SSL_CTX_free(tls);
 	return 0;
 }

@@ -99,6 +99,7 @@ typedef struct syn_config {
 	uint64_t rate_bps;     /* bytes/s per connection and direction; 0 = off */
 	const char *default_src; /* buckets created by CreateBucket verify against it */
 	bool quiet;
+	const char *tls_cert, *tls_key; /* PEM files: serve HTTPS */
 } syn_config;
 
 extern syn_config syn_cfg;

@@ -12,7 +12,7 @@ endpoint's generator cannot hide behind the same bug in its verifier:
   answer and in GET /_synth/stats, a corrupted byte, a wrong Content-MD5, a
   part uploaded under the wrong number, a missing part and parts listed out
   of order at Complete;
-- Expect: 100-continue, the emulated latency and rate limit;
+- Expect: 100-continue, the emulated latency and rate limit, TLS;
 - `barge copy`, rclone and the bare relay from a synth source to a synth sink
   verify with zero errors.
 """
@@ -448,3 +448,49 @@ def test_relay_moves_and_verifies(synth, errors):
     c = synth.client()
     assert c.head_object(Bucket="dst", Key="relay/large/000002")["ETag"] == \
         c.head_object(Bucket="src", Key="large/000002")["ETag"]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl command")
+def test_tls(synth, errors, tmp_path):
+    import boto3
+    from botocore.config import Config
+    crt, key = tmp_path / "synth.crt", tmp_path / "synth.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(crt), "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    s = Synth(tmp_path / "tls", "--bucket", f"src:{SPEC}", "--sink", "dst=src",
+              "--tls-cert", str(crt), "--tls-key", str(key))
+    try:
+        url = s.url.replace("http://", "https://")
+        c = boto3.client("s3", endpoint_url=url, region_name="us-east-1", verify=str(crt),
+                         aws_access_key_id="AKIDTLS", aws_secret_access_key="x",
+                         config=Config(s3={"addressing_style": "path"},
+                                       retries={"max_attempts": 1, "mode": "standard"},
+                                       request_checksum_calculation="when_required",
+                                       response_checksum_validation="when_required"))
+        assert [o["Key"] for o in c.list_objects_v2(Bucket="src", Prefix="odd/")["Contents"]] == \
+            ["odd/000000", "odd/000001"]
+        body = c.get_object(Bucket="src", Key="large/000000", Range="bytes=100-9000099")["Body"].read()
+        assert body == content("large/000000", 100, 9000000)
+        data = content("small/000001", 0, 16384)
+        c.put_object(Bucket="dst", Key="tls/small/000001", Body=data, ContentMD5=md5_b64(data))
+        bad = bytearray(data)
+        bad[-1] ^= 1
+        with pytest.raises(ClientError):
+            c.put_object(Bucket="dst", Key="tls/small/000001", Body=bytes(bad))
+        st = json.loads(subprocess.run(
+            ["curl", "-s", "--cacert", str(crt), url + "/_synth/stats"],
+            capture_output=True, text=True, check=True).stdout) if shutil.which("curl") else None
+        if st is not None:
+            assert st["errors"] == 1 and st["objects_verified"] == 1
+        # barge reads the source over TLS (AWS_CA_BUNDLE) into the plain sink
+        env = synth_env(synth, tmp_path / "home")
+        env.update(AWS_ENDPOINT_URL_S3=url, AWS_CA_BUNDLE=str(crt))
+        before = synth.stats()
+        r = run_barge(["copy", "s3://src/large", "r2://dst/tls-barge/large", "--concurrency", "8",
+                       "--part-size", "8M", "--progress", "none"], env=env, timeout=120)
+        assert r.code == 0, r.stderr + r.stdout
+        assert synth.stats()["bytes_verified"] - before["bytes_verified"] == 3 * 20 * MiB
+        assert errors() == (0, [])
+    finally:
+        s.stop()
