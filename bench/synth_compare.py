@@ -13,7 +13,8 @@ and the bare relay (barge-synth --relay: ranged GETs piped into PUTs and
 UploadParts, no signing, no checksums), the ceiling each tool is a fraction
 of. Links: `lan` (plain loopback) and `wan` (each response delayed by
 --latency-ms and each connection capped at --rate-limit-mbps per direction,
-on both endpoints).
+on both endpoints) and `tls` (both endpoints over HTTPS, OpenSSL, a
+self-signed certificate the tools are given; no relay row).
 
     bench/synth_compare.py                  # full: 4 x 1 GiB, 256 x 16 MiB, 20,000 x 16 KiB; lan + wan; 3 runs
     bench/synth_compare.py --quick          # CI smoke: seconds
@@ -54,6 +55,7 @@ FULL = {"large": "4x1G@16M", "medium": "256x16M", "small": "20000x16K"}
 QUICK = {"large": "2x64M@16M", "medium": "16x16M", "small": "500x16K"}
 WAN_FULL = {"large": "2x1G@16M", "medium": "64x16M", "small": "2000x16K"}
 WAN_QUICK = {"large": "1x64M@16M", "small": "100x16K"}
+TLS_FULL = {"large": "2x1G@16M", "medium": "64x16M", "small": "5000x16K"}
 
 
 def log(*a):
@@ -81,10 +83,16 @@ class Synth:
                 raise RuntimeError(f"barge-synth {name} did not start: "
                                    f"{(workdir / f'{name}.log').read_text()[-2000:]}")
             time.sleep(0.05)
-        self.url = f"http://127.0.0.1:{int(pf.read_text())}"
+        scheme = "https" if "--tls-cert" in args else "http"
+        self.url = f"{scheme}://127.0.0.1:{int(pf.read_text())}"
+        self.ca = args[args.index("--tls-cert") + 1] if scheme == "https" else None
 
     def stats(self) -> dict:
-        with urllib.request.urlopen(self.url + "/_synth/stats", timeout=30) as r:
+        ctx = None
+        if self.ca:
+            import ssl
+            ctx = ssl.create_default_context(cafile=self.ca)
+        with urllib.request.urlopen(self.url + "/_synth/stats", timeout=30, context=ctx) as r:
             return json.loads(r.read())
 
     def stop(self):
@@ -109,7 +117,20 @@ def tool_cmd(kind: str, args: List[str], a: dict, wl: str, spec: str, dst_prefix
                    AWS_SHARED_CREDENTIALS_FILE=str(tmp / "home" / "none"),
                    R2_ENDPOINT_URL=dst.url, R2_ACCESS_KEY_ID="AKIDSYNTHDST",
                    R2_SECRET_ACCESS_KEY="not-checked")
-        return [a["barge"], "copy", f"s3://src/{wl}", f"r2://dst/{dst_prefix}{wl}", *args], env
+        extra = []
+        if dst.ca:   # r2:// takes a CA bundle only from a profile
+            aws = tmp / "home" / ".aws"
+            aws.mkdir(exist_ok=True)
+            (aws / "config").write_text(f"[profile synthdst]\nendpoint_url = {dst.url}\n"
+                                        f"ca_bundle = {dst.ca}\n")
+            (aws / "credentials").write_text("[synthdst]\naws_access_key_id = AKIDSYNTHDST\n"
+                                             "aws_secret_access_key = not-checked\n")
+            env.update(AWS_CA_BUNDLE=src.ca, AWS_CONFIG_FILE=str(aws / "config"),
+                       AWS_SHARED_CREDENTIALS_FILE=str(aws / "credentials"))
+            for k in ("R2_ENDPOINT_URL", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY"):
+                env.pop(k)
+            extra = ["--dst-profile", "synthdst"]
+        return [a["barge"], "copy", f"s3://src/{wl}", f"r2://dst/{dst_prefix}{wl}", *args, *extra], env
     if kind == "rclone":
         env = dict(base_env)
         for name, ep in (("SRC", src), ("DST", dst)):
@@ -120,8 +141,9 @@ def tool_cmd(kind: str, args: List[str], a: dict, wl: str, spec: str, dst_prefix
                         f"RCLONE_CONFIG_{name}_ENDPOINT": ep.url,
                         f"RCLONE_CONFIG_{name}_REGION": "us-east-1",
                         f"RCLONE_CONFIG_{name}_FORCE_PATH_STYLE": "true"})
+        ca = ["--ca-cert", src.ca] if src.ca else []
         return ["rclone", "--config", "/dev/null", "copy", f"src:src/{wl}",
-                f"dst:dst/{dst_prefix}{wl}", *args], env
+                f"dst:dst/{dst_prefix}{wl}", *args, *ca], env
     if kind == "relay":
         return [a["synth"], "--relay", "--src", f"{src.url}/src", "--dst", f"{dst.url}/dst",
                 "--objects", f"{wl}={spec}", "--dst-prefix", dst_prefix, *args], base_env
@@ -200,7 +222,7 @@ def report(meta: dict, runs: List[dict]) -> str:
         cpu = statistics.median([r["cpu_user_s"] + r["cpu_sys_s"] for r in good])
         cores = lambda f: statistics.median([f(r) / r["wall_s"] for r in good])
         L.append(f"| {k[0]} | {k[1]} ({good[0]['spec']}) | {k[2]} | {b / w / 1e6:,.1f} | {n / w:,.1f} | "
-                 f"{(rcl / w) if rcl else float('nan'):.2f} | {(100 * rel / w) if rel else float('nan'):.0f} | "
+                 f"{f'{rcl / w:.2f}' if rcl else '–'} | {f'{100 * rel / w:.0f}' if rel else '–'} | "
                  f"{cpu / (b / GiB):.2f} | {max(r['maxrss_kib'] for r in good) / 1024:.0f} | "
                  f"{cores(lambda r: r['cpu_s']['src']):.2f} | {cores(lambda r: r['cpu_s']['dst']):.2f} | "
                  f"{cores(lambda r: r['machine_busy_s']):.2f} | {len(good)}/{len(rs)} |")
@@ -224,7 +246,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="CI smoke: tiny workloads, 1 run")
     ap.add_argument("--runs", type=int)
     ap.add_argument("--workloads", default="large,medium,small")
-    ap.add_argument("--links", default=None, help="comma list of lan, wan (default both)")
+    ap.add_argument("--links", default=None,
+                    help="comma list of lan, wan, tls (default lan,wan; tls: both endpoints "
+                         "over HTTPS with a self-signed certificate, no relay row)")
     ap.add_argument("--large"), ap.add_argument("--medium"), ap.add_argument("--small")
     ap.add_argument("--latency-ms", type=float, default=40)
     ap.add_argument("--rate-limit-mbps", type=float, default=100,
@@ -274,11 +298,23 @@ def main() -> int:
     try:
         for link in links:
             table = (WAN_QUICK if a.quick else WAN_FULL) if link == "wan" else (QUICK if a.quick else FULL)
+            if link == "tls" and not a.quick:
+                table = TLS_FULL
             specs = {w: getattr(a, w) or table.get(w) for w in a.workloads.split(",") if w}
             specs = {w: s for w, s in specs.items() if s}
             src_spec = ",".join(f"{w}={s}" for w, s in specs.items())
+            if link not in ("lan", "wan", "tls"):
+                ap.error(f"unknown link {link!r}: lan, wan or tls")
             net = ["--latency-ms", str(a.latency_ms), "--rate-limit-mbps", str(a.rate_limit_mbps)] \
                 if link == "wan" else []
+            if link == "tls":
+                crt, key = tmp / "synth.crt", tmp / "synth.key"
+                if not crt.exists():
+                    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                                    "-keyout", str(key), "-out", str(crt), "-days", "2",
+                                    "-subj", "/CN=127.0.0.1", "-addext",
+                                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+                net = ["--tls-cert", str(crt), "--tls-key", str(key)]
             md5 = [] if a.verify_md5 else ["--no-verify-md5"]
             src = Synth(Path(a.synth), tmp, f"{link}-src", ["--bucket", f"src:{src_spec}", *net])
             dst = Synth(Path(a.synth), tmp, f"{link}-dst",
@@ -289,6 +325,8 @@ def main() -> int:
                     for r in range(runs_n):
                         order = rows[r % len(rows):] + rows[:r % len(rows)]
                         for row in order:
+                            if link == "tls" and row[1] == "relay":
+                                continue   # the relay speaks plain HTTP only
                             log(f"{link} {wl} run {r + 1}/{runs_n}: {row[0]}")
                             res = one_run(row, wl, spec, link, r + 1,
                                           {"barge": a.barge, "synth": a.synth, "timeout": a.timeout},
