@@ -54,7 +54,8 @@
 	X(NEXT_PART_MARKER, "NextPartNumberMarker")                      \
 	X(LIST_UPLOADS, "ListMultipartUploadsResult") X(UPLOAD, "Upload") \
 	X(NEXT_KEY_MARKER, "NextKeyMarker")                              \
-	X(NEXT_UPLOAD_MARKER, "NextUploadIdMarker")
+	X(NEXT_UPLOAD_MARKER, "NextUploadIdMarker")                      \
+	X(COMMON_PREFIXES, "CommonPrefixes") X(PREFIX, "Prefix")
 
 #define X(id, name) EL_##id,
 enum el { EL_OTHER, XP_ELEMENTS EL_COUNT };
@@ -383,19 +384,20 @@ static int url_decode(const char *in, size_t n, char *out, size_t cap, size_t *o
 	return 0;
 }
 
-/* ---- listings: ListObjectsV2 (<Contents>), ListParts (<Part>) and
- * ListMultipartUploads (<Upload>) ---- */
+/* ---- listings: ListObjectsV2 (<Contents>, or <CommonPrefixes>),
+ * ListParts (<Part>) and ListMultipartUploads (<Upload>) ---- */
 
 /* Room for "S3 error <Code>: <Message>" or any xp message. */
 #define PAGE_MSG_MAX (BG_MSG_MAX + sizeof(bg_xml_error))
 
 struct page {
-	enum el item;  /* EL_CONTENTS, EL_PART or EL_UPLOAD */
+	enum el item;  /* EL_CONTENTS, EL_COMMON_PREFIXES, EL_PART or EL_UPLOAD */
 	bool deliver;  /* second pass: call the callback */
 	bool url;      /* second pass: keys are url-encoded */
 	bg_xml_object_cb ocb;
 	bg_xml_part_cb pcb;
 	bg_xml_upload_cb ucb;
+	bg_xml_prefix_cb xcb;
 	void *cbctx;
 	bool truncated;
 	uint64_t marker; /* NextPartNumberMarker */
@@ -476,7 +478,7 @@ static void page_start(struct xp *x, enum el id)
 		else if (id == EL_NEXT_TOKEN)
 			xp_capture(x, BG_TOKEN_MAX - 1, false);
 	} else if (x->depth == 3 && xp_parent(x) == pg->item) {
-		if (id == EL_KEY)
+		if (id == EL_KEY || (id == EL_PREFIX && pg->item == EL_COMMON_PREFIXES))
 			xp_capture(x, XP_TEXT_MAX, false);
 		else if (id == EL_SIZE || id == EL_PART_NUMBER)
 			xp_capture(x, XP_SMALL, false);
@@ -501,6 +503,11 @@ static void page_end_item(struct xp *x, struct page *pg)
 				pg->has_key ? "a Size" : "a Key");
 		else if (pg->deliver && pg->ocb)
 			r = pg->ocb(pg->cbctx, &o);
+	} else if (pg->item == EL_COMMON_PREFIXES) {
+		if (!pg->has_key)
+			xp_fail(x, "<CommonPrefixes> #%u without a Prefix", pg->count);
+		else if (pg->deliver && pg->xcb)
+			r = pg->xcb(pg->cbctx, pg->key, pg->key_len);
 	} else if (pg->item == EL_UPLOAD) {
 		bg_xml_upload u = { .key = pg->key, .key_len = pg->key_len,
 				    .upload_id = pg->upload_id };
@@ -547,7 +554,7 @@ static void page_end(struct xp *x, enum el id, char *text, size_t len)
 		else if (id == EL_NEXT_UPLOAD_MARKER)
 			take(x, pg->next_upload, sizeof(pg->next_upload), s, len);
 	} else if (text && x->depth == 3 && xp_parent(x) == pg->item) {
-		if (id == EL_KEY) {
+		if (id == EL_KEY || (id == EL_PREFIX && pg->item == EL_COMMON_PREFIXES)) {
 			page_key(x, pg, text, len); /* keys are never trimmed */
 		} else if (id == EL_ETAG) {
 			s = strip_etag(text, &len);
@@ -624,7 +631,8 @@ static int page_run(struct page *pg, enum el root, const char *body, size_t len,
 	}
 	/* A truncated page that does not say where to go on cannot be trusted:
 	 * restarting from the beginning would loop. */
-	if (pg->truncated && pg->item == EL_CONTENTS && !pg->token[0]) {
+	if (pg->truncated && (pg->item == EL_CONTENTS || pg->item == EL_COMMON_PREFIXES) &&
+	    !pg->token[0]) {
 		snprintf(msg, cap, "IsTruncated is true but there is no NextContinuationToken");
 		return -1;
 	}
@@ -663,6 +671,27 @@ int bg_xml_parse_list(const char *body, size_t len, bg_xml_object_cb cb, void *c
 			out->key_count = pg.count;
 		}
 	}
+	if (errmsg && errcap)
+		snprintf(errmsg, errcap, rc ? "ListObjectsV2: %s" : "%s", rc ? msg : "");
+	return rc;
+}
+
+/* The same page checks as bg_xml_parse_list, delivering <CommonPrefixes>
+ * instead of <Contents>. */
+int bg_xml_parse_list_prefixes(const char *body, size_t len, bg_xml_prefix_cb cb, void *ctx,
+			       unsigned *count, char *errmsg, size_t errcap)
+{
+	struct page pg;
+	char msg[PAGE_MSG_MAX];
+	int rc;
+
+	memset(&pg, 0, sizeof(pg));
+	pg.item = EL_COMMON_PREFIXES;
+	pg.xcb = cb;
+	pg.cbctx = ctx;
+	rc = page_run(&pg, EL_LIST_BUCKET, body, len, msg, sizeof(msg));
+	if (count)
+		*count = pg.deliver ? pg.count : 0;
 	if (errmsg && errcap)
 		snprintf(errmsg, errcap, rc ? "ListObjectsV2: %s" : "%s", rc ? msg : "");
 	return rc;

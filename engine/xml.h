@@ -43,6 +43,20 @@ typedef struct bg_xml_list_result {
 int bg_xml_parse_list(const char *body, size_t len, bg_xml_object_cb cb, void *ctx,
 		      bg_xml_list_result *out, char *errmsg, size_t errcap);
 
+/* One <CommonPrefixes><Prefix> of a ListObjectsV2 page asked with a
+ * delimiter: the prefix up to and including the delimiter, decoded like
+ * the keys.  Valid during the callback only.  Non-zero stops the parse. */
+typedef int (*bg_xml_prefix_cb)(void *ctx, const char *prefix, size_t len);
+
+/* ListObjectsV2 page, its <CommonPrefixes> only: the same checks as
+ * bg_xml_parse_list (the whole page first, EncodingType wherever it
+ * stands, a truncated page without a token refused), then cb once per
+ * prefix in document order; *count (may be NULL) gets the number
+ * delivered.  <Contents> are ignored: call bg_xml_parse_list on the same
+ * body for them.  Returns 0, -1 with errmsg set, or cb's value. */
+int bg_xml_parse_list_prefixes(const char *body, size_t len, bg_xml_prefix_cb cb, void *ctx,
+			       unsigned *count, char *errmsg, size_t errcap);
+
 /* <Error><Code>..</Code><Message>..</Message></Error>: 0 when an Error
  * element was found (fields filled, possibly empty), -1 otherwise. */
 int bg_xml_parse_error(const char *body, size_t len, bg_xml_error *out);

@@ -842,6 +842,108 @@ static void test_escape(void)
 	CHECK_STR(e.message, msg);
 }
 
+/* ---- CommonPrefixes (ListObjectsV2 with a delimiter) ---- */
+
+struct pfx {
+	unsigned n;
+	unsigned stop_at;
+	char p[MAXOBJ][BG_KEY_MAX + 1];
+	size_t len[MAXOBJ];
+};
+
+static int on_prefix(void *ctx, const char *prefix, size_t len)
+{
+	struct pfx *s = ctx;
+
+	if (s->n < MAXOBJ) {
+		memcpy(s->p[s->n], prefix, len + 1);
+		s->len[s->n] = len;
+	}
+	s->n++;
+	return s->stop_at && s->n == s->stop_at ? 7 : 0;
+}
+
+static void test_common_prefixes(void)
+{
+	/* EncodingType after the items, as some servers send it; a space
+	 * as '+', a '+' as %2B, a newline as %0A, UTF-8 escaped. */
+	static const char body[] =
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+		"<Name>b</Name><Prefix>top%2F</Prefix><Delimiter>%2F</Delimiter>"
+		"<IsTruncated>true</IsTruncated>"
+		"<NextContinuationToken>tok</NextContinuationToken>"
+		"<Contents><Key>top%2Ffile+a</Key><Size>3</Size><ETag>&quot;e&quot;</ETag></Contents>"
+		"<CommonPrefixes><Prefix>top%2Fa+b%2F</Prefix></CommonPrefixes>"
+		"<CommonPrefixes><Prefix>top%2F1%2B1%0A%2F</Prefix></CommonPrefixes>"
+		"<CommonPrefixes><Prefix>top%2F%C3%A9t%C3%A9%2F</Prefix></CommonPrefixes>"
+		"<EncodingType>url</EncodingType>"
+		"</ListBucketResult>";
+	struct pfx s;
+	struct seen o;
+	bg_xml_list_result r;
+	unsigned count = 99;
+	char msg[256];
+
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(bg_xml_parse_list_prefixes(body, strlen(body), on_prefix, &s, &count, msg,
+					     sizeof(msg)), 0);
+	CHECK_STR(msg, "");
+	CHECK_INT(count, 3);
+	CHECK_INT(s.n, 3);
+	CHECK_STR(s.p[0], "top/a b/");
+	CHECK_STR(s.p[1], "top/1+1\n/");
+	CHECK_INT(s.len[1], 9);
+	CHECK_STR(s.p[2], "top/\xc3\xa9t\xc3\xa9/");
+	/* The objects parser still sees only <Contents>. */
+	CHECK_INT(list(body, &o, &r, msg, sizeof(msg)), 0);
+	CHECK_INT(o.n, 1);
+	CHECK_STR(o.key[0], "top/file a");
+	CHECK(r.is_truncated);
+	CHECK_STR(r.next_token, "tok");
+
+	/* Callback stop, and NULL callback/count. */
+	memset(&s, 0, sizeof(s));
+	s.stop_at = 2;
+	CHECK_INT(bg_xml_parse_list_prefixes(body, strlen(body), on_prefix, &s, NULL, msg,
+					     sizeof(msg)), 7);
+	CHECK_INT(s.n, 2);
+	CHECK_INT(bg_xml_parse_list_prefixes(body, strlen(body), NULL, NULL, NULL, NULL, 0), 0);
+
+	/* No prefixes, plain keys. */
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(bg_xml_parse_list_prefixes(page1, strlen(page1), on_prefix, &s, &count, msg,
+					     sizeof(msg)), 0);
+	CHECK_INT(s.n, 0);
+	CHECK_INT(count, 0);
+
+	/* Refused pages: nothing delivered. */
+	static const char *const bad[] = {
+		/* truncated without a token */
+		"<ListBucketResult><IsTruncated>true</IsTruncated>"
+		"<CommonPrefixes><Prefix>a/</Prefix></CommonPrefixes></ListBucketResult>",
+		/* a CommonPrefixes without its Prefix */
+		"<ListBucketResult><CommonPrefixes></CommonPrefixes></ListBucketResult>",
+		/* a bad escape under EncodingType=url */
+		"<ListBucketResult><EncodingType>url</EncodingType>"
+		"<CommonPrefixes><Prefix>a%zz/</Prefix></CommonPrefixes></ListBucketResult>",
+		/* an error body */
+		"<Error><Code>NoSuchBucket</Code><Message>gone</Message></Error>",
+		/* cut short */
+		"<ListBucketResult><CommonPrefixes><Prefix>a/</Prefix></CommonPrefixes>",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&s, 0, sizeof(s));
+		count = 99;
+		msg[0] = '\0';
+		CHECK_INT(bg_xml_parse_list_prefixes(bad[i], strlen(bad[i]), on_prefix, &s, &count,
+						     msg, sizeof(msg)), -1);
+		CHECK_INT(s.n, 0);
+		CHECK_INT(count, 0);
+		CHECK(strncmp(msg, "ListObjectsV2: ", 15) == 0);
+	}
+}
+
 int main(void)
 {
 	test_pages();
@@ -858,5 +960,6 @@ int main(void)
 	test_list_parts();
 	test_list_uploads();
 	test_escape();
+	test_common_prefixes();
 	CHECK_DONE();
 }
