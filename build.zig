@@ -48,6 +48,7 @@ const synth_sources = [_][]const u8{
     "bench/synth/main.c",
     "bench/synth/net.c",
     "bench/synth/s3.c",
+    "bench/synth/list.c",
     "bench/synth/gen.c",
     "bench/synth/relay.c",
 };

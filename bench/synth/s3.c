@@ -11,7 +11,7 @@
  * that the listed parts are in order, exist with their ETags, and cover the
  * object exactly, each at the offset its predecessors end at.  Nothing of a
  * body is stored.  Signatures are not checked: any credentials are welcome. */
-#include "synth.h"
+#include "store.h"
 
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -21,53 +21,12 @@
 #include <strings.h>
 #include <sys/resource.h>
 
-#define KEY_MAX 1024
 #define MAX_ERRORS_KEPT 100
 #define XML_BODY_MAX (8u << 20)
 #define LAST_MODIFIED "Wed, 01 Jan 2025 00:00:00 GMT"
-#define LAST_MODIFIED_ISO "2025-01-01T00:00:00.000Z"
 
 syn_config syn_cfg = { .verify_md5 = true };
 syn_stats syn_st;
-
-/* ---- buckets ---- */
-
-typedef struct sobj {
-	char *key;
-	uint64_t size;
-	char etag[SYN_ETAG_MAX];
-	syn_obj src;
-	struct sobj *next;
-} sobj;
-
-typedef struct upart {
-	bool have;
-	uint64_t len, off;
-	unsigned char tag[16];
-} upart;
-
-typedef struct upload {
-	char id[40];
-	char *key;
-	syn_obj src;
-	uint64_t part_size; /* part 1's length, once seen */
-	upart *parts;       /* by number - 1 */
-	unsigned cap;
-	uint64_t serial;
-	struct upload *next;
-} upload;
-
-typedef struct sbucket {
-	char name[SYN_NAME_MAX];
-	bool sink;
-	syn_src *src; /* source: its objects; sink: what it must receive */
-	sobj **tab;
-	size_t tabn, count;
-	sobj **sorted;
-	size_t nsorted;
-	bool dirty;
-	upload *uploads;
-} sbucket;
 
 static sbucket buckets[SYN_MAX_BUCKETS];
 static unsigned nbuckets;
@@ -231,7 +190,7 @@ static int sobj_cmp(const void *a, const void *b)
 	return strcmp((*(sobj *const *)a)->key, (*(sobj *const *)b)->key);
 }
 
-static void sink_sort(sbucket *b)
+void syn_sink_sort(sbucket *b)
 {
 	if (!b->dirty && b->sorted)
 		return;
@@ -302,7 +261,7 @@ void syn_s3_ctx_free(void *ctx)
 /* ---- small helpers ---- */
 
 /* Value of query parameter name, decoded; 1 found, 0 not, -1 malformed. */
-static int qget(const char *q, const char *name, char *out, size_t cap)
+int syn_qget(const char *q, const char *name, char *out, size_t cap)
 {
 	size_t nl = strlen(name);
 	for (const char *p = q; p && *p;) {
@@ -321,13 +280,13 @@ static int qget(const char *q, const char *name, char *out, size_t cap)
 	return 0;
 }
 
-static bool qhas(const char *q, const char *name)
+bool syn_qhas(const char *q, const char *name)
 {
 	char v[8];
-	return qget(q, name, v, sizeof(v)) != 0;
+	return syn_qget(q, name, v, sizeof(v)) != 0;
 }
 
-static void xml_esc(bg_buf *o, const char *s)
+void syn_xml_esc(bg_buf *o, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
@@ -342,10 +301,10 @@ static void xml_esc(bg_buf *o, const char *s)
 }
 
 /* XML-escaped, or URL-encoded when the client asked for encoding-type=url. */
-static void key_out(bg_buf *o, const char *s, bool url)
+void syn_key_out(bg_buf *o, const char *s, bool url)
 {
 	if (!url) {
-		xml_esc(o, s);
+		syn_xml_esc(o, s);
 		return;
 	}
 	static const char hx[] = "0123456789ABCDEF";
@@ -386,14 +345,14 @@ void syn_reply_error(syn_conn *c, int status, const char *code, const char *fmt,
 	bg_buf_init(&b, 1 << 16);
 	bg_buf_addf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s</Code><Message>",
 		    code);
-	xml_esc(&b, msg);
+	syn_xml_esc(&b, msg);
 	bg_buf_addf(&b, "</Message><RequestId>%llx</RequestId></Error>",
 		    (unsigned long long)syn_st.requests);
 	syn_reply(c, status, "Content-Type: application/xml\r\n", b.data, b.len);
 	bg_buf_free(&b);
 }
 
-static void reply_xml(syn_conn *c, int status, bg_buf *b)
+void syn_reply_xml(syn_conn *c, int status, bg_buf *b)
 {
 	syn_reply(c, status, "Content-Type: application/xml\r\n", b->data ? b->data : "", b->len);
 }
@@ -492,243 +451,6 @@ static void reset_stats(void)
 	errhead = 0;
 }
 
-/* ---- listings ---- */
-
-typedef struct iter {
-	sbucket *b;
-	unsigned ci;
-	uint64_t idx;
-	size_t pos;
-	bool end;
-} iter;
-
-static void it_seek(iter *it, const char *key, bool strict)
-{
-	sbucket *b = it->b;
-	if (!b->sink) {
-		it->end = !syn_src_seek(b->src, key, strict, &it->ci, &it->idx);
-		return;
-	}
-	sink_sort(b);
-	size_t lo = 0, hi = b->nsorted;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int r = strcmp(b->sorted[mid]->key, key);
-		if (r > 0 || (!strict && r == 0))
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	it->pos = lo;
-	it->end = lo >= b->nsorted;
-}
-
-/* The current entry; false at the end. */
-static bool it_get(iter *it, char *key, size_t cap, uint64_t *size, char etag[SYN_ETAG_MAX])
-{
-	if (it->end)
-		return false;
-	if (!it->b->sink) {
-		const syn_class *c = &it->b->src->cls[it->ci];
-		syn_key(c, it->idx, key, cap);
-		if (etag) {
-			syn_obj o;
-			syn_obj_of(c, it->idx, &o);
-			syn_obj_etag(&o, syn_cfg.etag_mode, etag);
-		}
-		*size = c->size;
-		return true;
-	}
-	sobj *o = it->b->sorted[it->pos];
-	bg_strlcpy(key, o->key, cap);
-	*size = o->size;
-	if (etag)
-		memcpy(etag, o->etag, SYN_ETAG_MAX);
-	return true;
-}
-
-static void it_next(iter *it)
-{
-	if (!it->b->sink) {
-		if (++it->idx >= it->b->src->cls[it->ci].count) {
-			it->idx = 0;
-			it->end = ++it->ci >= it->b->src->ncls;
-		}
-		return;
-	}
-	it->end = ++it->pos >= it->b->nsorted;
-}
-
-/* First key after everything that starts with p. */
-static void successor(const char *p, char *out, size_t cap)
-{
-	bg_strlcpy(out, p, cap);
-	size_t l = strlen(out);
-	while (l && (unsigned char)out[l - 1] == 0xff)
-		out[--l] = '\0';
-	if (l)
-		out[l - 1]++;
-}
-
-static int hexdecode(const char *h, char *out, size_t cap)
-{
-	size_t l = strlen(h);
-	if (l % 2 || l / 2 >= cap)
-		return -1;
-	for (size_t i = 0; i < l / 2; i++) {
-		unsigned v;
-		if (sscanf(h + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (char)v;
-	}
-	out[l / 2] = '\0';
-	return 0;
-}
-
-static void list_objects(syn_conn *c, sbucket *b, const char *q)
-{
-	char prefix[KEY_MAX + 1] = "", delim[16] = "", after[KEY_MAX + 1] = "", tok[2 * KEY_MAX + 8] = "";
-	char mk[16] = "", enc[16] = "";
-	bool v2 = qhas(q, "list-type");
-	uint64_t maxkeys = 1000;
-	if (qget(q, "prefix", prefix, sizeof(prefix)) < 0 || qget(q, "delimiter", delim, sizeof(delim)) < 0 ||
-	    qget(q, v2 ? "start-after" : "marker", after, sizeof(after)) < 0 ||
-	    qget(q, "continuation-token", tok, sizeof(tok)) < 0 || qget(q, "max-keys", mk, sizeof(mk)) < 0 ||
-	    qget(q, "encoding-type", enc, sizeof(enc)) < 0) {
-		syn_reply_error(c, 400, "InvalidArgument", "malformed query parameter");
-		return;
-	}
-	if (mk[0] && bg_parse_u64(mk, 0, UINT64_MAX, &maxkeys) < 0) {
-		syn_reply_error(c, 400, "InvalidArgument", "max-keys %s", mk);
-		return;
-	}
-	if (maxkeys > 1000)
-		maxkeys = 1000;
-	bool url = !strcmp(enc, "url");
-	char resume[KEY_MAX + 1] = "";
-	if (v2 && tok[0] && hexdecode(tok, resume, sizeof(resume)) < 0) {
-		syn_reply_error(c, 400, "InvalidArgument", "The continuation token provided is incorrect");
-		return;
-	}
-	const char *from = v2 && tok[0] ? resume : after;
-	size_t plen = strlen(prefix), dlen = strlen(delim);
-
-	iter it = { .b = b };
-	char skip[KEY_MAX + 2];
-	if (from[0] && strcmp(from, prefix) >= 0) {
-		/* after a common prefix: past all of its keys */
-		size_t fl = strlen(from);
-		if (dlen && fl > plen && !strncmp(from, prefix, plen) && fl >= dlen &&
-		    !strcmp(from + fl - dlen, delim)) {
-			successor(from, skip, sizeof(skip));
-			it_seek(&it, skip, false);
-		} else {
-			it_seek(&it, from, true);
-		}
-	} else {
-		it_seek(&it, prefix, false);
-	}
-
-	bg_buf o;
-	bg_buf_init(&o, 64u << 20);
-	bg_buf ents;
-	bg_buf_init(&ents, 64u << 20);
-	char key[KEY_MAX + 64], etag[SYN_ETAG_MAX], last[KEY_MAX + 64] = "";
-	uint64_t size, n = 0;
-	bool trunc = false;
-	while (it_get(&it, key, sizeof(key), &size, NULL)) {
-		if (strncmp(key, prefix, plen) != 0)
-			break;
-		if (n == maxkeys) {
-			trunc = true;
-			break;
-		}
-		char *d = dlen ? strstr(key + plen, delim) : NULL;
-		if (d) {
-			d[dlen] = '\0';
-			bg_buf_add(&ents, "<CommonPrefixes><Prefix>", 24);
-			key_out(&ents, key, url);
-			bg_buf_add(&ents, "</Prefix></CommonPrefixes>", 26);
-			bg_strlcpy(last, key, sizeof(last));
-			n++;
-			successor(key, skip, sizeof(skip));
-			it_seek(&it, skip, false);
-			continue;
-		}
-		it_get(&it, key, sizeof(key), &size, etag);
-		bg_buf_add(&ents, "<Contents><Key>", 15);
-		key_out(&ents, key, url);
-		bg_buf_addf(&ents, "</Key><LastModified>" LAST_MODIFIED_ISO "</LastModified>"
-				   "<ETag>&quot;%s&quot;</ETag><Size>%llu</Size>"
-				   "<StorageClass>STANDARD</StorageClass></Contents>",
-			    etag, (unsigned long long)size);
-		bg_strlcpy(last, key, sizeof(last));
-		n++;
-		it_next(&it);
-	}
-	bg_buf_addf(&o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-			"<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>");
-	xml_esc(&o, b->name);
-	bg_buf_add(&o, "</Name><Prefix>", 15);
-	key_out(&o, prefix, url);
-	bg_buf_add(&o, "</Prefix>", 9);
-	if (dlen) {
-		bg_buf_add(&o, "<Delimiter>", 11);
-		key_out(&o, delim, url);
-		bg_buf_add(&o, "</Delimiter>", 12);
-	}
-	if (url)
-		bg_buf_addf(&o, "<EncodingType>url</EncodingType>");
-	bg_buf_addf(&o, "<MaxKeys>%llu</MaxKeys><IsTruncated>%s</IsTruncated>",
-		    (unsigned long long)maxkeys, trunc ? "true" : "false");
-	if (v2) {
-		bg_buf_addf(&o, "<KeyCount>%llu</KeyCount>", (unsigned long long)n);
-		if (tok[0]) {
-			bg_buf_add(&o, "<ContinuationToken>", 19);
-			xml_esc(&o, tok);
-			bg_buf_add(&o, "</ContinuationToken>", 20);
-		}
-		if (after[0]) {
-			bg_buf_add(&o, "<StartAfter>", 12);
-			key_out(&o, after, url);
-			bg_buf_add(&o, "</StartAfter>", 13);
-		}
-		if (trunc) {
-			char hex[2 * sizeof(last) + 1];
-			syn_hex((const unsigned char *)last, strlen(last), hex);
-			bg_buf_addf(&o, "<NextContinuationToken>%s</NextContinuationToken>", hex);
-		}
-	} else {
-		bg_buf_add(&o, "<Marker>", 8);
-		key_out(&o, after, url);
-		bg_buf_add(&o, "</Marker>", 9);
-		if (trunc) {
-			bg_buf_add(&o, "<NextMarker>", 12);
-			key_out(&o, last, url);
-			bg_buf_add(&o, "</NextMarker>", 13);
-		}
-	}
-	bg_buf_add(&o, ents.data ? ents.data : "", ents.len);
-	bg_buf_addf(&o, "</ListBucketResult>");
-	reply_xml(c, 200, &o);
-	bg_buf_free(&o);
-	bg_buf_free(&ents);
-}
-
-static void list_buckets(syn_conn *c)
-{
-	bg_buf o;
-	bg_buf_init(&o, 1 << 20);
-	bg_buf_addf(&o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult>"
-			"<Owner><ID>synth</ID><DisplayName>synth</DisplayName></Owner><Buckets>");
-	for (unsigned i = 0; i < nbuckets; i++)
-		bg_buf_addf(&o, "<Bucket><Name>%s</Name><CreationDate>" LAST_MODIFIED_ISO
-				"</CreationDate></Bucket>", buckets[i].name);
-	bg_buf_addf(&o, "</Buckets></ListAllMyBucketsResult>");
-	reply_xml(c, 200, &o);
-	bg_buf_free(&o);
-}
-
 /* ---- multipart uploads ---- */
 
 static upload *find_upload(sbucket *b, const char *id, upload ***link)
@@ -747,106 +469,6 @@ static void free_upload(upload *u)
 	free(u->parts);
 	free(u->key);
 	free(u);
-}
-
-static int upload_cmp(const void *a, const void *b)
-{
-	const upload *x = *(upload *const *)a, *y = *(upload *const *)b;
-	int r = strcmp(x->key, y->key);
-	return r ? r : strcmp(x->id, y->id);
-}
-
-static void list_uploads(syn_conn *c, sbucket *b, const char *q)
-{
-	char prefix[KEY_MAX + 1] = "", km[KEY_MAX + 1] = "", um[64] = "";
-	if (qget(q, "prefix", prefix, sizeof(prefix)) < 0 || qget(q, "key-marker", km, sizeof(km)) < 0 ||
-	    qget(q, "upload-id-marker", um, sizeof(um)) < 0) {
-		syn_reply_error(c, 400, "InvalidArgument", "malformed query parameter");
-		return;
-	}
-	size_t n = 0, k = 0;
-	for (upload *u = b->uploads; u; u = u->next)
-		n++;
-	upload **v = malloc((n ? n : 1) * sizeof(*v));
-	BG_ASSERT(v);
-	for (upload *u = b->uploads; u; u = u->next)
-		if (!strncmp(u->key, prefix, strlen(prefix))) {
-			int r = strcmp(u->key, km);
-			if (!km[0] || r > 0 || (r == 0 && um[0] && strcmp(u->id, um) > 0))
-				v[k++] = u;
-		}
-	qsort(v, k, sizeof(*v), upload_cmp);
-	size_t max = 1000, shown = k < max ? k : max;
-	bg_buf o;
-	bg_buf_init(&o, 64u << 20);
-	bg_buf_addf(&o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListMultipartUploadsResult>"
-			"<Bucket>%s</Bucket><KeyMarker>", b->name);
-	xml_esc(&o, km);
-	bg_buf_addf(&o, "</KeyMarker><UploadIdMarker>%s</UploadIdMarker><Prefix>", um);
-	xml_esc(&o, prefix);
-	bg_buf_addf(&o, "</Prefix><MaxUploads>%zu</MaxUploads><IsTruncated>%s</IsTruncated>", max,
-		    k > max ? "true" : "false");
-	if (k > max) {
-		bg_buf_add(&o, "<NextKeyMarker>", 15);
-		xml_esc(&o, v[shown - 1]->key);
-		bg_buf_addf(&o, "</NextKeyMarker><NextUploadIdMarker>%s</NextUploadIdMarker>",
-			    v[shown - 1]->id);
-	}
-	for (size_t i = 0; i < shown; i++) {
-		bg_buf_add(&o, "<Upload><Key>", 13);
-		xml_esc(&o, v[i]->key);
-		bg_buf_addf(&o, "</Key><UploadId>%s</UploadId><Initiated>" LAST_MODIFIED_ISO
-				"</Initiated><StorageClass>STANDARD</StorageClass></Upload>", v[i]->id);
-	}
-	bg_buf_addf(&o, "</ListMultipartUploadsResult>");
-	reply_xml(c, 200, &o);
-	bg_buf_free(&o);
-	free(v);
-}
-
-static void list_parts(syn_conn *c, sbucket *b, upload *u, const char *q)
-{
-	char pm[16] = "";
-	uint64_t marker = 0;
-	if (qget(q, "part-number-marker", pm, sizeof(pm)) < 0 ||
-	    (pm[0] && bg_parse_u64(pm, 0, 10000, &marker) < 0)) {
-		syn_reply_error(c, 400, "InvalidArgument", "part-number-marker");
-		return;
-	}
-	bg_buf o;
-	bg_buf_init(&o, 16u << 20);
-	bg_buf_addf(&o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListPartsResult><Bucket>%s</Bucket><Key>",
-		    b->name);
-	xml_esc(&o, u->key);
-	bg_buf_addf(&o, "</Key><UploadId>%s</UploadId><PartNumberMarker>%llu</PartNumberMarker>"
-			"<MaxParts>1000</MaxParts>", u->id, (unsigned long long)marker);
-	unsigned shown = 0, lastn = 0;
-	bool trunc = false;
-	bg_buf ents;
-	bg_buf_init(&ents, 16u << 20);
-	for (unsigned i = (unsigned)marker; i < u->cap; i++) {
-		if (!u->parts[i].have)
-			continue;
-		if (shown == 1000) {
-			trunc = true;
-			break;
-		}
-		char hex[33];
-		syn_hex(u->parts[i].tag, 16, hex);
-		bg_buf_addf(&ents, "<Part><PartNumber>%u</PartNumber><LastModified>" LAST_MODIFIED_ISO
-				   "</LastModified><ETag>&quot;%s&quot;</ETag><Size>%llu</Size></Part>",
-			    i + 1, hex, (unsigned long long)u->parts[i].len);
-		shown++;
-		lastn = i + 1;
-	}
-	bg_buf_addf(&o, "<IsTruncated>%s</IsTruncated>", trunc ? "true" : "false");
-	if (trunc)
-		bg_buf_addf(&o, "<NextPartNumberMarker>%u</NextPartNumberMarker>", lastn);
-	bg_buf_add(&o, ents.data ? ents.data : "", ents.len);
-	bg_buf_addf(&o, "</ListPartsResult>");
-	reply_xml(c, 200, &o);
-	bg_buf_free(&o);
-	bg_buf_free(&ents);
 }
 
 static void create_upload(syn_conn *c, sbucket *b, const char *key)
@@ -874,9 +496,9 @@ static void create_upload(syn_conn *c, sbucket *b, const char *key)
 	bg_buf_init(&o, 1 << 16);
 	bg_buf_addf(&o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<InitiateMultipartUploadResult>"
 			"<Bucket>%s</Bucket><Key>", b->name);
-	xml_esc(&o, key);
+	syn_xml_esc(&o, key);
 	bg_buf_addf(&o, "</Key><UploadId>%s</UploadId></InitiateMultipartUploadResult>", u->id);
-	reply_xml(c, 200, &o);
+	syn_reply_xml(c, 200, &o);
 	bg_buf_free(&o);
 }
 
@@ -1025,7 +647,7 @@ static void get_object(syn_conn *c, const syn_req *r, const syn_obj *o, const ch
 	uint64_t start = 0, len = o->size, nparts = syn_obj_parts(o);
 	int status = 200;
 	char extra[512] = "", pn[16];
-	int got = qget(r->query, "partNumber", pn, sizeof(pn));
+	int got = syn_qget(r->query, "partNumber", pn, sizeof(pn));
 	if (got) {
 		uint64_t n, total = nparts ? nparts : 1;
 		if (got < 0 || bg_parse_u64(pn, 1, 10000, &n) < 0 || n > total) {
@@ -1348,13 +970,13 @@ static void end_complete(syn_conn *c, rctx *x)
 	bg_buf_init(&o, 1 << 16);
 	bg_buf_addf(&o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUploadResult>"
 			"<Location>/%s/", x->b->name);
-	xml_esc(&o, u->key);
+	syn_xml_esc(&o, u->key);
 	bg_buf_addf(&o, "</Location><Bucket>%s</Bucket><Key>", x->b->name);
-	xml_esc(&o, u->key);
+	syn_xml_esc(&o, u->key);
 	bg_buf_addf(&o, "</Key><ETag>&quot;%s&quot;</ETag></CompleteMultipartUploadResult>", mp);
 	*link = u->next;
 	free_upload(u);
-	reply_xml(c, 200, &o);
+	syn_reply_xml(c, 200, &o);
 	bg_buf_free(&o);
 }
 
@@ -1372,12 +994,12 @@ static void end_delete_multi(syn_conn *c, rctx *x)
 			sink_del(x->b, key);
 		if (!quiet) {
 			bg_buf_add(&o, "<Deleted><Key>", 14);
-			xml_esc(&o, key);
+			syn_xml_esc(&o, key);
 			bg_buf_add(&o, "</Key></Deleted>", 16);
 		}
 	}
 	bg_buf_addf(&o, "</DeleteResult>");
-	reply_xml(c, 200, &o);
+	syn_reply_xml(c, 200, &o);
 	bg_buf_free(&o);
 }
 
@@ -1410,7 +1032,7 @@ void syn_s3_begin(syn_conn *c, syn_req *r)
 	const char *key = slash ? slash + 1 : "";
 	if (!bl) {
 		if (get)
-			list_buckets(c);
+			syn_list_buckets(c, buckets, nbuckets);
 		else
 			syn_reply_error(c, 405, "MethodNotAllowed", "%s /", m);
 		return;
@@ -1449,17 +1071,17 @@ void syn_s3_begin(syn_conn *c, syn_req *r)
 	if (!*key) { /* bucket operations */
 		if (head)
 			syn_reply(c, 200, "x-amz-bucket-region: us-east-1\r\n", "", 0);
-		else if (get && qhas(q, "uploads"))
-			list_uploads(c, b, q);
-		else if (get && qhas(q, "location")) {
+		else if (get && syn_qhas(q, "uploads"))
+			syn_list_uploads(c, b, q);
+		else if (get && syn_qhas(q, "location")) {
 			const char *loc = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint "
 					  "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></LocationConstraint>";
 			syn_reply(c, 200, "Content-Type: application/xml\r\n", loc, strlen(loc));
 		} else if (get)
-			list_objects(c, b, q);
+			syn_list_objects(c, b, q);
 		else if (put)
 			syn_reply(c, 200, NULL, "", 0); /* CreateBucket: it exists, and is yours */
-		else if (post && qhas(q, "delete")) {
+		else if (post && syn_qhas(q, "delete")) {
 			x->op = OP_DELETE_MULTI;
 			syn_set_body(c, SYN_BODY_BUFFER, XML_BODY_MAX);
 		} else if (del)
@@ -1471,12 +1093,12 @@ void syn_s3_begin(syn_conn *c, syn_req *r)
 
 	if (get || head) {
 		char pid[40];
-		if (b->sink && qget(q, "uploadId", pid, sizeof(pid)) > 0 && get) {
+		if (b->sink && syn_qget(q, "uploadId", pid, sizeof(pid)) > 0 && get) {
 			upload *u = find_upload(b, pid, NULL);
 			if (!u || strcmp(u->key, key))
 				syn_reply_error(c, 404, "NoSuchUpload", "The specified upload does not exist");
 			else
-				list_parts(c, b, u, q);
+				syn_list_parts(c, b, u, q);
 			return;
 		}
 		syn_obj o;
@@ -1508,12 +1130,12 @@ void syn_s3_begin(syn_conn *c, syn_req *r)
 		syn_reply_error(c, 501, "NotImplemented", "barge-synth does not do server-side copies");
 		return;
 	}
-	if (post && qhas(q, "uploads")) {
+	if (post && syn_qhas(q, "uploads")) {
 		create_upload(c, b, key);
 		return;
 	}
 	char uid[40] = "", pn[16] = "";
-	int has_uid = qget(q, "uploadId", uid, sizeof(uid));
+	int has_uid = syn_qget(q, "uploadId", uid, sizeof(uid));
 	if (has_uid < 0) {
 		syn_reply_error(c, 404, "NoSuchUpload", "The specified upload does not exist");
 		return;
@@ -1528,7 +1150,7 @@ void syn_s3_begin(syn_conn *c, syn_req *r)
 		bg_strlcpy(x->upload_id, uid, sizeof(x->upload_id));
 		if (put) {
 			uint64_t n;
-			if (qget(q, "partNumber", pn, sizeof(pn)) <= 0 || bg_parse_u64(pn, 1, 10000, &n) < 0) {
+			if (syn_qget(q, "partNumber", pn, sizeof(pn)) <= 0 || bg_parse_u64(pn, 1, 10000, &n) < 0) {
 				syn_reply_error(c, 400, "InvalidArgument",
 						"Part number must be an integer between 1 and 10000");
 				return;
