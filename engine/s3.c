@@ -379,3 +379,51 @@ uint64_t bg_s3_backoff_ns(const bg_s3_req *r, unsigned attempt)
 		ceil = capns;
 	return (uint64_t)random() % (ceil + 1);
 }
+
+static void exec_done(bg_s3_req *r)
+{
+	*(bool *)r->owner = true;
+}
+
+bg_s3_outcome bg_s3_exec(bg_http *h, bg_s3_req *r, const bg_endpoint *ep, const bg_s3_call *c,
+			 unsigned attempts, void (*rewind)(void *io_ctx), unsigned *retries,
+			 char *msg, size_t cap)
+{
+	bg_s3_outcome out = BG_S3_FAIL;
+	bool finished;
+
+	for (unsigned attempt = 1;; attempt++) {
+		bg_status st = { 0 };
+		if (rewind)
+			rewind(c->io_ctx);
+		if (bg_s3_prepare(r, ep, c, &st) < 0) {
+			bg_snprintf(msg, cap, "%s", st.msg);
+			return BG_S3_FAIL;
+		}
+		finished = false;
+		r->done = exec_done;
+		r->owner = &finished;
+		if (bg_s3_start(h, r) < 0) {
+			bg_snprintf(msg, cap, "cannot start a %s request", c->method);
+			return BG_S3_FAIL;
+		}
+		while (!finished) {
+			int rc = bg_http_turn(h, 100000000ull);
+			if (rc < 0) {
+				bg_http_abort(h, &r->http);
+				bg_snprintf(msg, cap, "event loop failed: %s", strerror(-rc));
+				return BG_S3_FAIL;
+			}
+		}
+		out = bg_s3_classify(r, msg, cap);
+		if (out != BG_S3_RETRY || attempt >= attempts)
+			return out;
+		if (retries)
+			(*retries)++;
+		uint64_t ns = bg_s3_backoff_ns(r, attempt);
+		struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull),
+				       .tv_nsec = (long)(ns % 1000000000ull) };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+}

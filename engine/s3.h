@@ -116,4 +116,18 @@ bg_s3_outcome bg_s3_classify(bg_s3_req *r, char *msg, size_t cap);
  * min(cap, base * 2^attempt), or Retry-After when the server sent one. */
 uint64_t bg_s3_backoff_ns(const bg_s3_req *r, unsigned attempt);
 
+/* Runs one request to its end, synchronously, on a loop nobody else is
+ * using at the time: prepares it, turns h until it finished, and retries
+ * whatever bg_s3_classify calls retryable, at most `attempts` attempts in
+ * all, sleeping bg_s3_backoff_ns between them.  For the tools that do one
+ * request at a time (barge ls, doctor, plan).  `rewind`, if not NULL, is
+ * called with c->io_ctx before every attempt, so a streamed body or a sink
+ * starts over.  r->done and r->owner are overwritten.  *retries (may be
+ * NULL) is increased by the retries made.  Returns the last outcome; msg
+ * says why for RETRY (given up) and FAIL, and a request that could not be
+ * prepared or started is FAIL with its reason. */
+bg_s3_outcome bg_s3_exec(bg_http *h, bg_s3_req *r, const bg_endpoint *ep, const bg_s3_call *c,
+			 unsigned attempts, void (*rewind)(void *io_ctx), unsigned *retries,
+			 char *msg, size_t cap);
+
 #endif

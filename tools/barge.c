@@ -14,6 +14,7 @@
 #include "copy.h"
 #include "journal.h"
 #include "audit_cmd.h"
+#include "ls_cmd.h"
 #include "progress.h"
 
 #define EXIT_PARTIAL 1
@@ -37,10 +38,11 @@ static const char usage_main[] =
 	"  resume JOURNAL   go on with the copy a journal records (same SRC, DST, options)\n"
 	"  status JOURNAL   what a journal says: done, in progress, failed [--json]\n"
 	"  audit SRC DST    compare both sides (and the journal); --deep re-reads data\n"
+	"  ls URL           list keys, sizes, dates and ETags [--recursive] [--json]\n"
 	"  help             this text; 'barge COMMAND --help' for one command\n"
 	"  version          print the version\n"
 	"\n"
-	"bench, ls and doctor are planned (see the issues).\n";
+	"bench and doctor are planned (see the issues).\n";
 
 static const char usage_copy[] =
 	"usage: barge copy SRC DST [options]\n"
@@ -578,8 +580,9 @@ int main(int argc, char **argv)
 		rc = cmd_status(argc - 2, argv + 2);
 	} else if (strcmp(cmd, "audit") == 0) {
 		rc = cmd_audit(argc - 2, argv + 2);
-	} else if (strcmp(cmd, "bench") == 0 ||
-		   strcmp(cmd, "ls") == 0 || strcmp(cmd, "doctor") == 0) {
+	} else if (strcmp(cmd, "ls") == 0) {
+		rc = cmd_ls(argc - 2, argv + 2);
+	} else if (strcmp(cmd, "bench") == 0 || strcmp(cmd, "doctor") == 0) {
 		fprintf(stderr, "barge: '%s' is not available in this build yet\n", cmd);
 		rc = EXIT_USAGE;
 	} else {

@@ -1,0 +1,201 @@
+/* cmdutil.c - shared pieces of barge ls, doctor and plan (see cmdutil.h). */
+#include "cmdutil.h"
+
+#include <errno.h>
+#include <string.h>
+
+int cu_readable(const char *what, const char *path, char *err, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		bg_snprintf(err, cap, "%s %s cannot be read: %s", what, path, strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	return 0;
+}
+
+int cu_resolve(const char *url, const cu_where *w, bg_location *loc, bg_endpoint *ep,
+	       char *err, size_t cap)
+{
+	if (bg_location_parse(url, loc, err, cap) < 0)
+		return -1;
+	if (loc->kind == BG_LOC_LOCAL) {
+		bg_snprintf(err, cap, "'%s' is a local path: give s3://bucket[/prefix] or "
+				      "r2://bucket[/prefix]", url);
+		return -1;
+	}
+	if (bg_endpoint_resolve(loc->kind, w->profile, ep, err, cap) < 0)
+		return -1;
+	if (w->ca_bundle) {
+		if (cu_readable("--ca-bundle", w->ca_bundle, err, cap) < 0)
+			return -1;
+		if (bg_strlcpy(ep->ca_bundle, w->ca_bundle, sizeof(ep->ca_bundle)) < 0) {
+			bg_snprintf(err, cap, "--ca-bundle path is too long");
+			return -1;
+		}
+	}
+	ep->insecure = w->insecure;
+	return 0;
+}
+
+void cu_folder(const char *prefix, char *out, size_t cap)
+{
+	size_t n = strlen(prefix);
+	bg_snprintf(out, cap, "%s%s", prefix, (n && prefix[n - 1] != '/') ? "/" : "");
+}
+
+struct list_ctx {
+	const cu_list_opts *o;
+	cu_list_stats *s;
+};
+
+static int count_object(void *ctx, const bg_xml_object *x)
+{
+	struct list_ctx *lc = ctx;
+	lc->s->objects++;
+	lc->s->bytes += x->size;
+	return lc->o->on_object ? lc->o->on_object(lc->o->ctx, x) : 0;
+}
+
+static int count_prefix(void *ctx, const char *p, size_t n)
+{
+	struct list_ctx *lc = ctx;
+	lc->s->prefixes++;
+	return lc->o->on_prefix ? lc->o->on_prefix(lc->o->ctx, p, n) : 0;
+}
+
+int cu_list(bg_http *h, bg_s3_req *r, const bg_endpoint *ep, const cu_list_opts *o,
+	    cu_list_stats *s, char *msg, size_t cap)
+{
+	static char token[BG_TOKEN_MAX];
+	char maxk[16];
+	struct list_ctx lc = { o, s };
+	unsigned bad_pages = 0;
+
+	token[0] = '\0';
+	memset(s, 0, sizeof(*s));
+	bg_snprintf(maxk, sizeof(maxk), "%u", o->max_keys);
+	for (;;) {
+		bg_query_param q[6];
+		size_t nq = 0;
+		q[nq++] = (bg_query_param){ "list-type", "2" };
+		q[nq++] = (bg_query_param){ "encoding-type", "url" };
+		if (o->prefix && o->prefix[0])
+			q[nq++] = (bg_query_param){ "prefix", o->prefix };
+		if (o->delimiter)
+			q[nq++] = (bg_query_param){ "delimiter", o->delimiter };
+		if (o->max_keys)
+			q[nq++] = (bg_query_param){ "max-keys", maxk };
+		if (token[0])
+			q[nq++] = (bg_query_param){ "continuation-token", token };
+		bg_s3_call c = { .method = "GET", .bucket = o->bucket, .query = q, .nquery = nq };
+		bg_s3_outcome out = bg_s3_exec(h, r, ep, &c, o->attempts, NULL, &s->retries, msg, cap);
+		if (out != BG_S3_DONE) {
+			bg_strlcpy(s->err_code, r->err.code, sizeof(s->err_code));
+			return -1;
+		}
+		const char *body = r->resp.data ? r->resp.data : "";
+		bg_xml_list_result res;
+		/* Check the whole page (both parsers refuse a bad page before
+		 * delivering anything), then deliver prefixes and objects. */
+		if (bg_xml_parse_list(body, r->resp.len, NULL, NULL, &res, msg, cap) < 0 ||
+		    bg_xml_parse_list_prefixes(body, r->resp.len, NULL, NULL, NULL, msg, cap) < 0) {
+			if (++bad_pages < o->attempts) {
+				s->retries++;
+				continue; /* cut short on the way: read it again */
+			}
+			return -1;
+		}
+		bad_pages = 0;
+		s->pages++;
+		if (o->delimiter &&
+		    bg_xml_parse_list_prefixes(body, r->resp.len, count_prefix, &lc, NULL, msg, cap))
+			return -1;
+		if (bg_xml_parse_list(body, r->resp.len, count_object, &lc, &res, msg, cap))
+			return -1;
+		if (!res.is_truncated) {
+			s->complete = true;
+			return 0;
+		}
+		if (strcmp(token, res.next_token) == 0) {
+			bg_snprintf(msg, cap, "the server sent the same continuation token twice");
+			return -1;
+		}
+		bg_strlcpy(token, res.next_token, sizeof(token));
+		if (o->max_pages && s->pages >= o->max_pages)
+			return 0;
+	}
+}
+
+/* Length of the UTF-8 sequence at p (at most n bytes), 0 if not valid. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+	size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
+		     (c & 0xF8) == 0xF0 ? 4 : 0;
+	if (!len || len > n || (len == 2 && c < 0xC2) || c > 0xF4)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+	if (len == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0)))
+		return 0; /* overlong, surrogate */
+	if (len == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90)))
+		return 0; /* overlong, above U+10FFFF */
+	return len;
+}
+
+void cu_json_str(FILE *f, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	fputc('"', f);
+	while (p < end) {
+		unsigned c = *p;
+		size_t len = utf8_len(p, (size_t)(end - p));
+		if (!len) {
+			fputs("\\ufffd", f);
+			p++;
+			continue;
+		}
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", f);
+		else if (c == '\t')
+			fputs("\\t", f);
+		else if (c == '\r')
+			fputs("\\r", f);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\u%04x", c);
+		else
+			fwrite(p, 1, len, f);
+		p += len;
+	}
+	fputc('"', f);
+}
+
+void cu_text_str(FILE *f, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	while (p < end) {
+		unsigned c = *p;
+		size_t len = utf8_len(p, (size_t)(end - p));
+		if (c == '\\')
+			fputs("\\\\", f);
+		else if (c == '\n')
+			fputs("\\n", f);
+		else if (c == '\t')
+			fputs("\\t", f);
+		else if (c == '\r')
+			fputs("\\r", f);
+		else if (!len || c < 0x20 || c == 0x7f)
+			fprintf(f, "\\x%02x", c);
+		else {
+			fwrite(p, 1, len, f);
+			p += len;
+			continue;
+		}
+		p++;
+	}
+}

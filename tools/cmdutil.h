@@ -1,0 +1,71 @@
+/* cmdutil.h - small pieces the utility commands share (barge ls, doctor,
+ * plan): locations and endpoints from the usual options, a whole
+ * ListObjectsV2 listing run one page at a time on a private loop, and
+ * escaping keys for the terminal and for JSON. */
+#ifndef BG_CMDUTIL_H
+#define BG_CMDUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "http.h"
+#include "s3.h"
+#include "xml.h"
+
+/* Options every utility takes for one location. */
+typedef struct cu_where {
+	const char *profile;   /* --profile (or --src-profile/--dst-profile) */
+	const char *ca_bundle; /* --ca-bundle */
+	bool insecure;         /* --insecure */
+} cu_where;
+
+/* Parses url (s3:// or r2:// only) and resolves its endpoint and
+ * credentials.  0, or -1 with a one-line message that says what to fix. */
+int cu_resolve(const char *url, const cu_where *w, bg_location *loc, bg_endpoint *ep,
+	       char *err, size_t cap);
+
+/* The location's prefix as a folder: "" or ending in '/' (what copy does). */
+void cu_folder(const char *prefix, char *out, size_t cap);
+
+typedef struct cu_list_opts {
+	const char *bucket;
+	const char *prefix;    /* "" for the whole bucket */
+	const char *delimiter; /* NULL: everything under prefix */
+	unsigned max_keys;     /* 0: the server's default (1000) */
+	unsigned max_pages;    /* 0: all pages */
+	bg_xml_object_cb on_object; /* may be NULL */
+	bg_xml_prefix_cb on_prefix; /* may be NULL */
+	void *ctx;
+	unsigned attempts;     /* per page */
+} cu_list_opts;
+
+typedef struct cu_list_stats {
+	uint64_t pages, objects, prefixes, bytes;
+	unsigned retries;
+	bool complete;          /* the last page said IsTruncated false */
+	char err_code[64];      /* the server's error code when it failed */
+} cu_list_stats;
+
+/* Lists page by page (encoding-type=url, continuation tokens); each page
+ * is checked whole before its items are delivered, and a page that does
+ * not parse is fetched again.  r needs a body cap of a few MiB.  0, or -1
+ * with msg (the callback's non-zero value also stops with -1). */
+int cu_list(bg_http *h, bg_s3_req *r, const bg_endpoint *ep, const cu_list_opts *o,
+	    cu_list_stats *s, char *msg, size_t cap);
+
+/* n bytes as a JSON string: ", \ and control characters escaped, bytes
+ * that are not UTF-8 as U+FFFD. */
+void cu_json_str(FILE *f, const char *s, size_t n);
+
+/* n bytes for a terminal, one line: backslash as \\, newline, tab and
+ * carriage return as \n \t \r, other control characters, DEL and bytes
+ * that are not UTF-8 as \xHH.  Reversible. */
+void cu_text_str(FILE *f, const char *s, size_t n);
+
+/* Checks that path can be read (--ca-bundle); 0 or -1 with err. */
+int cu_readable(const char *what, const char *path, char *err, size_t cap);
+
+#endif

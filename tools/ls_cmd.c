@@ -1,0 +1,220 @@
+/* ls_cmd.c - `barge ls URL [--json] [--recursive]` (see ls_cmd.h).
+ *
+ * One listing request at a time on a private loop (cmdutil.c's cu_list);
+ * each page is printed as it arrives, its folders first, then its
+ * objects, so memory stays flat for any bucket. */
+#include "ls_cmd.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmdutil.h"
+
+#define EXIT_USAGE 2
+#define ETAG_COL 38 /* 32 hex digits and "-10000" */
+
+static const char usage_ls[] =
+	"usage: barge ls URL [options]\n"
+	"\n"
+	"Lists the objects under URL (s3://bucket[/prefix] or r2://bucket[/prefix]; the\n"
+	"prefix is a folder, as for copy: s3://b/data lists the keys under data/).\n"
+	"By default one level, like 'aws s3 ls': sub-folders as 'PRE name/', then the\n"
+	"objects, names relative to the folder. Every page of the listing is read.\n"
+	"\n"
+	"  -r, --recursive        every key under URL, full keys, no folders\n"
+	"  --json                 one JSON object per line instead of text:\n"
+	"                         {\"type\": \"object\", \"key\": K, \"size\": N,\n"
+	"                          \"last_modified\": T, \"etag\": E} or\n"
+	"                         {\"type\": \"prefix\", \"prefix\": P} (full keys, JSON escapes)\n"
+	"  --profile P            shared-config profile for URL\n"
+	"  --env-file FILE        load KEY=VALUE lines (R2 keys, ...) from FILE\n"
+	"  --ca-bundle FILE       trust the CAs in FILE (PEM)\n"
+	"  --insecure             do not verify TLS certificates (tests only)\n"
+	"  --retries N            attempts per page (default 10)\n"
+	"\n"
+	"Text lines: 'DATE TIME  SIZE  ETAG  NAME' (UTC, bytes), and 'PRE NAME' for a\n"
+	"folder; the name starts in column 76 (after an ETag of up to 38 characters).\n"
+	"Names are printed exactly, except that a backslash is written \\\\, newline,\n"
+	"tab and carriage return as \\n \\t \\r, and other control characters and\n"
+	"bytes that are not UTF-8 as \\xHH: every line is one object, and the escapes\n"
+	"can be undone.\n"
+	"\n"
+	"Credentials as for 'barge copy' (see 'barge copy --help').\n"
+	"Exit: 0 listed (also when nothing is there), 2 usage, configuration, a missing\n"
+	"bucket, access denied or a listing that failed (what was printed before is\n"
+	"then incomplete, and stderr says so).\n";
+
+static int usage_error(const char *msg, const char *arg)
+{
+	fprintf(stderr, "barge: %s%s%s (see 'barge ls --help')\n", msg, arg ? " " : "",
+		arg ? arg : "");
+	return EXIT_USAGE;
+}
+
+typedef struct lsctx {
+	bool json, recursive;
+	size_t plen; /* the folder's length, cut from names in text mode */
+} lsctx;
+
+static int on_prefix(void *ctx, const char *p, size_t n)
+{
+	lsctx *c = ctx;
+	if (c->json) {
+		fputs("{\"type\": \"prefix\", \"prefix\": ", stdout);
+		cu_json_str(stdout, p, n);
+		fputs("}\n", stdout);
+	} else {
+		size_t cut = n >= c->plen ? c->plen : 0;
+		printf("%*s", 19 + 2 + 12 + 2 + ETAG_COL - 2, "");
+		fputs("PRE ", stdout);
+		cu_text_str(stdout, p + cut, n - cut);
+		fputc('\n', stdout);
+	}
+	return ferror(stdout) ? 1 : 0;
+}
+
+static int on_object(void *ctx, const bg_xml_object *o)
+{
+	lsctx *c = ctx;
+	const char *lm = o->last_modified ? o->last_modified : "";
+	if (c->json) {
+		fputs("{\"type\": \"object\", \"key\": ", stdout);
+		cu_json_str(stdout, o->key, o->key_len);
+		printf(", \"size\": %" PRIu64 ", \"last_modified\": ", o->size);
+		cu_json_str(stdout, lm, strlen(lm));
+		fputs(", \"etag\": ", stdout);
+		cu_json_str(stdout, o->etag, strlen(o->etag));
+		fputs("}\n", stdout);
+	} else {
+		/* "2024-01-02T03:04:05.000Z" -> "2024-01-02 03:04:05" */
+		char date[20] = "-";
+		if (strlen(lm) >= 19) {
+			memcpy(date, lm, 19);
+			date[10] = ' ';
+			date[19] = '\0';
+		}
+		size_t cut = c->recursive ? 0 : o->key_len >= c->plen ? c->plen : 0;
+		printf("%-19s  %12" PRIu64 "  %-*s  ", date, o->size, ETAG_COL,
+		       o->etag[0] ? o->etag : "-");
+		cu_text_str(stdout, o->key + cut, o->key_len - cut);
+		fputc('\n', stdout);
+	}
+	return ferror(stdout) ? 1 : 0;
+}
+
+int cmd_ls(int argc, char **argv)
+{
+	static bg_endpoint ep;
+	static bg_location loc;
+	static bg_s3_req req;
+	static bg_http http;
+	cu_where w = { 0 };
+	const char *url = NULL, *env_file = NULL;
+	lsctx c = { 0 };
+	uint64_t attempts = 10;
+
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
+		char name[32];
+		if (eq) {
+			size_t n = (size_t)(eq - a);
+			if (n >= sizeof(name))
+				return usage_error("unknown option", a);
+			memcpy(name, a, n);
+			name[n] = '\0';
+			a = name;
+			val = eq + 1;
+		}
+		bool takes = strcmp(a, "--profile") == 0 || strcmp(a, "--env-file") == 0 ||
+			     strcmp(a, "--ca-bundle") == 0 || strcmp(a, "--retries") == 0;
+		if (takes && !val)
+			return usage_error("this option needs a value:", a);
+		if (takes && !eq)
+			i++;
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			fputs(usage_ls, stdout);
+			return 0;
+		} else if (strcmp(a, "--json") == 0) {
+			c.json = true;
+		} else if (strcmp(a, "--recursive") == 0 || strcmp(a, "-r") == 0) {
+			c.recursive = true;
+		} else if (strcmp(a, "--insecure") == 0) {
+			w.insecure = true;
+		} else if (strcmp(a, "--profile") == 0) {
+			w.profile = val;
+		} else if (strcmp(a, "--env-file") == 0) {
+			env_file = val;
+		} else if (strcmp(a, "--ca-bundle") == 0) {
+			w.ca_bundle = val;
+		} else if (strcmp(a, "--retries") == 0) {
+			if (bg_parse_u64(val, 1, 100, &attempts) < 0)
+				return usage_error("--retries must be a number from 1 to 100, not", val);
+		} else if (a[0] == '-' && a[1]) {
+			return usage_error("unknown option", a);
+		} else if (url) {
+			return usage_error("ls takes one URL, not also", a);
+		} else {
+			url = a;
+		}
+	}
+	if (!url)
+		return usage_error("ls needs a URL such as s3://bucket/prefix", NULL);
+
+	char err[512];
+	if (env_file && bg_envfile_load(env_file, err, sizeof(err)) < 0) {
+		fprintf(stderr, "barge: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (cu_resolve(url, &w, &loc, &ep, err, sizeof(err)) < 0) {
+		fprintf(stderr, "barge: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (w.insecure)
+		fprintf(stderr, "barge: WARNING: --insecure: the TLS certificate is NOT verified\n");
+	char folder[BG_KEY_MAX + 2];
+	cu_folder(loc.prefix, folder, sizeof(folder));
+	c.plen = strlen(folder);
+
+	bg_status st = { 0 };
+	if (bg_http_init(&http, 16, 4, &st) != BG_OK) {
+		fprintf(stderr, "barge: %s\n", st.msg);
+		return EXIT_USAGE;
+	}
+	if (bg_s3_req_init(&req, 16u << 20, &st) != BG_OK) {
+		fprintf(stderr, "barge: %s\n", st.msg);
+		bg_http_free(&http);
+		return EXIT_USAGE;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	cu_list_opts lo = {
+		.bucket = loc.bucket, .prefix = folder, .delimiter = c.recursive ? NULL : "/",
+		.on_object = on_object, .on_prefix = on_prefix, .ctx = &c,
+		.attempts = (unsigned)attempts,
+	};
+	cu_list_stats ls;
+	char msg[BG_MSG_MAX + 128];
+	int rc = cu_list(&http, &req, &ep, &lo, &ls, msg, sizeof(msg));
+	bg_endpoint_wipe(&ep);
+	bg_s3_req_free(&req);
+	bg_http_free(&http);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "barge: cannot write the listing to standard output\n");
+		return EXIT_USAGE;
+	}
+	if (rc < 0) {
+		const char *scheme = loc.kind == BG_LOC_R2 ? "r2" : "s3";
+		if (strcmp(ls.err_code, "NoSuchBucket") == 0)
+			fprintf(stderr, "barge: bucket '%s' does not exist at %s: check the URL "
+					"(%s://BUCKET/prefix) and the endpoint\n", loc.bucket, ep.url, scheme);
+		else
+			fprintf(stderr, "barge: cannot list %s://%s: %s (%s)%s\n", scheme, loc.bucket,
+				msg, ep.url, ls.pages ? "; the listing above is incomplete" : "");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
