@@ -9,7 +9,8 @@
 #
 # apt:  build deps  liburing-dev libcurl4-openssl-dev libssl-dev libxxhash-dev
 #                   libsqlite3-dev libexpat1-dev libinih-dev pkg-config
-#       test tools  rclone sqlite3 valgrind
+#       test tools  rclone sqlite3 valgrind procps faketime
+#       fuzzing     clang libclang-rt-14-dev (libFuzzer, ASan; tools/fuzz.sh)
 #       Ceph        radosgw ceph-mon ceph-osd ceph-common (tests/servers/rgw.sh)
 #       python3 python3-pip (the ceph CLI runs on Debian's /usr/bin/python3)
 # pip (for whatever `python3` is first on PATH; --break-system-packages is
@@ -29,7 +30,9 @@ APT_PACKAGES=(
     liburing-dev libcurl4-openssl-dev libssl-dev libxxhash-dev libsqlite3-dev
     libexpat1-dev libinih-dev pkg-config
     # test tools
-    rclone sqlite3 valgrind procps
+    rclone sqlite3 valgrind procps faketime
+    # fuzzing (tools/fuzz.sh: libFuzzer and the sanitizer runtimes)
+    clang libclang-rt-14-dev
     # Ceph for the RADOS Gateway test server
     radosgw ceph-mon ceph-osd ceph-common
     # Python (pip for the PyPI packages below)
@@ -124,7 +127,7 @@ fi
 
 # ---- check ----------------------------------------------------------------
 for tool in radosgw ceph-mon ceph-osd ceph monmaptool radosgw-admin rclone sqlite3 \
-    valgrind pkg-config moto_server s5cmd; do
+    valgrind pkg-config moto_server s5cmd clang faketime; do
     command -v "$tool" >/dev/null || die "$tool is not on PATH after installation"
 done
 zv=$(python3 -m ziglang version 2>/dev/null) || die "python3 -m ziglang does not run"
