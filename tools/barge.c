@@ -15,6 +15,7 @@
 #include "journal.h"
 #include "audit_cmd.h"
 #include "ls_cmd.h"
+#include "plan_cmd.h"
 #include "progress.h"
 
 #define EXIT_PARTIAL 1
@@ -39,6 +40,7 @@ static const char usage_main[] =
 	"  status JOURNAL   what a journal says: done, in progress, failed [--json]\n"
 	"  audit SRC DST    compare both sides (and the journal); --deep re-reads data\n"
 	"  ls URL           list keys, sizes, dates and ETags [--recursive] [--json]\n"
+	"  plan SRC DST     what a copy would do: objects, requests, part sizes, time, cost\n"
 	"  help             this text; 'barge COMMAND --help' for one command\n"
 	"  version          print the version\n"
 	"\n"
@@ -582,6 +584,8 @@ int main(int argc, char **argv)
 		rc = cmd_audit(argc - 2, argv + 2);
 	} else if (strcmp(cmd, "ls") == 0) {
 		rc = cmd_ls(argc - 2, argv + 2);
+	} else if (strcmp(cmd, "plan") == 0) {
+		rc = cmd_plan(argc - 2, argv + 2);
 	} else if (strcmp(cmd, "bench") == 0 || strcmp(cmd, "doctor") == 0) {
 		fprintf(stderr, "barge: '%s' is not available in this build yet\n", cmd);
 		rc = EXIT_USAGE;
