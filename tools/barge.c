@@ -14,6 +14,7 @@
 #include "copy.h"
 #include "journal.h"
 #include "audit_cmd.h"
+#include "bench_cmd.h"
 #include "ls_cmd.h"
 #include "plan_cmd.h"
 #include "progress.h"
@@ -39,12 +40,13 @@ static const char usage_main[] =
 	"  resume JOURNAL   go on with the copy a journal records (same SRC, DST, options)\n"
 	"  status JOURNAL   what a journal says: done, in progress, failed [--json]\n"
 	"  audit SRC DST    compare both sides (and the journal); --deep re-reads data\n"
+	"  bench SRC DST    measure upload, download and streaming copy [--json]\n"
 	"  ls URL           list keys, sizes, dates and ETags [--recursive] [--json]\n"
 	"  plan SRC DST     what a copy would do: objects, requests, part sizes, time, cost\n"
 	"  help             this text; 'barge COMMAND --help' for one command\n"
 	"  version          print the version\n"
 	"\n"
-	"bench and doctor are planned (see the issues).\n";
+	"doctor is planned (see the issues).\n";
 
 static const char usage_copy[] =
 	"usage: barge copy SRC DST [options]\n"
@@ -586,7 +588,9 @@ int main(int argc, char **argv)
 		rc = cmd_ls(argc - 2, argv + 2);
 	} else if (strcmp(cmd, "plan") == 0) {
 		rc = cmd_plan(argc - 2, argv + 2);
-	} else if (strcmp(cmd, "bench") == 0 || strcmp(cmd, "doctor") == 0) {
+	} else if (strcmp(cmd, "bench") == 0) {
+		rc = cmd_bench(argc - 2, argv + 2);
+	} else if (strcmp(cmd, "doctor") == 0) {
 		fprintf(stderr, "barge: '%s' is not available in this build yet\n", cmd);
 		rc = EXIT_USAGE;
 	} else {
