@@ -17,6 +17,7 @@
 #include "bench_cmd.h"
 #include "ls_cmd.h"
 #include "plan_cmd.h"
+#include "doctor_cmd.h"
 #include "progress.h"
 
 #define EXIT_PARTIAL 1
@@ -43,10 +44,9 @@ static const char usage_main[] =
 	"  bench SRC DST    measure upload, download and streaming copy [--json]\n"
 	"  ls URL           list keys, sizes, dates and ETags [--recursive] [--json]\n"
 	"  plan SRC DST     what a copy would do: objects, requests, part sizes, time, cost\n"
+	"  doctor URL       check DNS, TCP, TLS, clock, keys, list, read, write, multipart\n"
 	"  help             this text; 'barge COMMAND --help' for one command\n"
-	"  version          print the version\n"
-	"\n"
-	"doctor is planned (see the issues).\n";
+	"  version          print the version\n";
 
 static const char usage_copy[] =
 	"usage: barge copy SRC DST [options]\n"
@@ -591,8 +591,7 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "bench") == 0) {
 		rc = cmd_bench(argc - 2, argv + 2);
 	} else if (strcmp(cmd, "doctor") == 0) {
-		fprintf(stderr, "barge: '%s' is not available in this build yet\n", cmd);
-		rc = EXIT_USAGE;
+		rc = cmd_doctor(argc - 2, argv + 2);
 	} else {
 		fprintf(stderr, "barge: unknown command '%s' (see 'barge help')\n", cmd);
 		rc = EXIT_USAGE;
