@@ -325,13 +325,15 @@ static uint64_t estimate_part(uint64_t size, uint32_t n)
 	return want <= hi ? want : lo;
 }
 
-/* --exact: what copy's HEAD ?partNumber=1 (and =N) would learn. */
-static uint64_t exact_part(pctx *c, const char *key, uint64_t size, uint32_t n)
+/* --exact: what copy's HEAD ?partNumber=1 (and =N) would learn; *last
+ * says whether the HEAD of part N was made. */
+static uint64_t exact_part(pctx *c, const char *key, uint64_t size, uint32_t n, bool *last)
 {
 	char pn[16], msg[BG_MSG_MAX];
 	bg_query_param q[1] = { { "partNumber", "1" } };
 	bg_s3_call call = { .method = "HEAD", .bucket = c->bucket, .key = key, .query = q,
 			    .nquery = 1 };
+	*last = false;
 	if (bg_s3_exec(c->http, c->head, c->ep, &call, c->attempts, NULL, &c->head_retries, msg,
 		       sizeof(msg)) != BG_S3_DONE) {
 		c->head_failed = true;
@@ -343,6 +345,7 @@ static uint64_t exact_part(pctx *c, const char *key, uint64_t size, uint32_t n)
 	uint64_t ps = r->has_length && (r->content_length < size || n == 1) ? r->content_length : 0;
 	if (!ps || n < 2 || ceil_div(size, ps) != n)
 		return ps;
+	*last = true;
 	bg_snprintf(pn, sizeof(pn), "%u", n);
 	q[0].value = pn;
 	if (bg_s3_exec(c->http, c->head, c->ep, &call, c->attempts, NULL, &c->head_retries, msg,
@@ -352,8 +355,8 @@ static uint64_t exact_part(pctx *c, const char *key, uint64_t size, uint32_t n)
 			    n, key, msg);
 		return 0;
 	}
-	uint64_t last = size - (uint64_t)(n - 1) * ps;
-	return r->has_length && r->content_length == last ? ps : 0;
+	uint64_t last_len = size - (uint64_t)(n - 1) * ps;
+	return r->has_length && r->content_length == last_len ? ps : 0;
 }
 
 static void add_size(pctx *c, uint64_t part_size, uint64_t nparts)
@@ -453,12 +456,17 @@ static int on_object(void *ctx, const bg_xml_object *o)
 			char key[BG_KEY_MAX + 1];
 			memcpy(key, o->key, o->key_len);
 			key[o->key_len] = '\0';
-			in.src_part_size = c->exact ? exact_part(c, key, o->size, n)
-						    : estimate_part(o->size, n);
+			bool last = false;
+			if (c->exact) {
+				in.src_part_size = exact_part(c, key, o->size, n, &last);
+			} else {
+				in.src_part_size = estimate_part(o->size, n);
+				last = in.src_part_size && n >= 2 &&
+				       ceil_div(o->size, in.src_part_size) == n;
+			}
 			if (c->head_failed)
 				return 1;
-			if (in.src_part_size && n >= 2 && ceil_div(o->size, in.src_part_size) == n)
-				c->r.head_src++;
+			c->r.head_src += last; /* HEAD ?partNumber=N */
 			in.src_parts = n;
 		}
 		in.max_part = c->memory / 2;
