@@ -20,6 +20,7 @@ import pytest
 
 from conftest import DST_SECRET_KEY, REPO_ROOT, SRC_SECRET_KEY, free_port
 from meterproxy import MeterProxy
+from tlsproxy import TLSProxy, make_ca
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -238,6 +239,25 @@ def test_doctor_missing_bucket_dead_port_and_no_keys(servers, barge):
     assert r.code == 2
     r = barge(["doctor", "--help"])
     assert r.code == 0 and "--read-only" in r.stdout
+
+
+def test_doctor_tls_certificate(servers, fresh_buckets, barge, tmp_path):
+    """Behind a TLS front with a throwaway CA: refused without the CA (FAIL,
+    what to do names --ca-bundle); with --ca-bundle the issuer and expiry
+    are shown, and a certificate that expires in 2 days is a WARN (exit 0)."""
+    certs = make_ca(tmp_path / "tls")
+    proxy = TLSProxy(("127.0.0.1", servers.dst.port), certs["cert"], certs["key"]).start()
+    try:
+        env = {"R2_ENDPOINT_URL": f"https://127.0.0.1:{proxy.port}"}
+        url = f"r2://{fresh_buckets.dst}"
+        r, steps = doctor(barge, url, env)
+        assert r.code == 1 and steps["tls"] == "FAIL" and "--ca-bundle" in r.stdout
+        r, steps = doctor(barge, url, env, "--ca-bundle", certs["ca"])
+        assert r.code == 0, r.stdout
+        assert steps["tls"] == "WARN" and "barge test CA" in r.stdout and "expires" in r.stdout
+        assert steps["write"] == steps["multipart"] == "PASS"
+    finally:
+        proxy.stop()
 
 
 # ---- plan ---------------------------------------------------------------------------
