@@ -8,7 +8,7 @@ connection.  Faults are chosen per request, by rate or by request pattern.
 Fault classes
   before forwarding (the server never sees the request):
     503           503 SlowDown with an XML error body
-    429           429 TooManyRequests with Retry-After: 1
+    429           429 TooManyRequests with Retry-After: `retry_after` (1 s)
     429-no-retry-after  429 TooManyRequests without Retry-After
     500           500 InternalError
     reset         the connection is reset without an answer
@@ -41,7 +41,9 @@ Who gets a fault
 
 Counters: `counts` has "requests" and one entry per fault class injected
 (so the sum of the others is the number of faults); `ops` counts requests
-per operation; `log` lists (fault, method, operation, key) per injection.
+per operation; `log` lists (fault, method, operation, key) per injection;
+`requests` lists (time.monotonic(), method, operation, key, fault or None)
+per request, in arrival order.
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ class FaultProxy:
     def __init__(self, upstream_port: int, rate: float = 0.2, seed: int = 1,
                  faults=("503", "429", "500", "reset"), truncate_methods=("GET",),
                  rules: Optional[Sequence[Rule]] = None, delay_s: float = 1.0,
-                 stall_s: float = 40.0):
+                 stall_s: float = 40.0, retry_after: int = 1):
         self.upstream_port = upstream_port
         self.rate = rate
         self.faults = list(faults)
@@ -150,11 +152,13 @@ class FaultProxy:
         self.rules = list(rules) if rules is not None else None
         self.delay_s = delay_s
         self.stall_s = stall_s
+        self.retry_after = retry_after
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.counts: Counter = Counter()
         self.ops: Counter = Counter()  # requests seen per operation
         self.log: list = []          # (fault, method, op, key) per injection
+        self.requests: list = []     # (monotonic time, method, op, key, fault or None)
         self._tl = threading.local()  # the request being served, per thread
         self._stop = threading.Event()
         self.sock = socket.socket()
@@ -270,6 +274,8 @@ class FaultProxy:
             self._tl.key = request_key(target)
             self._tl.has_body = length > 0
             fault = self._pick(method)
+            with self.lock:
+                self.requests.append((time.monotonic(), method, self._tl.op, self._tl.key, fault))
             need = length - len(rest)
             body = rest
             if fault == "reset-upload":
@@ -294,7 +300,8 @@ class FaultProxy:
             if fault in _ERRORS:
                 code, reason, xml_code, message = _ERRORS[fault]
                 xml = self._error_xml(xml_code, message)
-                extra = b"Retry-After: 1\r\n" if fault == "429" else b""
+                extra = (f"Retry-After: {self.retry_after}\r\n".encode()
+                         if fault == "429" else b"")
                 conn.sendall(f"HTTP/1.1 {code} {reason}\r\n".encode() + extra +
                              b"Content-Type: application/xml\r\nConnection: close\r\n" +
                              f"Content-Length: {len(xml)}\r\n\r\n".encode() +

@@ -240,3 +240,16 @@ def test_stall_is_detected_and_retried(servers, barge, matrix):
     assert proxy.counts["stall"] == 1, proxy.counts
     assert r.code == 0 and not failed, r.stderr
     assert 29 <= elapsed < 50, f"took {elapsed:.1f} s"
+
+
+def test_retry_after_is_honoured(servers, barge, matrix):
+    """A 429 with Retry-After: 3 on one PUT: barge sends that PUT again no
+    sooner than 3 s later (the brief: backoff honouring Retry-After)."""
+    proxy = FaultProxy(servers.dst.port, retry_after=3, rules=[
+        Rule("429", ops=("put",), key=r"/small-05$", limit=1)])
+    r, failed, elapsed = run_case(servers, barge, matrix, "dst", proxy)
+    assert r.code == 0 and not failed, r.stderr
+    reqs = [q for q in proxy.requests if q[2] == "put" and q[3].endswith("/small-05")]
+    assert len(reqs) == 2 and reqs[0][4] == "429" and reqs[1][4] is None, reqs
+    gap = reqs[1][0] - reqs[0][0]
+    assert gap >= 2.9, f"retried after {gap:.2f} s although Retry-After said 3"
