@@ -37,7 +37,7 @@
 #include "s3.h"
 
 #define QUEUE_MAX 4096
-#define NCTL 8
+#define NCTL_MIN 8
 #define POOL_BLOCK (64 * 1024)
 #define LIST_BODY_MAX (16u << 20)
 #define CTL_BODY_MAX (2u << 20)
@@ -112,7 +112,12 @@ struct obj {
 	unsigned char *jhave;     /* part journaled as uploaded (resume) */
 };
 
-typedef enum xphase { X_FREE, X_GET, X_PUT } xphase;
+typedef enum xphase {
+	X_FREE,
+	X_GET,   /* reading the part from the source */
+	X_READY, /* read and hashed; waiting for an upload slot */
+	X_PUT,   /* uploading it */
+} xphase;
 
 typedef struct xfer {
 	bg_s3_req req;
@@ -150,7 +155,8 @@ typedef struct bg_copy {
 	bg_pool pool;
 	xfer *xf;
 	unsigned nxf;
-	ctl ctls[NCTL];
+	ctl *ctls;
+	unsigned nctl; /* control slots: HEADs, Create, Complete, ... */
 	obj *objs;
 	unsigned nobjs;
 	obj *active_head, *active_tail;
@@ -822,8 +828,7 @@ static void xfer_done(bg_s3_req *r)
 				return;
 			}
 		}
-		if (start_put(cp, x) < 0)
-			xfer_free(cp, x);
+		x->phase = X_READY; /* dispatch_data uploads it when a slot is free */
 		return;
 	}
 	/* PUT done */
@@ -869,10 +874,32 @@ static void dispatch_data(bg_copy *cp, uint64_t now)
 	}
 	if (cp->o->stop && *cp->o->stop)
 		return;
-	unsigned free_x = 0;
-	for (unsigned i = 0; i < cp->nxf; i++)
+	/* --concurrency GETs and --concurrency uploads at most: a part whose
+	 * GET is done uploads on a slot of its own, so uploads never hold back
+	 * the next reads (the pool still bounds the bytes held). */
+	unsigned free_x = 0, gets = 0, puts = 0;
+	for (unsigned i = 0; i < cp->nxf; i++) {
 		free_x += cp->xf[i].phase == X_FREE;
-	for (obj *o = cp->active_head; o && free_x; o = o->next) {
+		gets += cp->xf[i].phase == X_GET;
+		puts += cp->xf[i].phase == X_PUT;
+	}
+	for (unsigned i = 0; i < cp->nxf; i++) {
+		xfer *x = &cp->xf[i];
+		if (x->phase != X_READY)
+			continue;
+		if (x->o->failed || x->o->restart) {
+			xfer_free(cp, x);
+			free_x++;
+		} else if (puts < cp->o->concurrency) {
+			puts++;
+			if (start_put(cp, x) < 0) {
+				xfer_free(cp, x);
+				free_x++;
+			}
+		}
+	}
+	unsigned new_gets = cp->o->concurrency > gets ? cp->o->concurrency - gets : 0;
+	for (obj *o = cp->active_head; o && free_x && new_gets; o = o->next) {
 		if (o->failed || o->restart)
 			continue;
 		if (o->state == O_PARTS) {
@@ -887,7 +914,8 @@ static void dispatch_data(bg_copy *cp, uint64_t now)
 		bool part = o->state == O_PARTS && o->next_part < o->plan.nparts;
 		if (!small && !part)
 			continue;
-		while (free_x && (small || (o->state == O_PARTS && o->next_part < o->plan.nparts))) {
+		while (free_x && new_gets &&
+		       (small || (o->state == O_PARTS && o->next_part < o->plan.nparts))) {
 			xfer *x = NULL;
 			for (unsigned i = 0; i < cp->nxf && !x; i++)
 				if (cp->xf[i].phase == X_FREE)
@@ -911,6 +939,7 @@ static void dispatch_data(bg_copy *cp, uint64_t now)
 					o->next_part++;
 				while (o->next_part < o->plan.nparts && o->pdone[o->next_part]);
 			free_x--;
+			new_gets--;
 			if (start_get(cp, x) < 0) {
 				xfer_free(cp, x);
 				break;
@@ -1426,7 +1455,7 @@ static bool needs_ctl(const obj *o)
 
 static void dispatch_ctl(bg_copy *cp, uint64_t now)
 {
-	for (unsigned i = 0; i < NCTL; i++) {
+	for (unsigned i = 0; i < cp->nctl; i++) {
 		ctl *c = &cp->ctls[i];
 		if (!is_retry_due(c->waiting, c->retry_at, now))
 			continue;
@@ -1455,7 +1484,7 @@ static void dispatch_ctl(bg_copy *cp, uint64_t now)
 		}
 		if (needs_ctl(o)) {
 			ctl *c = NULL;
-			for (unsigned i = 0; i < NCTL && !c; i++)
+			for (unsigned i = 0; i < cp->nctl && !c; i++)
 				if (!cp->ctls[i].busy)
 					c = &cp->ctls[i];
 			if (!c)
@@ -1526,7 +1555,7 @@ static void stop_journaled(bg_copy *cp)
 		x->phase = X_FREE;
 		x->waiting = false;
 	}
-	for (unsigned i = 0; i < NCTL; i++) {
+	for (unsigned i = 0; i < cp->nctl; i++) {
 		ctl *c = &cp->ctls[i];
 		if (!c->busy)
 			continue;
@@ -1579,7 +1608,7 @@ static void teardown(bg_copy *cp)
 			EVP_MD_CTX_free(cp->xf[i].md5);
 	}
 	free(cp->xf);
-	for (unsigned i = 0; i < NCTL; i++) {
+	for (unsigned i = 0; i < cp->nctl; i++) {
 		bg_s3_req_free(&cp->ctls[i].req);
 		bg_buf_free(&cp->ctls[i].body);
 	}
@@ -1594,6 +1623,7 @@ static void teardown(bg_copy *cp)
 		}
 	}
 	free(cp->objs);
+	free(cp->ctls);
 	free(cp->queue);
 	if (cp->xs_obj)
 		XXH3_freeState(cp->xs_obj);
@@ -1614,9 +1644,20 @@ static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 	norm_prefix(o->src.prefix, cp->src_prefix, sizeof(cp->src_prefix));
 	norm_prefix(o->dst.prefix, cp->dst_prefix, sizeof(cp->dst_prefix));
 	cp->src_plen = strlen(cp->src_prefix);
-	cp->nxf = o->concurrency;
-	cp->nobjs = o->concurrency + 4;
-	if (bg_http_init(&cp->http, 2 * o->concurrency + 32, o->concurrency + 16, st))
+	/* Transfers: --concurrency GETs plus as many uploads of parts already
+	 * read (the pool still bounds the bytes held).  Object slots: enough
+	 * for every transfer and control slot to be busy with another. */
+	cp->nxf = 2 * o->concurrency;
+	cp->nobjs = 3 * o->concurrency + 4;
+	/* Every small object ends with a HEAD of the destination on a control
+	 * slot: as many of them as transfers, or on a distant endpoint the
+	 * HEADs (one round trip each) cap the object rate. */
+	unsigned nctl = o->concurrency > NCTL_MIN ? o->concurrency : NCTL_MIN;
+	cp->ctls = calloc(nctl, sizeof(*cp->ctls));
+	if (!cp->ctls)
+		return bg_fail(st, BG_E_NOMEM, "out of memory for the control slots");
+	cp->nctl = nctl;
+	if (bg_http_init(&cp->http, 3 * o->concurrency + 32, 2 * o->concurrency + 16, st))
 		return st->code;
 	if (bg_pool_init(&cp->pool, o->memory, POOL_BLOCK, st))
 		return st->code;
@@ -1637,7 +1678,7 @@ static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 		if (!x->xs || !x->md5)
 			return bg_fail(st, BG_E_NOMEM, "out of memory for hash states");
 	}
-	for (unsigned i = 0; i < NCTL; i++) {
+	for (unsigned i = 0; i < cp->nctl; i++) {
 		ctl *c = &cp->ctls[i];
 		if (bg_s3_req_init(&c->req, CTL_BODY_MAX, st))
 			return st->code;
