@@ -27,8 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = bg_xml_parse_complete(body, size, etag, sizeof(etag), &e);
 	FUZZ_CHECK(rc == 0 || rc == 1 || rc == -1);
 	if (rc == 0) {
+		/* Only a matched pair of quotes is stripped: an ETag of
+		 * '"abc' stays as sent and then fails the ETag check. */
 		FUZZ_CHECK(fuzz_terminated(etag, sizeof(etag)));
-		FUZZ_CHECK(etag[0] != '"');
 	}
 	if (rc == 1) {
 		FUZZ_CHECK(fuzz_terminated(e.code, sizeof(e.code)));
