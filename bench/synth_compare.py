@@ -357,6 +357,9 @@ def main() -> int:
         (out / f"{stem}.md").write_text(md + "\n")
         (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "runs": results}, indent=1) + "\n")
         log(f"wrote {out / stem}.md and .json")
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from chart import write_chart  # bench/chart.py; needs matplotlib
+        log(f"wrote {write_chart(out / f'{stem}.json', out / f'{stem}.png')}")
     return rc
 
 

