@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "cmdutil.h"
 #include "config.h"
 #include "journal.h"
 #include "plan.h"
@@ -58,36 +59,11 @@ static const char usage_audit[] =
 
 static volatile int stop_flag;
 
-static void on_signal(int sig)
-{
-	stop_flag = 1;
-	signal(sig, SIG_DFL);
-}
-
-static int usage_error(const char *fmt, const char *arg)
-	__attribute__((format(printf, 1, 0)));
-static int usage_error(const char *fmt, const char *arg)
-{
-	char msg[512];
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-	snprintf(msg, sizeof(msg), fmt, arg);
-#pragma GCC diagnostic pop
-	fprintf(stderr, "barge: %s (see 'barge audit --help')\n", msg);
-	return EXIT_USAGE;
-}
-
-static bool value_option(const char *a, size_t n)
-{
-	static const char *const names[] = {
+/* Long options that take a value. */
+static const char *const value_options[] = {
 		"--journal", "--sample", "--seed", "--report", "--concurrency", "--memory",
 		"--retries", "--progress", "--src-profile", "--dst-profile", "--env-file",
-	};
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strlen(names[i]) == n && memcmp(names[i], a, n) == 0)
-			return true;
-	return false;
-}
+};
 
 /* JSON string; bytes that are not UTF-8 become U+FFFD. */
 static void jstr(FILE *f, const char *s)
@@ -256,7 +232,9 @@ static int parse(int argc, char **argv, aargs *a)
 	uint64_t v;
 	for (int i = 0; i < argc; i++) {
 		const char *arg = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		const char *val = NULL;
+		char name[32];
+		int kind;
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
 			fputs(usage_audit, stdout);
 			return 1;
@@ -266,20 +244,11 @@ static int parse(int argc, char **argv, aargs *a)
 		} else if (strcmp(arg, "--source") == 0) {
 			a->source = true;
 			continue;
-		} else if (arg[0] == '-' && arg[1] == '-') {
-			char name[32];
-			const char *eq = strchr(arg, '=');
-			size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
-			if (nlen >= sizeof(name) || !value_option(arg, nlen))
-				return usage_error("unknown option '%s'", arg);
-			memcpy(name, arg, nlen);
-			name[nlen] = '\0';
-			if (eq)
-				val = eq + 1;
-			else if (!val)
-				return usage_error("%s needs a value", arg);
-			else
-				i++;
+		} else if ((kind = cu_value_option("audit", argc, argv, &i, value_options,
+						   sizeof(value_options) / sizeof(value_options[0]),
+						   name, sizeof(name), &val)) != 0) {
+			if (kind < 0)
+				return EXIT_USAGE;
 			if (strcmp(name, "--journal") == 0) {
 				a->journal = val;
 			} else if (strcmp(name, "--report") == 0) {
@@ -290,30 +259,30 @@ static int parse(int argc, char **argv, aargs *a)
 				a->sample = strtod(val, &end);
 				if (errno || !end || end == val || *end || !(a->sample > 0.0) ||
 				    a->sample > 1.0)
-					return usage_error("--sample '%s' must be a fraction above 0 and at most 1 (0.01 is 1%%)", val);
+					return cu_usage_error("audit", "--sample '%s' must be a fraction above 0 and at most 1 (0.01 is 1%%)", val);
 				a->has_sample = a->deep = true;
 			} else if (strcmp(name, "--seed") == 0) {
 				if (bg_parse_u64(val, 0, (1ull << 53) - 1, &a->seed) < 0)
-					return usage_error("--seed '%s' must be a whole number below 2^53", val);
+					return cu_usage_error("audit", "--seed '%s' must be a whole number below 2^53", val);
 				a->has_seed = true;
 			} else if (strcmp(name, "--concurrency") == 0) {
 				if (bg_parse_u64(val, 1, 1024, &v) < 0)
-					return usage_error("--concurrency '%s' must be a number from 1 to 1024", val);
+					return cu_usage_error("audit", "--concurrency '%s' must be a number from 1 to 1024", val);
 				a->concurrency = (unsigned)v;
 			} else if (strcmp(name, "--retries") == 0) {
 				if (bg_parse_u64(val, 1, 100, &v) < 0)
-					return usage_error("--retries '%s' must be a number from 1 to 100", val);
+					return cu_usage_error("audit", "--retries '%s' must be a number from 1 to 100", val);
 				a->retries = (unsigned)v;
 			} else if (strcmp(name, "--memory") == 0) {
 				if (bg_parse_size(val, &a->memory) < 0 || a->memory < 4 * BG_MIB ||
 				    a->memory > (1ull << 40))
-					return usage_error("--memory '%s' must be a size from 4M to 1T", val);
+					return cu_usage_error("audit", "--memory '%s' must be a size from 4M to 1T", val);
 			} else if (strcmp(name, "--progress") == 0) {
 				if (strcmp(val, "auto") == 0) a->pmode = BG_PROG_AUTO;
 				else if (strcmp(val, "bar") == 0) a->pmode = BG_PROG_BAR;
 				else if (strcmp(val, "json") == 0) a->pmode = BG_PROG_JSON;
 				else if (strcmp(val, "none") == 0) a->pmode = BG_PROG_NONE;
-				else return usage_error("--progress '%s' must be auto, bar, json or none", val);
+				else return cu_usage_error("audit", "--progress '%s' must be auto, bar, json or none", val);
 			} else if (strcmp(name, "--src-profile") == 0) {
 				a->src_profile = val;
 			} else if (strcmp(name, "--dst-profile") == 0) {
@@ -323,16 +292,16 @@ static int parse(int argc, char **argv, aargs *a)
 			}
 			continue;
 		} else if (arg[0] == '-' && arg[1]) {
-			return usage_error("unknown option '%s'", arg);
+			return cu_usage_error("audit", "unknown option '%s'", arg);
 		}
 		if (npos == 2)
-			return usage_error("too many arguments: '%s' (audit takes SRC and DST)", arg);
+			return cu_usage_error("audit", "too many arguments: '%s' (audit takes SRC and DST)", arg);
 		a->pos[npos++] = arg;
 	}
 	if (npos < 2)
-		return usage_error("audit needs SRC and DST%s", "");
+		return cu_usage_error("audit", "audit needs SRC and DST%s", "");
 	if (a->source && !a->deep)
-		return usage_error("--source re-reads the source: it needs --deep (or --sample)%s", "");
+		return cu_usage_error("audit", "--source re-reads the source: it needs --deep (or --sample)%s", "");
 	return 0;
 }
 
@@ -521,8 +490,7 @@ int cmd_audit(int argc, char **argv)
 	o.on_progress = on_progress;
 	o.ctx = &c;
 	o.stop = &stop_flag;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	cu_catch_stop(&stop_flag);
 	signal(SIGPIPE, SIG_IGN);
 	if (a.has_sample && c.mode != BG_PROG_JSON)
 		fprintf(stderr, "barge: sampling %g of the objects with seed %" PRIu64

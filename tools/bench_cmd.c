@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "cmdutil.h"
 #include "config.h"
 #include "plan.h"
 
@@ -50,35 +51,11 @@ static const char usage_bench[] =
 
 static volatile int stop_flag;
 
-static void on_signal(int sig)
-{
-	stop_flag = 1;
-	signal(sig, SIG_DFL);
-}
-
-static int usage_error(const char *fmt, const char *arg) __attribute__((format(printf, 1, 0)));
-static int usage_error(const char *fmt, const char *arg)
-{
-	char msg[512];
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-	snprintf(msg, sizeof(msg), fmt, arg);
-#pragma GCC diagnostic pop
-	fprintf(stderr, "barge: %s (see 'barge bench --help')\n", msg);
-	return EXIT_USAGE;
-}
-
-static bool value_option(const char *a, size_t n)
-{
-	static const char *const names[] = {
+/* Long options that take a value. */
+static const char *const value_options[] = {
 		"--size", "--count", "--concurrency", "--part-size", "--memory", "--retries",
 		"--checksum", "--src-profile", "--dst-profile", "--env-file", "--ca-bundle",
-	};
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strlen(names[i]) == n && memcmp(names[i], a, n) == 0)
-			return true;
-	return false;
-}
+};
 
 static int size_opt(const char *name, const char *v, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -250,7 +227,9 @@ int cmd_bench(int argc, char **argv)
 
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		const char *val = NULL;
+		char name[32];
+		int kind;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			fputs(usage_bench, stdout);
 			return 0;
@@ -260,30 +239,21 @@ int cmd_bench(int argc, char **argv)
 			o.keep = true;
 		} else if (strcmp(a, "--insecure") == 0) {
 			insecure = true;
-		} else if (a[0] == '-' && a[1] == '-') {
-			char name[32];
-			const char *eq = strchr(a, '=');
-			size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
-			if (nlen >= sizeof(name) || !value_option(a, nlen))
-				return usage_error("unknown option '%s'", a);
-			memcpy(name, a, nlen);
-			name[nlen] = '\0';
-			if (eq)
-				val = eq + 1;
-			else if (!val)
-				return usage_error("%s needs a value", a);
-			else
-				i++;
+		} else if ((kind = cu_value_option("bench", argc, argv, &i, value_options,
+						   sizeof(value_options) / sizeof(value_options[0]),
+						   name, sizeof(name), &val)) != 0) {
+			if (kind < 0)
+				return EXIT_USAGE;
 			if (strcmp(name, "--size") == 0) {
 				if (size_opt(name, val, 1, BG_OBJECT_MAX, &o.size) < 0)
 					return EXIT_USAGE;
 			} else if (strcmp(name, "--count") == 0) {
 				if (bg_parse_u64(val, 1, 10000000, &v) < 0)
-					return usage_error("--count '%s' must be a number from 1 to 10000000", val);
+					return cu_usage_error("bench", "--count '%s' must be a number from 1 to 10000000", val);
 				o.count = (unsigned)v;
 			} else if (strcmp(name, "--concurrency") == 0) {
 				if (bg_parse_u64(val, 1, 1024, &v) < 0)
-					return usage_error("--concurrency '%s' must be a number from 1 to 1024", val);
+					return cu_usage_error("bench", "--concurrency '%s' must be a number from 1 to 1024", val);
 				o.concurrency = (unsigned)v;
 			} else if (strcmp(name, "--part-size") == 0) {
 				if (size_opt(name, val, BG_PART_MIN, BG_PART_MAX, &o.part_size) < 0)
@@ -293,14 +263,14 @@ int cmd_bench(int argc, char **argv)
 					return EXIT_USAGE;
 			} else if (strcmp(name, "--retries") == 0) {
 				if (bg_parse_u64(val, 1, 100, &v) < 0)
-					return usage_error("--retries '%s' must be a number from 1 to 100", val);
+					return cu_usage_error("bench", "--retries '%s' must be a number from 1 to 100", val);
 				o.retries = (unsigned)v;
 			} else if (strcmp(name, "--checksum") == 0) {
 				if (strcmp(val, "auto") == 0) o.cksum = BG_CKSUM_AUTO;
 				else if (strcmp(val, "md5") == 0) o.cksum = BG_CKSUM_MD5;
 				else if (strcmp(val, "crc32c") == 0) o.cksum = BG_CKSUM_CRC32C;
 				else if (strcmp(val, "none") == 0) o.cksum = BG_CKSUM_NONE;
-				else return usage_error("--checksum '%s' must be auto, md5, crc32c or none", val);
+				else return cu_usage_error("bench", "--checksum '%s' must be auto, md5, crc32c or none", val);
 			} else if (strcmp(name, "--src-profile") == 0) {
 				src_profile = val;
 			} else if (strcmp(name, "--dst-profile") == 0) {
@@ -311,15 +281,15 @@ int cmd_bench(int argc, char **argv)
 				ca_bundle = val;
 			}
 		} else if (a[0] == '-' && a[1]) {
-			return usage_error("unknown option '%s'", a);
+			return cu_usage_error("bench", "unknown option '%s'", a);
 		} else {
 			if (npos == 2)
-				return usage_error("too many arguments: '%s' (bench takes SRC and DST)", a);
+				return cu_usage_error("bench", "too many arguments: '%s' (bench takes SRC and DST)", a);
 			pos[npos++] = a;
 		}
 	}
 	if (npos < 2)
-		return usage_error("bench needs SRC and DST%s", "");
+		return cu_usage_error("bench", "bench needs SRC and DST%s", "");
 	if (o.memory < 2 * o.part_size) {
 		fprintf(stderr, "barge: --memory must be at least twice --part-size\n");
 		return EXIT_USAGE;
@@ -365,8 +335,7 @@ int cmd_bench(int argc, char **argv)
 				"either endpoint\n");
 	}
 	o.stop = &stop_flag;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	cu_catch_stop(&stop_flag);
 	signal(SIGPIPE, SIG_IGN);
 
 	static bg_bench_result r;

@@ -2,6 +2,7 @@
 #include "cmdutil.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 
 int cu_readable(const char *what, const char *path, char *err, size_t cap)
@@ -198,4 +199,58 @@ void cu_text_str(FILE *f, const char *s, size_t n)
 		}
 		p++;
 	}
+}
+
+/* ---- command lines ---------------------------------------------------- */
+
+int cu_usage_error(const char *cmd, const char *fmt, const char *arg)
+{
+	char msg[512];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	snprintf(msg, sizeof(msg), fmt, arg);
+#pragma GCC diagnostic pop
+	fprintf(stderr, "barge: %s (see 'barge %s --help')\n", msg, cmd);
+	return 2;
+}
+
+int cu_value_option(const char *cmd, int argc, char **argv, int *i, const char *const *names,
+		    size_t nnames, char *name, size_t cap, const char **val)
+{
+	const char *a = argv[*i];
+	if (a[0] != '-' || a[1] != '-')
+		return 0;
+	const char *eq = strchr(a, '=');
+	size_t n = eq ? (size_t)(eq - a) : strlen(a);
+	size_t k = 0;
+	while (k < nnames && !(strlen(names[k]) == n && memcmp(names[k], a, n) == 0))
+		k++;
+	if (k == nnames || n >= cap)
+		return 0;
+	memcpy(name, a, n);
+	name[n] = '\0';
+	if (eq) {
+		*val = eq + 1;
+	} else if (*i + 1 < argc) {
+		*val = argv[++*i];
+	} else {
+		cu_usage_error(cmd, "%s needs a value", name);
+		return -1;
+	}
+	return 1;
+}
+
+static volatile int *stop_target;
+
+static void on_stop_signal(int sig)
+{
+	*stop_target = 1;
+	signal(sig, SIG_DFL); /* a second Ctrl-C ends it at once */
+}
+
+void cu_catch_stop(volatile int *flag)
+{
+	stop_target = flag;
+	signal(SIGINT, on_stop_signal);
+	signal(SIGTERM, on_stop_signal);
 }

@@ -68,4 +68,22 @@ void cu_text_str(FILE *f, const char *s, size_t n);
 /* Checks that path can be read (--ca-bundle); 0 or -1 with err. */
 int cu_readable(const char *what, const char *path, char *err, size_t cap);
 
+/* ---- command lines (copy, audit, bench) ----------------------------- */
+
+/* Prints "barge: MESSAGE (see 'barge CMD --help')" (fmt has one %s for
+ * arg) and returns 2, the usage exit code. */
+int cu_usage_error(const char *cmd, const char *fmt, const char *arg)
+	__attribute__((format(printf, 2, 0)));
+
+/* argv[*i] as a long option that takes a value, "--name value" or
+ * "--name=value", among `names`: 1 with name (NUL-terminated) and *val set
+ * and *i moved past a separate value; 0 when argv[*i] is not one of them
+ * (the caller says "unknown option"); -1 when its value is missing
+ * (message printed). */
+int cu_value_option(const char *cmd, int argc, char **argv, int *i, const char *const *names,
+		    size_t nnames, char *name, size_t cap, const char **val);
+
+/* SIGINT/SIGTERM set *flag; a second one ends the process at once. */
+void cu_catch_stop(volatile int *flag);
+
 #endif
