@@ -35,6 +35,7 @@ const engine_sources = [_][]const u8{
     "engine/cksum.c",
     "engine/s3.c",
     "engine/copy.c",
+    "engine/metrics.c",
     "engine/audit.c",
     "engine/bench.c",
     "journal/journal.c",
@@ -69,7 +70,7 @@ pub fn build(b: *std.Build) void {
     for (system_libs) |l| lib.linkSystemLibrary(l);
 
     const exe = b.addExecutable(.{ .name = "barge", .target = target, .optimize = optimize });
-    exe.addCSourceFiles(.{ .files = &.{ "tools/barge.c", "tools/progress.c", "tools/audit_cmd.c", "tools/bench_cmd.c", "tools/cmdutil.c", "tools/ls_cmd.c", "tools/plan_cmd.c", "tools/doctor_cmd.c" }, .flags = &c_flags });
+    exe.addCSourceFiles(.{ .files = &.{ "tools/barge.c", "tools/progress.c", "tools/metrics_out.c", "tools/audit_cmd.c", "tools/bench_cmd.c", "tools/cmdutil.c", "tools/ls_cmd.c", "tools/plan_cmd.c", "tools/doctor_cmd.c" }, .flags = &c_flags });
     exe.addIncludePath(b.path("engine"));
     exe.addIncludePath(b.path("journal"));
     exe.addIncludePath(b.path("tools"));

@@ -125,6 +125,7 @@ typedef struct xfer {
 	obj *o;
 	xphase phase;
 	bool waiting; /* retry scheduled at retry_at */
+	bool paused;  /* by the bandwidth limit: resumed when tokens are back */
 	uint64_t retry_at;
 	unsigned attempt;
 	uint32_t part;
@@ -176,6 +177,10 @@ typedef struct bg_copy {
 	XXH3_state_t *xs_obj; /* object digests from part digests */
 	unsigned jwaiting;    /* objects waiting for a journal commit */
 	uint64_t t0, last_progress;
+	/* observability and control (loop thread only) */
+	bg_metrics m;
+	uint64_t last_metrics, last_bwread, jseq;
+	bg_bucket bw_up, bw_down;
 	bool fatal;
 	bg_status fatal_st;
 } bg_copy;
@@ -274,7 +279,10 @@ static uint64_t jwrite(bg_copy *cp, obj *o, bg_jstate state, const char *error)
 		.dst_etag = o->dst_etag[0] ? o->dst_etag : NULL, .xxh3 = hex[0] ? hex : NULL,
 		.error = error,
 	};
-	return bg_journal_object(cp->j, &r);
+	uint64_t seq = bg_journal_object(cp->j, &r);
+	if (seq > cp->jseq)
+		cp->jseq = seq;
+	return seq;
 }
 
 static void jpart(bg_copy *cp, obj *o, uint32_t part, bool uploaded, unsigned attempts)
@@ -285,7 +293,9 @@ static void jpart(bg_copy *cp, obj *o, uint32_t part, bool uploaded, unsigned at
 	XXH128_canonicalFromHash(&c, o->xxh[part]);
 	memcpy(p.xxh3, c.digest, 16);
 	bg_hex(o->md5[part], 16, p.etag);
-	bg_journal_part(cp->j, o->jid, &p, uploaded, attempts);
+	uint64_t seq = bg_journal_part(cp->j, o->jid, &p, uploaded, attempts);
+	if (seq > cp->jseq)
+		cp->jseq = seq;
 }
 
 static void obj_finish(bg_copy *cp, obj *o)
@@ -368,6 +378,64 @@ static bool is_retry_due(bool waiting, uint64_t at, uint64_t now)
 	return waiting && now >= at;
 }
 
+/* ---- metrics ---------------------------------------------------------- */
+
+/* Counts one finished request (every attempt, in its done callback). */
+static void note_req(bg_copy *cp, bg_s3_req *r, bg_m_ep ep, bg_m_op op)
+{
+	curl_off_t ttfb = 0, total = 0;
+	curl_easy_getinfo(r->http.easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb);
+	curl_easy_getinfo(r->http.easy, CURLINFO_TOTAL_TIME_T, &total);
+	bg_metrics_request(&cp->m, ep, op, r->status, (int)r->http.result, ttfb, total);
+}
+
+/* Counts a retry by cause and tells the tool (logs). r NULL or integrity:
+ * the bytes or the answer were wrong, not the transport. */
+static void note_retry(bg_copy *cp, const bg_s3_req *r, bg_m_op op, const char *key,
+		       unsigned attempt, const char *msg, bool integrity)
+{
+	bg_m_cause c = BG_M_R_INTEGRITY;
+	if (!integrity && r) {
+		if (r->http.result == CURLE_OPERATION_TIMEDOUT)
+			c = BG_M_R_TIMEOUT;
+		else if (r->http.result != CURLE_OK || r->status == 0)
+			c = BG_M_R_NETWORK;
+		else if (r->status == 429 || r->status == 503 ||
+			 strcmp(r->err.code, "SlowDown") == 0)
+			c = BG_M_R_THROTTLE;
+		else if (r->status >= 500)
+			c = BG_M_R_5XX;
+		else if (strcmp(r->err.code, "RequestTimeout") == 0)
+			c = BG_M_R_TIMEOUT;
+	}
+	cp->m.retries[c]++;
+	cp->stats.retries++;
+	if (cp->o->on_retry) {
+		bg_retry_event e = { .key = key ? key : "", .op = bg_m_op_name(op),
+				     .cause = bg_m_cause_name(c), .status = r ? r->status : 0,
+				     .attempt = attempt, .message = msg };
+		cp->o->on_retry(cp->o->ctx, &e);
+	}
+}
+
+static bg_m_op ctl_op(ostate s)
+{
+	switch (s) {
+	case O_HEAD: case O_HEAD_PART: case O_HEAD_LAST: case O_VERIFY: return BG_M_HEAD;
+	case O_CREATE: return BG_M_CREATE;
+	case O_COMPLETE: return BG_M_COMPLETE;
+	case O_ABORT: case O_ABORT_STRAY: return BG_M_ABORT;
+	case O_UPLOADS: return BG_M_LIST_UPLOADS;
+	case O_LISTPARTS: return BG_M_LIST_PARTS;
+	default: return BG_M_HEAD;
+	}
+}
+
+static bg_m_ep ctl_ep(ostate s)
+{
+	return (s == O_HEAD || s == O_HEAD_PART || s == O_HEAD_LAST) ? BG_MX_SRC : BG_MX_DST;
+}
+
 /* ---- listing ---------------------------------------------------------- */
 
 static int on_listed(void *ctx, const bg_xml_object *x)
@@ -413,7 +481,9 @@ static void list_done(bg_s3_req *r)
 	bg_copy *cp = r->owner;
 	char msg[BG_MSG_MAX];
 	cp->list_busy = false;
+	note_req(cp, r, BG_MX_SRC, BG_M_LIST);
 	bg_s3_outcome out = bg_s3_classify(r, msg, sizeof(msg));
+	bool parse_failed = false;
 	if (out == BG_S3_DONE) {
 		bg_xml_list_result res;
 		char err[256];
@@ -424,6 +494,7 @@ static void list_done(bg_s3_req *r)
 			cp->qlen = before;
 			bg_strlcpy(msg, err, sizeof(msg));
 			out = BG_S3_RETRY;
+			parse_failed = true;
 		} else {
 			cp->list_attempt = 0;
 			if (res.is_truncated)
@@ -434,7 +505,7 @@ static void list_done(bg_s3_req *r)
 		}
 	}
 	if (out == BG_S3_RETRY && ++cp->list_attempt < cp->o->retries) {
-		cp->stats.retries++;
+		note_retry(cp, r, BG_M_LIST, "", cp->list_attempt, msg, parse_failed);
 		cp->list_waiting = true;
 		cp->list_retry_at = bg_now_ns() + bg_s3_backoff_ns(r, cp->list_attempt);
 		return;
@@ -632,6 +703,12 @@ static size_t on_get_bytes(void *ctx, const char *p, size_t n)
 {
 	xfer *x = ctx;
 	bg_copy *cp = x->cp;
+	if (!bg_bucket_take_all(&cp->bw_down, n)) {
+		/* curl keeps this chunk and hands it again once resumed */
+		x->paused = true;
+		cp->m.bw_paused_down++;
+		return CURL_WRITEFUNC_PAUSE;
+	}
 	if (x->got + n > x->len) {
 		bg_snprintf(x->req.sink_msg, sizeof(x->req.sink_msg),
 			    "source sent more than the %llu bytes asked for",
@@ -653,6 +730,16 @@ static size_t on_get_bytes(void *ctx, const char *p, size_t n)
 static size_t on_put_bytes(void *ctx, char *dst, size_t n)
 {
 	xfer *x = ctx;
+	bg_copy *cp = x->cp;
+	if (x->got < x->len) {
+		uint64_t allow = bg_bucket_take(&cp->bw_up, n);
+		if (!allow) {
+			x->paused = true;
+			cp->m.bw_paused_up++;
+			return CURL_READFUNC_PAUSE;
+		}
+		n = (size_t)allow;
+	}
 	size_t got = bg_chain_read(&x->cp->pool, &x->chain, x->got, dst, n);
 	x->got += got;
 	x->cp->stats.bytes_written += got;
@@ -675,6 +762,7 @@ static int start_get(bg_copy *cp, xfer *x)
 		h[nh++] = (bg_header){ "Range", range };
 	}
 	bg_chain_rewind(&x->chain);
+	x->paused = false;
 	XXH3_128bits_reset(x->xs);
 	if (cp->cksum == BG_CKSUM_MD5)
 		EVP_DigestInit_ex(x->md5, EVP_md5(), NULL);
@@ -719,6 +807,7 @@ static int start_put(bg_copy *cp, xfer *x)
 		q[nq++] = (bg_query_param){ "uploadId", o->upload_id };
 	}
 	x->got = 0;
+	x->paused = false;
 	x->phase = X_PUT;
 	bg_s3_call c = {
 		.method = "PUT", .bucket = cp->o->dst.bucket, .key = o->dkey, .query = q,
@@ -753,8 +842,13 @@ static void xfer_done(bg_s3_req *r)
 	bg_copy *cp = x->cp;
 	obj *o = x->o;
 	char msg[BG_MSG_MAX];
+	x->paused = false;
+	bg_m_op op = x->phase == X_GET ? BG_M_GET : o->plan.multipart ? BG_M_UPLOAD_PART : BG_M_PUT;
+	note_req(cp, r, x->phase == X_GET ? BG_MX_SRC : BG_MX_DST, op);
 	bg_s3_outcome out = bg_s3_classify(r, msg, sizeof(msg));
+	bool integrity = false;
 	if (out == BG_S3_DONE && x->phase == X_GET && x->got != x->len) {
+		integrity = true;
 		bg_snprintf(msg, sizeof(msg), "source sent %llu of %llu bytes",
 			    (unsigned long long)x->got, (unsigned long long)x->len);
 		out = BG_S3_RETRY;
@@ -762,6 +856,7 @@ static void xfer_done(bg_s3_req *r)
 	if (out == BG_S3_DONE && x->phase == X_PUT && !r->etag[0]) {
 		bg_snprintf(msg, sizeof(msg), "destination answered without an ETag");
 		out = BG_S3_RETRY;
+		integrity = true;
 	}
 	if (o->failed || o->restart) {
 		xfer_free(cp, x);
@@ -777,7 +872,7 @@ static void xfer_done(bg_s3_req *r)
 		return;
 	}
 	if (out == BG_S3_RETRY && ++x->attempt < cp->o->retries) {
-		cp->stats.retries++;
+		note_retry(cp, r, op, o->key, x->attempt, msg, integrity);
 		x->waiting = true;
 		x->retry_at = bg_now_ns() + bg_s3_backoff_ns(r, x->attempt);
 		return;
@@ -808,7 +903,8 @@ static void xfer_done(bg_s3_req *r)
 			if (!o->plan.multipart && bg_unhex16(o->etag, want) == 0 &&
 			    memcmp(want, x->md5sum, 16) != 0) {
 				if (++x->attempt < cp->o->retries) {
-					cp->stats.retries++;
+					note_retry(cp, r, op, o->key, x->attempt,
+						   "bytes read do not match the source ETag", true);
 					x->waiting = true;
 					x->retry_at = bg_now_ns() + bg_s3_backoff_ns(NULL, x->attempt);
 					return;
@@ -1163,7 +1259,10 @@ static void ctl_done(bg_s3_req *r)
 	bg_copy *cp = c->cp;
 	obj *o = c->o;
 	char msg[BG_MSG_MAX];
+	bg_m_op op = ctl_op(o->state);
+	note_req(cp, r, ctl_ep(o->state), op);
 	bg_s3_outcome out = bg_s3_classify(r, msg, sizeof(msg));
+	bool integrity = false;
 
 	if (o->state == O_ABORT) {
 		/* Gone already (404 NoSuchUpload) counts as aborted. */
@@ -1182,6 +1281,7 @@ static void ctl_done(bg_s3_req *r)
 				    xe.code, xe.message);
 			bool again = strcmp(xe.code, "InternalError") == 0 ||
 				     strcmp(xe.code, "SlowDown") == 0;
+
 			out = again ? BG_S3_RETRY : BG_S3_FAIL;
 		} else if (rc < 0) {
 			/* Ceph RGW answers an empty <ETag/>: the HEAD decides. */
@@ -1221,7 +1321,7 @@ static void ctl_done(bg_s3_req *r)
 	     (o->state == O_VERIFY && o->recheck)))
 		out = BG_S3_DONE; /* the upload is gone: see the state below */
 	if (out == BG_S3_RETRY && ++c->attempt < cp->o->retries) {
-		cp->stats.retries++;
+		note_retry(cp, r, op, o->key, c->attempt, msg, integrity);
 		c->waiting = true;
 		c->retry_at = bg_now_ns() + bg_s3_backoff_ns(r, c->attempt);
 		return;
@@ -1524,6 +1624,91 @@ static void progress(bg_copy *cp, bool force)
 	}
 }
 
+/* The metrics snapshot handed to the tool: every interval and at the end. */
+static void publish_metrics(bg_copy *cp, bool final)
+{
+	uint64_t now = bg_now_ns();
+	uint64_t every = cp->o->metrics_interval_ns ? cp->o->metrics_interval_ns : 5000000000ull;
+	if (!cp->o->on_metrics || (!final && now - cp->last_metrics < every))
+		return;
+	cp->last_metrics = now;
+	bg_metrics *m = &cp->m;
+	m->bytes_read = cp->stats.bytes_read;
+	m->bytes_written = cp->stats.bytes_written;
+	m->objects_done = cp->stats.done_objects;
+	m->objects_failed = cp->stats.failed_objects;
+	m->objects_inflight = cp->active;
+	m->objects_listed = cp->stats.listed_objects;
+	m->objects_skipped = cp->stats.already_done_objects;
+	m->bytes_done = cp->stats.done_bytes;
+	m->pool_in_use = (uint64_t)(cp->pool.nblocks - cp->pool.nfree) * POOL_BLOCK;
+	m->pool_peak = (uint64_t)cp->pool.peak_used * POOL_BLOCK;
+	m->pool_capacity = (uint64_t)cp->pool.nblocks * POOL_BLOCK;
+	m->journal_open = cp->j != NULL;
+	if (cp->j) {
+		m->journal_queued = cp->jseq;
+		m->journal_committed = bg_journal_committed(cp->j);
+	}
+	m->bwlimit_up = cp->bw_up.rate;
+	m->bwlimit_down = cp->bw_down.rate;
+	m->elapsed_s = (double)(now - cp->t0) / 1e9;
+	m->finished = final;
+	cp->o->on_metrics(cp->o->ctx, m);
+}
+
+/* --bwlimit-file: read at start, every second, and at once on SIGHUP.
+ * A missing or unreadable file keeps the limit in force. */
+static void bw_reload(bg_copy *cp, uint64_t now, bool force)
+{
+	const bg_copy_opts *o = cp->o;
+	bool hup = o->reload && *o->reload;
+	if (!o->bwlimit_file || (!force && !hup && now - cp->last_bwread < 1000000000ull))
+		return;
+	if (hup)
+		*o->reload = 0;
+	cp->last_bwread = now;
+	FILE *f = fopen(o->bwlimit_file, "r");
+	if (!f)
+		return;
+	char line[128];
+	uint64_t up, down;
+	char err[160];
+	if (fgets(line, sizeof(line), f) && bg_bwlimit_parse(line, &up, &down, err, sizeof(err)) == 0) {
+		bg_bucket_set(&cp->bw_up, up, now);
+		bg_bucket_set(&cp->bw_down, down, now);
+	}
+	fclose(f);
+}
+
+/* Refills the buckets and resumes transfers the limit paused.  Returns
+ * true if some transfer is still paused (the loop then wakes soon). */
+static bool bw_turn(bg_copy *cp, uint64_t now)
+{
+	bg_bucket_refill(&cp->bw_up, now);
+	bg_bucket_refill(&cp->bw_down, now);
+	bool waiting = false;
+	for (unsigned i = 0; i < cp->nxf; i++) {
+		xfer *x = &cp->xf[i];
+		if (!x->paused)
+			continue;
+		if (!x->req.http.active) {
+			x->paused = false;
+			continue;
+		}
+		bg_bucket *b = x->phase == X_GET ? &cp->bw_down : &cp->bw_up;
+		if (b->rate && b->tokens <= 0) {
+			waiting = true;
+			continue;
+		}
+		/* May hand the kept chunk to on_get_bytes right here, which may
+		 * pause again: that is fine, we are not inside curl_multi. */
+		x->paused = false;
+		curl_easy_pause(x->req.http.easy, CURLPAUSE_CONT);
+		waiting |= x->paused;
+	}
+	return waiting;
+}
+
 /* Objects whose final record has committed are counted and reported. */
 static void finish_journaled(bg_copy *cp)
 {
@@ -1728,12 +1913,13 @@ static bg_err preflight(bg_copy *cp, bg_status *st)
 			if (bg_http_turn(&cp->http, 100000000ull) < 0)
 				return bg_fail(st, BG_E_INTERNAL, "event loop failed");
 		r->done = ctl_done;
+		note_req(cp, r, BG_MX_DST, BG_M_HEAD);
 		char msg[BG_MSG_MAX];
 		bg_s3_outcome out = bg_s3_classify(r, msg, sizeof(msg));
 		if (out == BG_S3_DONE)
 			return BG_OK;
 		if (out == BG_S3_RETRY && attempt < cp->o->retries) {
-			cp->stats.retries++;
+			note_retry(cp, r, BG_M_HEAD, "", attempt, msg, false);
 			uint64_t until = bg_now_ns() + bg_s3_backoff_ns(r, attempt);
 			while (bg_now_ns() < until)
 				bg_http_turn(&cp->http, until - bg_now_ns());
@@ -1767,6 +1953,10 @@ bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 		return rc;
 	}
 	cp->t0 = bg_now_ns();
+	bg_bucket_set(&cp->bw_up, o->bw_up, cp->t0);
+	bg_bucket_set(&cp->bw_down, o->bw_down, cp->t0);
+	bw_reload(cp, cp->t0, true);
+	cp->last_metrics = cp->t0;
 	bool stopping = false;
 	for (;;) {
 		uint64_t now = bg_now_ns();
@@ -1793,6 +1983,9 @@ bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 		if (cp->j)
 			finish_journaled(cp);
 		progress(cp, false);
+		publish_metrics(cp, false);
+		bw_reload(cp, now, false);
+		bool throttled = bw_turn(cp, bg_now_ns());
 		bool idle = !cp->active && !cp->qlen && !cp->list_busy &&
 			    (cp->list_done || cp->fatal);
 		if (idle)
@@ -1800,12 +1993,15 @@ bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 		uint64_t wait = 100000000ull; /* progress cadence */
 		if (cp->jwaiting)
 			wait = 1000000ull; /* the writer thread commits in the meantime */
+		if (throttled)
+			wait = 2000000ull; /* tokens come back every few ms */
 		if (bg_http_turn(&cp->http, wait) < 0) {
 			bg_fail(st, BG_E_INTERNAL, "event loop failed");
 			break;
 		}
 	}
 	progress(cp, true);
+	publish_metrics(cp, true);
 	*stats = cp->stats;
 	if (cp->fatal) {
 		*st = cp->fatal_st;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "plan.h"
 #include "util.h"
 
@@ -53,6 +54,16 @@ typedef struct bg_obj_event {
 	const char *error;   /* BG_EV_FAILED */
 } bg_obj_event;
 
+/* A request that will be tried again (for logs): no headers, no URL. */
+typedef struct bg_retry_event {
+	const char *key;     /* source key, or "" for the listing */
+	const char *op;      /* bg_m_op_name */
+	const char *cause;   /* bg_m_cause_name */
+	long status;         /* HTTP status, 0 if none */
+	unsigned attempt;    /* the attempt that failed, 1-based */
+	const char *message;
+} bg_retry_event;
+
 typedef struct bg_copy_opts {
 	bg_location src, dst;
 	bg_endpoint src_ep, dst_ep;
@@ -70,6 +81,14 @@ typedef struct bg_copy_opts {
 	void *ctx;
 	volatile int *stop; /* set non-zero (from a signal) to stop early */
 	struct bg_journal *journal; /* NULL: no journal; else begun (bg_journal_begin_run) */
+	/* observability and control (all optional) */
+	void (*on_retry)(void *ctx, const bg_retry_event *e);
+	void (*on_metrics)(void *ctx, const bg_metrics *m); /* loop thread; last call has finished */
+	uint64_t metrics_interval_ns;  /* 0: 5 s */
+	uint64_t bw_up, bw_down;       /* bytes/s, 0 = unlimited (--bwlimit) */
+	const char *bwlimit_file;      /* one line, a rate (bg_bwlimit_parse): read at start,
+					* every second and when *reload is set */
+	volatile int *reload;          /* set from SIGHUP: re-read bwlimit_file now */
 } bg_copy_opts;
 
 /* Runs the copy.  Returns BG_OK when every object was copied and verified,

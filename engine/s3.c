@@ -105,6 +105,8 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 	curl_easy_getinfo(r->http.easy, CURLINFO_RESPONSE_CODE, &status);
 	if (status >= 200 && status < 300 && r->write_fn) {
 		size_t got = r->write_fn(r->io_ctx, p, len);
+		if (got == CURL_WRITEFUNC_PAUSE)
+			return got; /* curl keeps the chunk and hands it again */
 		if (got != len)
 			r->sink_failed = true;
 		return got;

@@ -39,7 +39,8 @@ typedef enum bg_body_kind {
 } bg_body_kind;
 
 typedef size_t (*bg_s3_read_fn)(void *ctx, char *dst, size_t n);
-/* Returns n to continue, anything else aborts the transfer. */
+/* Returns n to continue, CURL_WRITEFUNC_PAUSE to pause (the same bytes come
+ * again after curl_easy_pause(CURLPAUSE_CONT)), anything else aborts. */
 typedef size_t (*bg_s3_write_fn)(void *ctx, const char *src, size_t n);
 
 typedef struct bg_s3_call {

@@ -19,12 +19,20 @@
 #include "plan_cmd.h"
 #include "doctor_cmd.h"
 #include "progress.h"
+#include "metrics_out.h"
 
 #define EXIT_PARTIAL 1
 #define EXIT_USAGE 2
 #define MAX_FILTERS 64
 
 static volatile int stop_flag;
+static volatile int reload_flag; /* SIGHUP: re-read --bwlimit-file */
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reload_flag = 1;
+}
 static bool resuming; /* cmd_copy runs for barge resume */
 
 static void on_signal(int sig)
@@ -80,6 +88,16 @@ static const char usage_copy[] =
 	"                         done objects are skipped, interrupted multipart uploads\n"
 	"                         continue where they stopped (see docs/journal.md)\n"
 	"  --journal-sync MODE    normal (default), full (fsync every commit) or off\n"
+	"  --metrics-file PATH    write Prometheus metrics to PATH (atomically) every\n"
+	"                         interval and at the end (node_exporter textfile)\n"
+	"  --metrics-listen ADDR:PORT  serve them on GET /metrics (PORT alone: 127.0.0.1)\n"
+	"  --metrics-interval SECS  how often metrics are published (default 5)\n"
+	"  --log-format FMT       text (default) or json: one line per event on stderr\n"
+	"  --log-level LEVEL      error, warn (default: retries, failures) or info (+ done)\n"
+	"  --bwlimit RATE         bytes/s per direction, all transfers together: 200M,\n"
+	"                         or up:100M,down:200M (see docs/metrics.md)\n"
+	"  --bwlimit-file FILE    read the rate from FILE's first line at start, every\n"
+	"                         second and on SIGHUP (changes it while running)\n"
 	"\n"
 	"Credentials: s3:// uses AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN,\n"
 	"AWS_PROFILE, ~/.aws/{config,credentials}, AWS_REGION, AWS_ENDPOINT_URL_S3 or\n"
@@ -109,6 +127,8 @@ static bool known_value_option(const char *a, size_t n)
 		"--concurrency", "--retries", "--part-size", "--multipart-threshold", "--memory",
 		"--include", "--exclude", "--progress", "--checksum", "--src-profile",
 		"--dst-profile", "--env-file", "--journal", "--journal-sync", "--ca-bundle",
+		"--metrics-file", "--metrics-listen", "--metrics-interval", "--log-format",
+		"--log-level", "--bwlimit", "--bwlimit-file",
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strlen(names[i]) == n && memcmp(names[i], a, n) == 0)
@@ -153,6 +173,34 @@ static void location_url(const bg_location *l, char *out, size_t cap)
 		bg_snprintf(out, cap, "%s://%s", scheme, l->bucket);
 }
 
+/* What the copy's callbacks need: progress output, metrics, logs. */
+typedef struct copy_ctx {
+	bg_progress *prog;
+	bg_mout *mout;
+} copy_ctx;
+
+static void copy_on_progress(void *ctx, const bg_copy_stats *s)
+{
+	bg_progress_tick(((copy_ctx *)ctx)->prog, s);
+}
+
+static void copy_on_object(void *ctx, const bg_obj_event *e)
+{
+	bg_progress_object(((copy_ctx *)ctx)->prog, e);
+	bg_log_object(e);
+}
+
+static void copy_on_retry(void *ctx, const bg_retry_event *e)
+{
+	(void)ctx;
+	bg_log_retry(e);
+}
+
+static void copy_on_metrics(void *ctx, const bg_metrics *m)
+{
+	bg_mout_publish(((copy_ctx *)ctx)->mout, m);
+}
+
 static int cmd_copy(int argc, char **argv)
 {
 	static bg_copy_opts o;
@@ -168,6 +216,9 @@ static int cmd_copy(int argc, char **argv)
 	const char *journal_path = NULL, *ca_bundle = NULL;
 	bool insecure = false;
 	bg_jsync jsync = BG_JSYNC_NORMAL;
+	const char *metrics_file = NULL, *metrics_listen = NULL;
+	bool log_json = false;
+	bg_log_level log_level = BG_LOG_WARN;
 	/* The options as given, for the journal (barge resume repeats them). */
 	static bg_buf args_json; /* static: still reachable on early returns */
 	bg_buf_init(&args_json, 64 * 1024);
@@ -269,6 +320,32 @@ static int cmd_copy(int argc, char **argv)
 				else if (strcmp(val, "full") == 0) jsync = BG_JSYNC_FULL;
 				else if (strcmp(val, "off") == 0) jsync = BG_JSYNC_OFF;
 				else return usage_error("--journal-sync '%s' must be normal, full or off", val);
+			} else if (strcmp(a, "--metrics-file") == 0) {
+				metrics_file = val;
+			} else if (strcmp(a, "--metrics-listen") == 0) {
+				metrics_listen = val;
+			} else if (strcmp(a, "--metrics-interval") == 0) {
+				if (bg_parse_u64(val, 1, 86400, &v) < 0)
+					return usage_error("--metrics-interval '%s' must be seconds from 1 to 86400", val);
+				o.metrics_interval_ns = v * 1000000000ull;
+			} else if (strcmp(a, "--log-format") == 0) {
+				if (strcmp(val, "json") == 0) log_json = true;
+				else if (strcmp(val, "text") == 0) log_json = false;
+				else return usage_error("--log-format '%s' must be text or json", val);
+			} else if (strcmp(a, "--log-level") == 0) {
+				if (strcmp(val, "error") == 0) log_level = BG_LOG_ERROR;
+				else if (strcmp(val, "warn") == 0) log_level = BG_LOG_WARN;
+				else if (strcmp(val, "info") == 0) log_level = BG_LOG_INFO;
+				else return usage_error("--log-level '%s' must be error, warn or info", val);
+			} else if (strcmp(a, "--bwlimit") == 0) {
+				uint64_t bu, bd;
+				char berr[200];
+				if (bg_bwlimit_parse(val, &bu, &bd, berr, sizeof(berr)) < 0)
+					return usage_error("--bwlimit '%s': must be a rate such as 200M or up:100M,down:200M", val);
+				o.bw_up = bu;
+				o.bw_down = bd;
+			} else if (strcmp(a, "--bwlimit-file") == 0) {
+				o.bwlimit_file = val;
 			} else {
 				return usage_error("unknown option '%s'", a);
 			}
@@ -346,12 +423,26 @@ static int cmd_copy(int argc, char **argv)
 
 	bg_progress prog;
 	bg_progress_init(&prog, pmode, o.dry_run);
-	o.on_progress = bg_progress_tick;
-	o.on_object = bg_progress_object;
-	o.ctx = &prog;
+	copy_ctx cctx = { .prog = &prog };
+	bg_log_setup(log_json, log_level);
+	prog.json_log = log_json;
+	if (metrics_file || metrics_listen) {
+		cctx.mout = bg_mout_start(metrics_file, metrics_listen, err, sizeof(err));
+		if (!cctx.mout) {
+			fprintf(stderr, "barge: %s\n", err);
+			return EXIT_USAGE;
+		}
+		o.on_metrics = copy_on_metrics;
+	}
+	o.on_progress = copy_on_progress;
+	o.on_object = copy_on_object;
+	o.on_retry = copy_on_retry;
+	o.ctx = &cctx;
 	o.stop = &stop_flag;
+	o.reload = &reload_flag;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_hup);
 	signal(SIGPIPE, SIG_IGN);
 
 	bg_status st = { 0 };
@@ -376,6 +467,7 @@ static int cmd_copy(int argc, char **argv)
 
 	bg_copy_stats stats = { 0 };
 	bg_err rc = bg_copy_run(&o, &stats, &st);
+	bg_mout_stop(cctx.mout);
 	if (j) {
 		bg_jtotals t = {
 			.objects_done = stats.done_objects, .bytes_done = stats.done_bytes,

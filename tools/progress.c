@@ -133,7 +133,7 @@ void bg_progress_object(void *ctx, const bg_obj_event *e)
 		else
 			fprintf(p->out, "would copy %s -> %s (%s, one PUT)\n", e->key, e->dst_key, sz);
 	}
-	if (e->kind == BG_EV_FAILED) {
+	if (e->kind == BG_EV_FAILED && !p->json_log) { /* else the event log has it */
 		clear_bar(p);
 		fprintf(p->err, "barge: failed: %s: %s\n", e->key, e->error ? e->error : "");
 	}
@@ -161,6 +161,15 @@ void bg_progress_summary(bg_progress *p, const bg_copy_stats *s, bg_err rc)
 			s->already_done_objects, s->already_done_bytes, s->resumed_uploads,
 			s->resumed_parts, s->stray_aborts);
 		fflush(p->out);
+	}
+	if (p->json_log) {
+		fprintf(p->err,
+			"{\"level\":\"info\",\"event\":\"summary\",\"ok\":%s,\"objects\":%" PRIu64
+			",\"bytes\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"retries\":%" PRIu64
+			",\"elapsed_s\":%.3f,\"rate_bps\":%.0f}\n",
+			rc == BG_OK ? "true" : "false", s->done_objects, s->done_bytes,
+			s->failed_objects, s->retries, secs, rate(s));
+		return;
 	}
 	if (p->dry_run)
 		fprintf(p->err, "dry run: %" PRIu64 " objects (%s) would be copied, %" PRIu64

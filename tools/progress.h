@@ -15,6 +15,7 @@ typedef struct bg_progress {
 	FILE *out;         /* JSON lines and dry-run plans: stdout */
 	FILE *err;         /* bar, failures, summary: stderr */
 	bool bar_drawn;
+	bool json_log;     /* --log-format json: stderr carries JSON lines only */
 } bg_progress;
 
 void bg_progress_init(bg_progress *p, bg_prog_mode mode, bool dry_run);
