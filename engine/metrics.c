@@ -164,7 +164,7 @@ int bg_bwlimit_parse(const char *s, uint64_t *up, uint64_t *down, char *err, siz
 	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
 		n--;
 	uint64_t u = 0, d = 0;
-	if (n >= 3 && (memcmp(s, "up:", 3) == 0 || memcmp(s, "down:", 5) == 0)) {
+	if ((n >= 3 && memcmp(s, "up:", 3) == 0) || (n >= 5 && memcmp(s, "down:", 5) == 0)) {
 		const char *p = s, *end = s + n;
 		while (p < end) {
 			const char *comma = memchr(p, ',', (size_t)(end - p));
