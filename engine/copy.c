@@ -396,15 +396,14 @@ static void note_retry(bg_copy *cp, const bg_s3_req *r, bg_m_op op, const char *
 {
 	bg_m_cause c = BG_M_R_INTEGRITY;
 	if (!integrity && r) {
+		c = BG_M_R_5XX; /* also a 200 whose body is an error (Complete) */
 		if (r->http.result == CURLE_OPERATION_TIMEDOUT)
 			c = BG_M_R_TIMEOUT;
 		else if (r->http.result != CURLE_OK || r->status == 0)
 			c = BG_M_R_NETWORK;
-		else if (r->status == 429 || r->status == 503 ||
-			 strcmp(r->err.code, "SlowDown") == 0)
+		else if (r->status == 429 || strcmp(r->err.code, "SlowDown") == 0 ||
+			 strcmp(r->err.code, "TooManyRequests") == 0)
 			c = BG_M_R_THROTTLE;
-		else if (r->status >= 500)
-			c = BG_M_R_5XX;
 		else if (strcmp(r->err.code, "RequestTimeout") == 0)
 			c = BG_M_R_TIMEOUT;
 	}
@@ -1993,7 +1992,7 @@ bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 		uint64_t wait = 100000000ull; /* progress cadence */
 		if (cp->jwaiting)
 			wait = 1000000ull; /* the writer thread commits in the meantime */
-		if (throttled)
+		if (throttled && wait > 2000000ull)
 			wait = 2000000ull; /* tokens come back every few ms */
 		if (bg_http_turn(&cp->http, wait) < 0) {
 			bg_fail(st, BG_E_INTERNAL, "event loop failed");

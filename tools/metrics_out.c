@@ -67,7 +67,7 @@ static snap *snap_get(bg_mout *mo)
 static void write_all(int fd, const char *p, size_t n)
 {
 	while (n) {
-		ssize_t w = write(fd, p, n);
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL); /* a scraper gone: no SIGPIPE */
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -343,6 +343,12 @@ static void log_event(bg_log_level lv, const char *event, const char *key, const
 
 void bg_log_retry(const bg_retry_event *e)
 {
+	/* Text: retries of objects only.  A bucket-level request (the first
+	 * HEAD of the destination, the listing) that keeps failing ends the
+	 * copy with one line that says why; its retries are in the metrics,
+	 * and in the JSON log. */
+	if (!log_json && !e->key[0])
+		return;
 	char m[BG_MSG_MAX + 32];
 	bg_snprintf(m, sizeof(m), "%s (cause %s)", e->message ? e->message : "", e->cause);
 	log_event(BG_LOG_WARN, "retry", e->key, e->op, e->status, e->attempt, m);

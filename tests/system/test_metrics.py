@@ -234,3 +234,27 @@ def test_bwlimit_holds_and_changes_on_sighup(servers, fresh_buckets, tmp_path):
         assert abs(fast - 40 * MiB) <= 0.10 * 40 * MiB, fast / MiB
     finally:
         proxy.close()
+
+
+def test_metrics_agree_with_status(servers, fresh_buckets, tmp_path, barge):
+    """`barge status` and the metrics of the same run give the same numbers."""
+    src = servers.src.client
+    for i in range(6):
+        src.put_object(Bucket=fresh_buckets.src, Key=f"k/{i}", Body=os.urandom(100_000 * (i + 1)))
+    src.put_object(Bucket=fresh_buckets.src, Key="k/big", Body=os.urandom(11 * MiB))
+    journal = tmp_path / "j.db"
+    mfile = tmp_path / "m.prom"
+    r = barge(["copy", fresh_buckets.src_url, fresh_buckets.dst_url, "--journal", journal,
+               "--part-size", "5M", "--metrics-file", mfile, "--progress", "none"], timeout=60)
+    assert r.code == 0, r.stderr
+    prom = parse_prom(mfile.read_text())
+    st = barge(["status", journal, "--json"], timeout=30)
+    assert st.code == 0, st.stderr
+    s = json.loads(st.stdout)
+    done = prom[("barge_objects", frozenset({("state", "done")}))]
+    assert s["objects"]["done"] == done == 7
+    assert s["bytes"]["done"] == prom[("barge_object_bytes_done_total", frozenset())]
+    assert s["runs"][-1]["objects_done"] == done
+    assert s["runs"][-1]["bytes_written"] == prom[("barge_bytes_total",
+                                                   frozenset({("direction", "written")}))]
+    assert prom[("barge_journal_commit_lag_records", frozenset())] == 0
