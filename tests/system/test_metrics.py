@@ -258,3 +258,18 @@ def test_metrics_agree_with_status(servers, fresh_buckets, tmp_path, barge):
     assert s["runs"][-1]["bytes_written"] == prom[("barge_bytes_total",
                                                    frozenset({("direction", "written")}))]
     assert prom[("barge_journal_commit_lag_records", frozenset())] == 0
+
+
+def test_bad_observability_options(servers, fresh_buckets, barge, tmp_path):
+    b = fresh_buckets
+    for extra, word in ((["--bwlimit", "fast"], "--bwlimit"),
+                        (["--bwlimit", "up:1M,sideways:2M"], "--bwlimit"),
+                        (["--metrics-listen", "localhost:http"], "--metrics-listen"),
+                        (["--metrics-file", str(tmp_path / "no" / "such" / "m.prom")], "--metrics-file"),
+                        (["--log-format", "xml"], "--log-format"),
+                        (["--log-level", "debug"], "--log-level"),
+                        (["--metrics-interval", "0"], "--metrics-interval")):
+        r = barge(["copy", b.src_url, b.dst_url, *extra], timeout=30)
+        assert r.code == 2, (extra, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and word in lines[0], (extra, r.stderr)
