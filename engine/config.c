@@ -43,6 +43,7 @@ fail(char *err, size_t cap, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err, cap, fmt, ap);
 		va_end(ap);
+		bg_one_line(err); /* the input quoted may hold a newline */
 	}
 	return -1;
 }

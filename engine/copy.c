@@ -100,6 +100,9 @@ struct obj {
 	bool own_seen;        /* O_UPLOADS found our journaled upload */
 	bool resumed;         /* continues an upload of an earlier run */
 	bool recheck;         /* its upload is gone: is the object there already? */
+	bool create_lost;     /* a CreateMultipartUpload answer was lost: an upload
+			       * we never heard of may exist */
+	bool sweeping;        /* O_UPLOADS after the copy: abort such uploads */
 	char last_modified[BG_DATE_MAX];
 	unsigned lp_marker;   /* ListParts part-number-marker */
 	char lu_key[BG_KEY_MAX + 1], lu_upload[BG_TOKEN_MAX]; /* ListMultipartUploads markers */
@@ -1230,7 +1233,7 @@ static int on_upload(void *ctx, const bg_xml_upload *u)
 	obj *o = ctx;
 	if (u->key_len != strlen(o->dkey) || memcmp(u->key, o->dkey, u->key_len) != 0)
 		return 0; /* another key under this prefix */
-	if (o->resumed && strcmp(u->upload_id, o->upload_id) == 0)
+	if (!o->sweeping && o->resumed && strcmp(u->upload_id, o->upload_id) == 0)
 		o->own_seen = true;
 	else if (!o->stray_id[0])
 		bg_strlcpy(o->stray_id, u->upload_id, sizeof(o->stray_id));
@@ -1319,6 +1322,8 @@ static void ctl_done(bg_s3_req *r)
 	    (o->state == O_ABORT_STRAY || o->state == O_LISTPARTS ||
 	     (o->state == O_VERIFY && o->recheck)))
 		out = BG_S3_DONE; /* the upload is gone: see the state below */
+	if (out == BG_S3_RETRY && o->state == O_CREATE)
+		o->create_lost = true; /* the server may have created one anyway */
 	if (out == BG_S3_RETRY && ++c->attempt < cp->o->retries) {
 		note_retry(cp, r, op, o->key, c->attempt, msg, integrity);
 		c->waiting = true;
@@ -1419,7 +1424,10 @@ static void ctl_done(bg_s3_req *r)
 		if (trunc && (o->lu_key[0] || o->lu_upload[0]))
 			break; /* next page */
 		o->lu_key[0] = o->lu_upload[0] = '\0';
-		if (o->resumed && o->own_seen) {
+		if (o->sweeping) {
+			o->sweeping = o->create_lost = false;
+			o->state = O_FREE; /* every upload of the key is gone: finished below */
+		} else if (o->resumed && o->own_seen) {
 			o->lp_marker = 0;
 			o->state = O_LISTPARTS;
 		} else {
@@ -1511,7 +1519,15 @@ static void ctl_done(bg_s3_req *r)
 				obj_fail(cp, o, "content differs: destination ETag %s", m);
 				break;
 			}
-			o->state = O_FREE; /* finished below */
+			if (o->create_lost) {
+				/* Our upload is an object now; any upload of the
+				 * key left is one whose Create answer was lost. */
+				o->sweeping = true;
+				o->lu_key[0] = o->lu_upload[0] = '\0';
+				o->state = O_UPLOADS;
+			} else {
+				o->state = O_FREE; /* finished below */
+			}
 		}
 		break;
 	default:

@@ -26,6 +26,13 @@ const char *bg_err_name(bg_err e)
 	return "unknown";
 }
 
+void bg_one_line(char *msg)
+{
+	for (unsigned char *p = (unsigned char *)msg; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = *p == '\n' || *p == '\r' || *p == '\t' ? ' ' : '?';
+}
+
 bg_err bg_fail(bg_status *st, bg_err code, const char *fmt, ...)
 {
 	if (st) {
@@ -33,6 +40,7 @@ bg_err bg_fail(bg_status *st, bg_err code, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(st->msg, sizeof(st->msg), fmt, ap);
 		va_end(ap);
+		bg_one_line(st->msg); /* quoted input or a library's report may hold newlines */
 		st->code = code;
 	}
 	return code;

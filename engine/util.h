@@ -33,6 +33,10 @@ typedef struct bg_status {
 	char msg[BG_MSG_MAX];
 } bg_status;
 
+/* Makes msg one line: newlines, CR and tabs become spaces, other control
+ * bytes '?'.  Every error message goes through it (bg_fail does it). */
+void bg_one_line(char *msg);
+
 /* Sets st->code and formats st->msg; returns code so callers can
  * `return bg_fail(st, BG_E_CONFIG, "...")`. st may be NULL. */
 bg_err bg_fail(bg_status *st, bg_err code, const char *fmt, ...)

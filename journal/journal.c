@@ -659,6 +659,25 @@ static void destroy(bg_journal *j)
 	free(j);
 }
 
+static bool side_exists(const char *path, const char *suffix)
+{
+	char side[PATH_MAX + 8];
+	struct stat sb;
+	return bg_snprintf(side, sizeof(side), "%s%s", path, suffix) >= 0 && lstat(side, &sb) == 0;
+}
+
+/* Removes PATH-wal / PATH-shm left by a refused open.  The -wal only when
+ * empty (a non-empty one holds somebody's commits); the -shm is an index
+ * SQLite rebuilds. */
+static void remove_empty_side(const char *path, const char *suffix)
+{
+	char side[PATH_MAX + 8];
+	struct stat sb;
+	if (bg_snprintf(side, sizeof(side), "%s%s", path, suffix) >= 0 && lstat(side, &sb) == 0 &&
+	    S_ISREG(sb.st_mode) && (sb.st_size == 0 || strcmp(suffix, "-shm") == 0))
+		unlink(side);
+}
+
 bg_err bg_journal_open(bg_journal **out, const char *path, unsigned flags, bg_jsync sync,
 		       bg_status *st)
 {
@@ -679,6 +698,9 @@ bg_err bg_journal_open(bg_journal **out, const char *path, unsigned flags, bg_js
 		free(j);
 		return bg_fail(st, BG_E_CONFIG, "journal path too long: %.100s...", path);
 	}
+	/* A refusal must leave the directory as it was: side files the
+	 * checks make (SQLite opens a WAL-mode file with -wal and -shm) go. */
+	bool had_wal = side_exists(path, "-wal"), had_shm = side_exists(path, "-shm");
 	e = file_check(path, flags, &j->lockfd, &created, st);
 	if (e)
 		goto fail;
@@ -742,13 +764,19 @@ bg_err bg_journal_open(bg_journal **out, const char *path, unsigned flags, bg_js
 	return BG_OK;
 fail:
 	destroy(j);
+	if (!created) {
+		if (!had_wal)
+			remove_empty_side(path, "-wal");
+		if (!had_shm)
+			remove_empty_side(path, "-shm");
+	}
 	if (created) { /* ours, and nothing in it worth keeping */
 		char side[PATH_MAX + 8];
 
 		unlink(path);
-		if (bg_snprintf(side, sizeof(side), "%s-wal", path) == 0)
+		if (bg_snprintf(side, sizeof(side), "%s-wal", path) >= 0)
 			unlink(side);
-		if (bg_snprintf(side, sizeof(side), "%s-shm", path) == 0)
+		if (bg_snprintf(side, sizeof(side), "%s-shm", path) >= 0)
 			unlink(side);
 	}
 	return e;

@@ -160,11 +160,6 @@ def test_bad_arguments(servers, world, barge, tmp_path, args, words):
     assert not (tmp_path / "j").exists(), "a journal was created for a refused copy"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "barge bug: a location's error message quotes the location as given, so a newline "
-    "in it splits the message over two lines (engine/config.c bg_location_parse, "
-    "'%.200s' of the raw URL; found by tests/fuzz/fuzz_location, input "
-    "tests/fuzz/crashes/fuzz_location-crash-40a4bc96e071)"))
 def test_location_with_newline_is_one_line(servers, world, barge):
     before = dst_state(servers, world.dst)
     r = barge(["copy", f"s3://{world.src}/d", "r2://ds\n/x"], timeout=30)
@@ -388,10 +383,6 @@ def test_journal_with_a_damaged_page_is_refused(servers, world, tmp_path):
     assert_dst_unchanged(servers, world.dst, before)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "barge bug: the refusal of a corrupt journal quotes SQLite's quick_check report, "
-    "which has a newline ('*** in database main ***\\nOn tree page 2 cell 4: ...'), "
-    "so the message is two lines (journal/journal.c)"))
 def test_journal_with_a_damaged_page_one_line(servers, world, tmp_path):
     path = tmp_path / "j"
     make_journal(servers, world, path)
@@ -400,10 +391,6 @@ def test_journal_with_a_damaged_page_one_line(servers, world, tmp_path):
     assert_refused(r, [str(path), "corrupt"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "barge bug: refusing a journal with a newer schema version leaves an empty "
-    "JOURNAL-wal and a JOURNAL-shm beside it (the read-only check connection opens the "
-    "WAL-mode file and cannot clean up), although a refusal should change nothing"))
 def test_refused_journal_leaves_its_directory_alone(servers, world, tmp_path):
     path = tmp_path / "j"
     make_journal(servers, world, path)

@@ -157,14 +157,9 @@ CASES = [
     pytest.param("dst", _rules("truncate", ops=("complete",), rate=1.0, limit=2), 2,
                  id="dst-truncated-complete-answer"),
     pytest.param("dst", _rules("truncate", ops=("create",), rate=1.0, limit=1), 1,
-                 id="dst-truncated-create-answer", marks=pytest.mark.xfail(strict=True, reason=(
-                     "barge bug: when the answer to CreateMultipartUpload is lost after RGW "
-                     "created the upload, barge creates another and never aborts the first; "
-                     "an incomplete multipart upload is left on the destination"))),
+                 id="dst-truncated-create-answer"),
     pytest.param("dst", _rules("reset-body", ops=("create",), rate=1.0, limit=1), 1,
-                 id="dst-reset-create-answer", marks=pytest.mark.xfail(strict=True, reason=(
-                     "barge bug: a reset after RGW created the upload leaves that upload "
-                     "behind (barge creates another and never aborts the first)"))),
+                 id="dst-reset-create-answer"),
     pytest.param("dst", _rules("delay", rate=0.5), 5, id="dst-delay"),
     pytest.param("dst", _rules("complete-error", rate=0.6), 1, id="dst-complete-200-error"),
     pytest.param("dst", _rules("complete-error-after", rate=1.0, limit=3), 1,
