@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmdutil.h"
 #include "config.h"
 #include "copy.h"
 #include "journal.h"
@@ -111,30 +112,17 @@ static int usage_error(const char *fmt, const char *arg)
 	__attribute__((format(printf, 1, 0)));
 static int usage_error(const char *fmt, const char *arg)
 {
-	char msg[512];
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-	snprintf(msg, sizeof(msg), fmt, arg);
-#pragma GCC diagnostic pop
-	fprintf(stderr, "barge: %s (see 'barge copy --help')\n", msg);
-	return EXIT_USAGE;
+	return cu_usage_error("copy", fmt, arg);
 }
 
 /* Options of 'barge copy' that take a value. */
-static bool known_value_option(const char *a, size_t n)
-{
-	static const char *const names[] = {
+static const char *const value_options[] = {
 		"--concurrency", "--retries", "--part-size", "--multipart-threshold", "--memory",
 		"--include", "--exclude", "--progress", "--checksum", "--src-profile",
 		"--dst-profile", "--env-file", "--journal", "--journal-sync", "--ca-bundle",
 		"--metrics-file", "--metrics-listen", "--metrics-interval", "--log-format",
 		"--log-level", "--bwlimit", "--bwlimit-file",
-	};
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strlen(names[i]) == n && memcmp(names[i], a, n) == 0)
-			return true;
-	return false;
-}
+};
 
 static int parse_size_opt(const char *name, const char *v, uint64_t min, uint64_t max,
 			  uint64_t *out)
@@ -233,7 +221,9 @@ static int cmd_copy(int argc, char **argv)
 
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		const char *val = NULL;
+		char name[32];
+		int kind;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			fputs(usage_copy, stdout);
 			return 0;
@@ -245,21 +235,11 @@ static int cmd_copy(int argc, char **argv)
 			json_arg(&args_json, &nargs_json, a);
 			continue;
 
-		} else if (a[0] == '-' && a[1] == '-') {
-			/* --name value, or --name=value */
-			char name[32];
-			const char *eq = strchr(a, '=');
-			size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
-			if (nlen >= sizeof(name) || !known_value_option(a, nlen))
-				return usage_error("unknown option '%s'", a);
-			memcpy(name, a, nlen);
-			name[nlen] = '\0';
-			if (eq)
-				val = eq + 1;
-			else if (!val)
-				return usage_error("%s needs a value", a);
-			else
-				i++;
+		} else if ((kind = cu_value_option("copy", argc, argv, &i, value_options,
+						   sizeof(value_options) / sizeof(value_options[0]),
+						   name, sizeof(name), &val)) != 0) {
+			if (kind < 0)
+				return EXIT_USAGE;
 			a = name;
 			if (strcmp(a, "--concurrency") == 0) {
 				if (bg_parse_u64(val, 1, 1024, &v) < 0)
