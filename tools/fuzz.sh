@@ -9,7 +9,8 @@
 #   tools/fuzz.sh --build-only      build zig-out/fuzz/fuzz_* and stop
 #   tools/fuzz.sh -j 2              run two targets at a time
 #
-# New inputs that add coverage go to zig-out/fuzz/corpus/TARGET (the seed
+# Every earlier finding (tests/fuzz/crashes/) is replayed first, as a
+# regression input.  New inputs that add coverage go to zig-out/fuzz/corpus/TARGET (the seed
 # corpus in the tree is only read).  A crash, leak or timeout stops that
 # target: the input is saved as tests/fuzz/crashes/TARGET-<kind>-<sha1> and
 # the script exits 1 after all targets ran.  Per target it prints the
@@ -85,7 +86,7 @@ run() {
 	local rc=0
 	"$OUT/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
 		-print_final_stats=1 -artifact_prefix="$art/" \
-		"$work" "tests/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
+		"$work" "tests/fuzz/corpus/$t" tests/fuzz/crashes >"$log" 2>&1 || rc=$?
 	local execs cov
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 	cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
