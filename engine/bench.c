@@ -57,14 +57,6 @@ const char *bg_bench_phase_name(bg_bench_phase_id ph)
 
 /* ---- generator and percentiles (no I/O) --------------------------------- */
 
-static inline uint64_t gen_word(uint64_t seed, uint64_t i)
-{
-	uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ull;
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
 uint64_t bg_bench_seed(const char *key, size_t len)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
@@ -85,18 +77,18 @@ void bg_bench_gen(uint64_t seed, uint64_t off, void *buf, size_t len)
 	uint64_t w = off >> 3, v;
 	unsigned sh = (unsigned)(off & 7);
 	if (sh && len) {
-		v = gen_word(seed, w++);
+		v = bg_bench_word(seed, w++);
 		size_t n = 8 - sh < len ? 8 - sh : len;
 		memcpy(p, (unsigned char *)&v + sh, n);
 		p += n;
 		len -= n;
 	}
 	for (; len >= 8; len -= 8, p += 8) {
-		v = gen_word(seed, w++);
+		v = bg_bench_word(seed, w++);
 		memcpy(p, &v, 8);
 	}
 	if (len) {
-		v = gen_word(seed, w);
+		v = bg_bench_word(seed, w);
 		memcpy(p, &v, len);
 	}
 }

@@ -112,6 +112,17 @@ bg_err bg_bench_run(const bg_bench_opts *o, bg_bench_result *res, bg_status *st)
 
 /* ---- pieces with no I/O, exposed for tests ---------------------------- */
 
+/* Word i (bytes 8i..8i+7, little-endian) of the object whose seed is seed:
+ * splitmix64's finaliser of seed + (i + 1) * golden ratio.  The one
+ * definition of the content, shared with barge-synth (bench/synth/gen.c). */
+static inline uint64_t bg_bench_word(uint64_t seed, uint64_t i)
+{
+	uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ull;
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
 /* The content generator (barge-synth's): fills buf with the bytes
  * [off, off + len) of the object whose seed is seed. */
 void bg_bench_gen(uint64_t seed, uint64_t off, void *buf, size_t len);

@@ -7,6 +7,8 @@
  * does, to stay independent of this file). */
 #include "synth.h"
 
+#include "bench.h"
+
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,49 +21,21 @@
 
 #define DEFAULT_PART (8ull << 20) /* aws-cli's multipart threshold and chunk size */
 
-static inline uint64_t word(uint64_t seed, uint64_t i)
-{
-	uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ull;
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
+/* The generator is the engine's (engine/bench.h), so that what `barge
+ * bench` uploads and what a barge-synth sink expects cannot drift apart. */
 uint64_t syn_seed(const char *key, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)key[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
+	return bg_bench_seed(key, len);
 }
 
 uint8_t syn_byte(uint64_t seed, uint64_t off)
 {
-	return (uint8_t)(word(seed, off >> 3) >> (8 * (off & 7)));
+	return (uint8_t)(bg_bench_word(seed, off >> 3) >> (8 * (off & 7)));
 }
 
 void syn_gen(uint64_t seed, uint64_t off, void *buf, size_t len)
 {
-	uint8_t *p = buf;
-	uint64_t w = off >> 3, v;
-	unsigned sh = (unsigned)(off & 7);
-	if (sh && len) {
-		v = word(seed, w++);
-		size_t n = 8 - sh < len ? 8 - sh : len;
-		memcpy(p, (uint8_t *)&v + sh, n);
-		p += n;
-		len -= n;
-	}
-	for (; len >= 8; len -= 8, p += 8) {
-		v = word(seed, w++);
-		memcpy(p, &v, 8);
-	}
-	if (len) {
-		v = word(seed, w);
-		memcpy(p, &v, len);
-	}
+	bg_bench_gen(seed, off, buf, len);
 }
 
 size_t syn_check(uint64_t seed, uint64_t off, const void *buf, size_t len)
@@ -77,7 +51,7 @@ size_t syn_check(uint64_t seed, uint64_t off, const void *buf, size_t len)
 		uint64_t acc = 0, a;
 		for (unsigned k = 0; k < 8; k++) {
 			memcpy(&a, p + i + 8 * k, 8);
-			acc |= a ^ word(seed, w + k);
+			acc |= a ^ bg_bench_word(seed, w + k);
 		}
 		if (acc)
 			break;
