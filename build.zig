@@ -35,6 +35,7 @@ const engine_sources = [_][]const u8{
     "engine/cksum.c",
     "engine/s3.c",
     "engine/copy.c",
+    "engine/local.c",
     "engine/metrics.c",
     "engine/audit.c",
     "engine/bench.c",

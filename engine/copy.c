@@ -18,6 +18,7 @@
 #include "copy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <fnmatch.h>
@@ -25,6 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 /* Inlined: compiled for this CPU's vector unit (AVX2/AVX-512), about twice
  * the speed of the distribution's generic build on the hot path. */
 #define XXH_INLINE_ALL
@@ -33,6 +37,7 @@
 #include "cksum.h"
 #include "http.h"
 #include "journal.h"
+#include "local.h"
 #include "pool.h"
 #include "s3.h"
 
@@ -43,6 +48,9 @@
 #define CTL_BODY_MAX (2u << 20)
 #define XFER_BODY_MAX (64u << 10)
 #define MAX_RESTARTS 3
+#define IOV_WINDOW 256        /* iovecs per file read or write */
+#define VERIFY_BUF (1u << 20) /* re-reading a resumed download's parts */
+#define REQ_LOCAL 1           /* bg_s3_req.tag: answered by file work, not HTTP */
 
 typedef struct pending {
 	char key[BG_KEY_MAX + 1];
@@ -103,6 +111,9 @@ struct obj {
 	bool create_lost;     /* a CreateMultipartUpload answer was lost: an upload
 			       * we never heard of may exist */
 	bool sweeping;        /* O_UPLOADS after the copy: abort such uploads */
+	/* local files: the source file, the download's temporary file and
+	 * the directory it is in (-1 when not open) */
+	int sfd, tfd, dirfd;
 	char last_modified[BG_DATE_MAX];
 	unsigned lp_marker;   /* ListParts part-number-marker */
 	char lu_key[BG_KEY_MAX + 1], lu_upload[BG_TOKEN_MAX]; /* ListMultipartUploads markers */
@@ -129,6 +140,7 @@ typedef struct xfer {
 	xphase phase;
 	bool waiting; /* retry scheduled at retry_at */
 	bool paused;  /* by the bandwidth limit: resumed when tokens are back */
+	bool md5_on;  /* the GET computes the MD5 of the bytes */
 	uint64_t retry_at;
 	unsigned attempt;
 	uint32_t part;
@@ -139,6 +151,10 @@ typedef struct xfer {
 	uint32_t crc;
 	XXH128_hash_t digest;
 	unsigned char md5sum[16];
+	/* local files */
+	bg_fop fop;
+	bool syncing; /* a single-part download's fdatasync is in flight */
+	struct iovec iov[IOV_WINDOW];
 } xfer;
 
 typedef struct ctl {
@@ -150,6 +166,7 @@ typedef struct ctl {
 	unsigned attempt;
 	bg_buf body;
 	char partno[12]; /* query value of a HEAD ?partNumber=N */
+	bg_fop fop;      /* local files */
 } ctl;
 
 typedef struct bg_copy {
@@ -186,6 +203,14 @@ typedef struct bg_copy {
 	bg_bucket bw_up, bw_down;
 	bool fatal;
 	bg_status fatal_st;
+	/* local files as source or destination */
+	bool lsrc, ldst;
+	int src_root, dst_root; /* O_PATH descriptors of the two directories */
+	bg_walk walk;
+	bool walking;
+	bool single;            /* the source is one file: single_key, single_dkey */
+	char single_key[256], single_dkey[BG_KEY_MAX + 1];
+	unsigned char *vbuf;    /* VERIFY_BUF bytes when the destination is local */
 } bg_copy;
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -243,8 +268,23 @@ static void emit(bg_copy *cp, bg_obj_event_kind kind, obj *o, const char *error)
 	cp->o->on_object(cp->o->ctx, &e);
 }
 
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void obj_close_files(obj *o)
+{
+	close_fd(&o->sfd);
+	close_fd(&o->tfd);
+	close_fd(&o->dirfd);
+}
+
 static void obj_release(bg_copy *cp, obj *o)
 {
+	obj_close_files(o);
 	/* unlink from the active list */
 	obj **pp = &cp->active_head, *prev = NULL;
 	while (*pp && *pp != o) {
@@ -331,6 +371,7 @@ static void obj_reset_for_plan(bg_copy *cp, obj *o)
 {
 	if (cp->j)
 		bg_journal_forget_parts(cp->j, o->jid); /* a new upload, new parts */
+	obj_close_files(o); /* a restart reopens the (maybe new) source file */
 	o->jcreating = o->resumed = o->own_seen = false;
 	o->next_part = o->parts_done = o->parts_inflight = 0;
 	o->upload_id[0] = '\0';
@@ -386,6 +427,10 @@ static bool is_retry_due(bool waiting, uint64_t at, uint64_t now)
 /* Counts one finished request (every attempt, in its done callback). */
 static void note_req(bg_copy *cp, bg_s3_req *r, bg_m_ep ep, bg_m_op op)
 {
+	if (r->tag == REQ_LOCAL) {
+		r->tag = 0; /* file work: not a request */
+		return;
+	}
 	curl_off_t ttfb = 0, total = 0;
 	curl_easy_getinfo(r->http.easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb);
 	curl_easy_getinfo(r->http.easy, CURLINFO_TOTAL_TIME_T, &total);
@@ -520,10 +565,77 @@ static void list_done(bg_s3_req *r)
 			  "cannot list the source: %s (%s)", msg, cp->o->src_ep.url);
 }
 
+/* A file the walk found and does not copy: skipped (a symlink) or failed
+ * (an unreadable directory); named to the tool either way. */
+static void local_notice(bg_copy *cp, bg_obj_event_kind kind, const char *rel, const char *why)
+{
+	if (kind == BG_EV_FAILED)
+		cp->stats.failed_objects++;
+	else
+		cp->stats.skipped_objects++;
+	if (!cp->o->on_object)
+		return;
+	bg_obj_event e = { .kind = kind, .key = rel, .dst_key = "", .src_etag = "", .dst_etag = "",
+			   .xxh3 = "", .error = why };
+	cp->o->on_object(cp->o->ctx, &e);
+}
+
+static void queue_local(bg_copy *cp, const char *rel, const struct stat *st)
+{
+	pending *p = &cp->queue[(cp->qhead + cp->qlen) % QUEUE_MAX];
+	bg_strlcpy(p->key, rel, sizeof(p->key));
+	p->size = (uint64_t)st->st_size;
+	bg_local_etag(st, p->etag, sizeof(p->etag));
+	struct tm tm;
+	gmtime_r(&st->st_mtim.tv_sec, &tm);
+	strftime(p->last_modified, sizeof(p->last_modified), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+	cp->qlen++;
+	cp->stats.listed_objects++;
+	cp->stats.listed_bytes += p->size;
+}
+
+/* The local source: a bounded piece of the walk per loop turn. */
+static void list_local(bg_copy *cp)
+{
+	if (cp->single) {
+		struct stat st;
+		if (fstatat(cp->src_root, cp->single_key, &st, 0) < 0)
+			set_fatal(cp, BG_E_CONFIG, "source file %s: %s", cp->o->src.path, strerror(errno));
+		else if (bg_copy_filter(cp->o->filters, cp->o->nfilters, cp->single_key))
+			queue_local(cp, cp->single_key, &st);
+		else
+			cp->stats.skipped_objects++;
+		cp->list_done = cp->stats.listing_done = true;
+		return;
+	}
+	for (unsigned budget = 1024; budget && cp->qlen < QUEUE_MAX; budget--) {
+		bg_walk_entry e;
+		if (!bg_walk_next(&cp->walk, &e)) {
+			bg_walk_close(&cp->walk);
+			cp->walking = false;
+			cp->list_done = cp->stats.listing_done = true;
+			return;
+		}
+		if (!bg_copy_filter(cp->o->filters, cp->o->nfilters, e.rel)) {
+			cp->stats.skipped_objects++;
+			continue;
+		}
+		if (e.kind == BG_WALK_FILE)
+			queue_local(cp, e.rel, &e.st);
+		else
+			local_notice(cp, e.kind == BG_WALK_SKIP ? BG_EV_SKIPPED : BG_EV_FAILED, e.rel,
+				     e.why);
+	}
+}
+
 static void maybe_list(bg_copy *cp)
 {
 	if (cp->list_done || cp->list_busy || cp->fatal)
 		return;
+	if (cp->lsrc) {
+		list_local(cp);
+		return;
+	}
 	if (cp->list_waiting && !is_retry_due(true, cp->list_retry_at, bg_now_ns()))
 		return;
 	if (QUEUE_MAX - cp->qlen < 1000)
@@ -634,6 +746,7 @@ static void admit(bg_copy *cp)
 		cp->qhead = (cp->qhead + 1) % QUEUE_MAX;
 		cp->qlen--;
 		memset(o, 0, offsetof(obj, md5));
+		o->sfd = o->tfd = o->dirfd = -1;
 		bg_strlcpy(o->key, p->key, sizeof(o->key));
 		o->size = p->size;
 		bg_strlcpy(o->etag, p->etag, sizeof(o->etag));
@@ -649,6 +762,25 @@ static void admit(bg_copy *cp)
 		bool long_key = bg_snprintf(o->dkey, sizeof(o->dkey), "%s%s", cp->dst_prefix,
 					    p->key + cp->src_plen) < 0 ||
 				strlen(o->dkey) > BG_KEY_MAX;
+		if (cp->single)
+			bg_strlcpy(o->dkey, cp->single_dkey, sizeof(o->dkey));
+		char bad[200] = "";
+		if (cp->ldst && !long_key) {
+			size_t n = strlen(o->dkey);
+			if (n && o->dkey[n - 1] == '/' && o->size == 0) {
+				/* a directory marker: directories come with the files */
+				cp->stats.skipped_objects++;
+				obj_release(cp, o);
+				continue;
+			}
+			char why[160];
+			if (n && o->dkey[n - 1] == '/')
+				bg_snprintf(bad, sizeof(bad), "key '%s' cannot be a local file: it ends with '/'",
+					    o->dkey);
+			else if (bg_local_key_check(o->dkey, why, sizeof(why)) < 0)
+				bg_snprintf(bad, sizeof(bad), "key cannot be a local file under %.40s: %s",
+					    cp->o->dst.path, why);
+		}
 		if (cp->j && !cp->o->dry_run) {
 			bg_jobject jo;
 			int f = jlookup(cp, o, &jo);
@@ -656,11 +788,11 @@ static void admit(bg_copy *cp)
 				obj_release(cp, o);
 				return;
 			}
-			if (!long_key && f == 1 && jadmit(cp, o, &jo))
+			if (!long_key && !bad[0] && f == 1 && jadmit(cp, o, &jo))
 				continue;
 		}
-		if (long_key) {
-			obj_fail(cp, o, "destination key longer than 1024 bytes");
+		if (long_key || bad[0]) {
+			obj_fail(cp, o, "%s", long_key ? "destination key longer than 1024 bytes" : bad);
 			obj_finish(cp, o);
 			continue;
 		}
@@ -701,6 +833,18 @@ static void admit(bg_copy *cp)
 
 /* ---- data transfers --------------------------------------------------- */
 
+/* The part's digests, over bytes as they arrive (or, for a file, once
+ * they are all read). */
+static void xfer_hash(void *ctx, const unsigned char *p, size_t n)
+{
+	xfer *x = ctx;
+	XXH3_128bits_update(x->xs, p, n);
+	if (x->md5_on)
+		EVP_DigestUpdate(x->md5, p, n);
+	else if (x->cp->cksum == BG_CKSUM_CRC32C)
+		x->crc = bg_crc32c(x->crc, p, n);
+}
+
 static size_t on_get_bytes(void *ctx, const char *p, size_t n)
 {
 	xfer *x = ctx;
@@ -719,11 +863,7 @@ static size_t on_get_bytes(void *ctx, const char *p, size_t n)
 	}
 	if (bg_chain_append(&cp->pool, &x->chain, p, n) < 0)
 		return 0;
-	XXH3_128bits_update(x->xs, p, n);
-	if (cp->cksum == BG_CKSUM_MD5)
-		EVP_DigestUpdate(x->md5, p, n);
-	else if (cp->cksum == BG_CKSUM_CRC32C)
-		x->crc = bg_crc32c(x->crc, p, n);
+	xfer_hash(x, (const unsigned char *)p, n);
 	x->got += n;
 	cp->stats.bytes_read += n;
 	return n;
@@ -750,9 +890,25 @@ static size_t on_put_bytes(void *ctx, char *dst, size_t n)
 
 static void xfer_done(bg_s3_req *r);
 
+static int local_get(bg_copy *cp, xfer *x);
+static int local_put(bg_copy *cp, xfer *x);
+
 static int start_get(bg_copy *cp, xfer *x)
 {
 	obj *o = x->o;
+	bg_chain_rewind(&x->chain);
+	x->paused = false;
+	XXH3_128bits_reset(x->xs);
+	/* MD5 for Content-MD5, and for a download of a single-part object,
+	 * whose ETag is the MD5 of its bytes (checked when the GET is done) */
+	x->md5_on = cp->cksum == BG_CKSUM_MD5 || (cp->ldst && !o->plan.multipart);
+	if (x->md5_on)
+		EVP_DigestInit_ex(x->md5, EVP_md5(), NULL);
+	x->crc = 0;
+	x->got = 0;
+	x->phase = X_GET;
+	if (cp->lsrc)
+		return local_get(cp, x);
 	char range[64], ifmatch[BG_ETAG_MAX + 4];
 	bg_header h[2];
 	size_t nh = 0;
@@ -763,14 +919,6 @@ static int start_get(bg_copy *cp, xfer *x)
 			    (unsigned long long)(x->off + x->len - 1));
 		h[nh++] = (bg_header){ "Range", range };
 	}
-	bg_chain_rewind(&x->chain);
-	x->paused = false;
-	XXH3_128bits_reset(x->xs);
-	if (cp->cksum == BG_CKSUM_MD5)
-		EVP_DigestInit_ex(x->md5, EVP_md5(), NULL);
-	x->crc = 0;
-	x->got = 0;
-	x->phase = X_GET;
 	bg_s3_call c = {
 		.method = "GET", .bucket = cp->o->src.bucket, .key = o->key, .headers = h,
 		.nheaders = nh, .write_fn = on_get_bytes, .io_ctx = x,
@@ -789,6 +937,12 @@ static int start_get(bg_copy *cp, xfer *x)
 static int start_put(bg_copy *cp, xfer *x)
 {
 	obj *o = x->o;
+	if (cp->ldst) {
+		x->got = 0;
+		x->paused = false;
+		x->phase = X_PUT;
+		return local_put(cp, x);
+	}
 	char pn[16], sum[64];
 	bg_query_param q[2];
 	size_t nq = 0;
@@ -897,7 +1051,7 @@ static void xfer_done(bg_s3_req *r)
 	x->attempt = 0;
 	if (x->phase == X_GET) {
 		x->digest = XXH3_128bits_digest(x->xs);
-		if (cp->cksum == BG_CKSUM_MD5) {
+		if (x->md5_on) {
 			unsigned int l = 16;
 			EVP_DigestFinal_ex(x->md5, x->md5sum, &l);
 			/* A single-part source's ETag is the MD5 of its bytes. */
@@ -952,6 +1106,263 @@ static void xfer_done(bg_s3_req *r)
 		o->state = O_VERIFY;
 	}
 	xfer_free(cp, x);
+}
+
+/* ---- local files: data ------------------------------------------------ */
+
+/* Errors that no retry mends: the run stops (the journal keeps what is
+ * done) with one message saying what to fix. */
+static bool disk_trouble(int e)
+{
+	return e == ENOSPC || e == EDQUOT || e == EROFS || e == EFBIG;
+}
+
+static void local_fail(bg_copy *cp, obj *o, int e, const char *what, const char *name)
+{
+	if (disk_trouble(e))
+		set_fatal(cp, BG_E_IO, "cannot write to %s: %s: choose a writable directory with enough free space",
+			  cp->o->dst.path, strerror(e));
+	obj_fail(cp, o, "%s %s: %s", what, name, strerror(e));
+}
+
+/* Makes r read as a successful answer of the local side. */
+static void local_answer(bg_s3_req *r, const char *etag)
+{
+	r->tag = REQ_LOCAL;
+	r->http.result = CURLE_OK;
+	r->status = 200;
+	r->resp.len = 0;
+	r->has_length = false;
+	r->content_length = 0;
+	r->retry_after_s = -1;
+	r->sink_failed = false;
+	bg_strlcpy(r->etag, etag ? etag : "", sizeof(r->etag));
+	bg_meta_clear(&r->meta);
+}
+
+static void hex128(XXH128_hash_t h, char hex[33])
+{
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, h);
+	bg_hex(c.digest, 16, hex);
+}
+
+/* Has the source file changed since it was listed?  Then the object starts
+ * over (or fails, after MAX_RESTARTS). */
+static bool local_src_changed(bg_copy *cp, obj *o, struct stat *st)
+{
+	char now[BG_ETAG_MAX];
+	if (fstat(o->sfd, st) < 0) {
+		obj_fail(cp, o, "cannot stat %s: %s", o->key, strerror(errno));
+		return true;
+	}
+	bg_local_etag(st, now, sizeof(now));
+	if (strcmp(now, o->etag) == 0)
+		return false;
+	o->restart = o->restarts < MAX_RESTARTS;
+	if (!o->restart)
+		obj_fail(cp, o, "source file keeps changing during the copy");
+	return true;
+}
+
+static int local_step(bg_copy *cp, xfer *x)
+{
+	obj *o = x->o;
+	bool write = x->phase == X_PUT;
+	if (x->got == x->len) { /* an empty file */
+		bg_http_fop_post(&cp->http, &x->fop, 0);
+		return 0;
+	}
+	unsigned n = bg_chain_iov(&cp->pool, &x->chain, x->got, x->len - x->got, x->iov, IOV_WINDOW);
+	int rc = bg_http_file_rw(&cp->http, &x->fop, write, write ? o->tfd : o->sfd, x->iov, n,
+				 x->off + x->got);
+	if (rc < 0) {
+		obj_fail(cp, o, "cannot queue a file %s: %s", write ? "write" : "read", strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+static int local_get(bg_copy *cp, xfer *x)
+{
+	obj *o = x->o;
+	if (o->sfd < 0) {
+		o->sfd = openat(cp->src_root, o->key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (o->sfd < 0) {
+			obj_fail(cp, o, "cannot open %s: %s", o->key, strerror(errno));
+			return -1;
+		}
+		struct stat st;
+		if (local_src_changed(cp, o, &st))
+			return -1;
+	}
+	return local_step(cp, x);
+}
+
+/* The temporary file of a download, in its directory (made as needed,
+ * never through a symlink).  Its name is the upload ID the journal keeps. */
+static int local_create(bg_copy *cp, obj *o)
+{
+	int rc = o->dirfd >= 0 ? 0 : bg_local_open_parent(cp->dst_root, o->dkey, true, &o->dirfd);
+	if (rc < 0) {
+		if (rc == -ENOTDIR || rc == -ELOOP)
+			obj_fail(cp, o, "cannot make the directories of %s: a part of the path is a file or a symlink",
+				 o->dkey);
+		else
+			local_fail(cp, o, -rc, "cannot make the directories of", o->dkey);
+		return -1;
+	}
+	char tmp[BG_TEMP_NAME_MAX];
+	bg_local_temp_name(o->dkey, tmp);
+	int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+	int fd = openat(o->dirfd, tmp, flags, 0666);
+	if (fd < 0 && errno == EEXIST) {
+		/* left by a run without a journal (one with a journal resumes
+		 * or removes it before getting here) */
+		unlinkat(o->dirfd, tmp, 0);
+		fd = openat(o->dirfd, tmp, flags, 0666);
+	}
+	if (fd < 0) {
+		local_fail(cp, o, errno, "cannot create a temporary file for", o->dkey);
+		return -1;
+	}
+	bg_strlcpy(o->upload_id, tmp, sizeof(o->upload_id));
+	o->tfd = fd;
+	/* Room for the whole file now: a full disk shows before any byte moves. */
+	if (o->size && fallocate(fd, 0, 0, (off_t)o->size) < 0 && disk_trouble(errno)) {
+		local_fail(cp, o, errno, "cannot make room for", o->dkey);
+		return -1; /* the abort removes the temporary file */
+	}
+	return 0;
+}
+
+/* Puts the finished temporary file in place under its name, with the
+ * source's modification time. */
+static int local_finalize(bg_copy *cp, obj *o)
+{
+	struct timespec ts[2];
+	if (bg_local_mtime_for(&o->meta, o->last_modified, &ts[1]) == 0) {
+		ts[0] = ts[1];
+		if (futimens(o->tfd, ts) < 0) {
+			local_fail(cp, o, errno, "cannot set the modification time of", o->dkey);
+			return -1;
+		}
+	}
+	if (renameat(o->dirfd, o->upload_id, o->dirfd, bg_local_base(o->dkey)) < 0) {
+		local_fail(cp, o, errno, "cannot rename the finished download into place:", o->dkey);
+		return -1;
+	}
+	close_fd(&o->tfd);
+	return 0;
+}
+
+static int local_put(bg_copy *cp, xfer *x)
+{
+	obj *o = x->o;
+	x->syncing = false;
+	if (!o->plan.multipart && o->tfd < 0 && local_create(cp, o) < 0)
+		return -1;
+	return local_step(cp, x);
+}
+
+static void local_get_done(bg_copy *cp, xfer *x, int res)
+{
+	obj *o = x->o;
+	if (res < 0) {
+		obj_fail(cp, o, "read of %s failed: %s", o->key, strerror(-res));
+		xfer_free(cp, x);
+		return;
+	}
+	x->got += (uint64_t)res;
+	cp->stats.bytes_read += (uint64_t)res;
+	struct stat st;
+	if (res == 0 && x->got < x->len) { /* the file got shorter */
+		if (!local_src_changed(cp, o, &st))
+			obj_fail(cp, o, "%s ended early", o->key);
+		xfer_free(cp, x);
+		return;
+	}
+	if (x->got < x->len) {
+		if (local_step(cp, x) < 0)
+			xfer_free(cp, x);
+		return;
+	}
+	bg_chain_set_len(&cp->pool, &x->chain, x->len);
+	bg_chain_each(&cp->pool, &x->chain, xfer_hash, x);
+	if (local_src_changed(cp, o, &st)) {
+		xfer_free(cp, x);
+		return;
+	}
+	local_answer(&x->req, NULL);
+	if (!o->plan.multipart && bg_local_meta_mtime(&x->req.meta, &st.st_mtim) < 0) {
+		obj_fail(cp, o, "no room for the mtime metadata");
+		xfer_free(cp, x);
+		return;
+	}
+	xfer_done(&x->req);
+}
+
+static void local_put_done(bg_copy *cp, xfer *x, int res)
+{
+	obj *o = x->o;
+	char hex[33];
+	if (o->failed || o->restart) {
+		xfer_free(cp, x);
+		return;
+	}
+	if (x->syncing) {
+		x->syncing = false;
+		if (res < 0) {
+			local_fail(cp, o, -res, "cannot flush", o->dkey);
+			xfer_free(cp, x);
+			return;
+		}
+		if (local_finalize(cp, o) < 0) {
+			xfer_free(cp, x);
+			return;
+		}
+		o->upload_id[0] = '\0'; /* nothing left to remove */
+		hex128(x->digest, hex);
+		local_answer(&x->req, hex);
+		xfer_done(&x->req);
+		return;
+	}
+	if (res < 0 || (res == 0 && x->got < x->len)) {
+		local_fail(cp, o, res < 0 ? -res : EIO, "cannot write", o->dkey);
+		xfer_free(cp, x);
+		return;
+	}
+	x->got += (uint64_t)res;
+	cp->stats.bytes_written += (uint64_t)res;
+	if (x->got < x->len) {
+		if (local_step(cp, x) < 0)
+			xfer_free(cp, x);
+		return;
+	}
+	if (!o->plan.multipart) {
+		/* On disk before the rename: the file appears whole or not at all. */
+		x->syncing = true;
+		if (bg_http_fdatasync(&cp->http, &x->fop, o->tfd) < 0) {
+			obj_fail(cp, o, "cannot queue a flush of %s", o->dkey);
+			xfer_free(cp, x);
+		}
+		return;
+	}
+	/* A part's "ETag" is its XXH3-128: what a resume re-reads to check it. */
+	hex128(x->digest, hex);
+	local_answer(&x->req, hex);
+	xfer_done(&x->req);
+}
+
+static void xfer_fop_done(bg_fop *op)
+{
+	xfer *x = op->owner;
+	if (!x->o)
+		return; /* dropped while stopping */
+	if (x->phase == X_GET)
+		local_get_done(x->cp, x, op->res);
+	else
+		local_put_done(x->cp, x, op->res);
 }
 
 static void dispatch_data(bg_copy *cp, uint64_t now)
@@ -1086,9 +1497,14 @@ static void multipart_etag(const obj *o, char *out, size_t cap)
 	bg_snprintf(out, cap, "%s-%u", hex, o->plan.nparts);
 }
 
+static bool local_ctl_side(const bg_copy *cp, ostate s);
+static int local_ctl(bg_copy *cp, ctl *c);
+
 static int start_ctl(bg_copy *cp, ctl *c)
 {
 	obj *o = c->o;
+	if (local_ctl_side(cp, o->state))
+		return local_ctl(cp, c);
 	const bg_copy_opts *op = cp->o;
 	bg_query_param q[4];
 	size_t nq = 0;
@@ -1262,6 +1678,7 @@ static void ctl_done(bg_s3_req *r)
 	obj *o = c->o;
 	char msg[BG_MSG_MAX];
 	bg_m_op op = ctl_op(o->state);
+	bool local = r->tag == REQ_LOCAL; /* answered by local file work (see local_ctl) */
 	note_req(cp, r, ctl_ep(o->state), op);
 	bg_s3_outcome out = bg_s3_classify(r, msg, sizeof(msg));
 	bool integrity = false;
@@ -1292,7 +1709,7 @@ static void ctl_done(bg_s3_req *r)
 	}
 	if (o->failed && o->state != O_ABORT) {
 		/* An upload created meanwhile must still be aborted. */
-		if (o->state == O_CREATE && out == BG_S3_DONE &&
+		if (o->state == O_CREATE && out == BG_S3_DONE && !local &&
 		    bg_xml_parse_initiate(r->resp.data ? r->resp.data : "", r->resp.len,
 					  o->upload_id, sizeof(o->upload_id)) < 0)
 			o->upload_id[0] = '\0';
@@ -1399,7 +1816,7 @@ static void ctl_done(bg_s3_req *r)
 		break;
 	}
 	case O_CREATE:
-		if (bg_xml_parse_initiate(r->resp.data ? r->resp.data : "", r->resp.len,
+		if (!local && bg_xml_parse_initiate(r->resp.data ? r->resp.data : "", r->resp.len,
 					  o->upload_id, sizeof(o->upload_id)) < 0) {
 			obj_fail(cp, o, "CreateMultipartUpload answer has no UploadId");
 			break;
@@ -1410,8 +1827,9 @@ static void ctl_done(bg_s3_req *r)
 		break;
 	case O_UPLOADS: {
 		bool trunc = false;
-		o->stray_id[0] = '\0';
-		if (bg_xml_parse_list_uploads(r->resp.data ? r->resp.data : "", r->resp.len,
+		if (!local)
+			o->stray_id[0] = '\0';
+		if (!local && bg_xml_parse_list_uploads(r->resp.data ? r->resp.data : "", r->resp.len,
 					      on_upload, o, &trunc, o->lu_key, sizeof(o->lu_key),
 					      o->lu_upload, sizeof(o->lu_upload)) < 0) {
 			obj_fail(cp, o, "ListMultipartUploads answer cannot be read");
@@ -1448,7 +1866,7 @@ static void ctl_done(bg_s3_req *r)
 		}
 		bool trunc = false;
 		unsigned next = 0;
-		if (bg_xml_parse_list_parts(r->resp.data ? r->resp.data : "", r->resp.len,
+		if (!local && bg_xml_parse_list_parts(r->resp.data ? r->resp.data : "", r->resp.len,
 					    on_listed_part, o, &trunc, &next) < 0) {
 			obj_fail(cp, o, "ListParts answer cannot be read");
 			break;
@@ -1497,7 +1915,7 @@ static void ctl_done(bg_s3_req *r)
 			char m[256];
 			bg_snprintf(m, sizeof(m), "ETag %s, expected %s", r->etag, o->expect_etag);
 			obj_fail(cp, o, "destination HEAD shows %s", m);
-		} else if (o->plan.same_layout && strcmp(r->etag, o->etag) != 0) {
+		} else if (o->plan.same_layout && !cp->ldst && strcmp(r->etag, o->etag) != 0) {
 			/* The parts arrived as sent, yet over the source's boundaries
 			 * the ETags differ: the source's middle parts are not uniform
 			 * (first and last were checked), or the bytes read were not the
@@ -1512,7 +1930,7 @@ static void ctl_done(bg_s3_req *r)
 		} else {
 			unsigned char a[16];
 			/* single-part source: its ETag is an MD5, and so is ours */
-			if (!o->plan.multipart && bg_unhex16(o->etag, a) == 0 &&
+			if (!o->plan.multipart && !cp->ldst && bg_unhex16(o->etag, a) == 0 &&
 			    bg_unhex16(r->etag, a) == 0 && strcmp(r->etag, o->etag) != 0) {
 				char m[256];
 				bg_snprintf(m, sizeof(m), "%s, source %s", r->etag, o->etag);
@@ -1544,6 +1962,171 @@ static void ctl_done(bg_s3_req *r)
 		return;
 	}
 	obj_settle(cp, o);
+}
+
+/* ---- local files: control --------------------------------------------- */
+
+static bool local_ctl_side(const bg_copy *cp, ostate s)
+{
+	return ctl_ep(s) == BG_MX_SRC ? cp->lsrc : cp->ldst;
+}
+
+/* The download's directory, without making it: 0, or -errno. */
+static int local_dir(bg_copy *cp, obj *o)
+{
+	return o->dirfd >= 0 ? 0 : bg_local_open_parent(cp->dst_root, o->dkey, false, &o->dirfd);
+}
+
+/* Resuming a download: which journaled parts does the temporary file
+ * hold?  Each is read back and its XXH3-128 compared with the journal's. */
+static void local_check_parts(bg_copy *cp, obj *o)
+{
+	struct stat st;
+	if (fstat(o->tfd, &st) < 0)
+		return;
+	for (uint32_t i = 0; i < o->plan.nparts; i++) {
+		if (!o->jhave[i])
+			continue;
+		uint64_t off, len;
+		bg_plan_part_range(&o->plan, o->size, i, &off, &len);
+		if (off + len > (uint64_t)st.st_size)
+			continue;
+		XXH3_128bits_reset(cp->xs_obj);
+		uint64_t done = 0;
+		while (done < len) {
+			size_t want = len - done < VERIFY_BUF ? (size_t)(len - done) : VERIFY_BUF;
+			ssize_t n = pread(o->tfd, cp->vbuf, want, (off_t)(off + done));
+			if (n <= 0)
+				break;
+			XXH3_128bits_update(cp->xs_obj, cp->vbuf, (size_t)n);
+			done += (uint64_t)n;
+		}
+		if (done == len && XXH128_isEqual(XXH3_128bits_digest(cp->xs_obj), o->xxh[i]))
+			o->pdone[i] = 1;
+	}
+}
+
+/* A control step on the local side: the work is done here, synchronously
+ * (an fdatasync excepted), and answers through c->fop at the next turn,
+ * the way a request would: res 0 goes on through ctl_done, res < 0 means
+ * the failure is recorded already. */
+static int local_ctl(bg_copy *cp, ctl *c)
+{
+	obj *o = c->o;
+	bg_s3_req *r = &c->req;
+	struct stat st;
+	int res = 0, rc;
+	local_answer(r, NULL);
+	switch (o->state) {
+	case O_HEAD:
+		if (fstatat(cp->src_root, o->key, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			obj_fail(cp, o, "cannot stat %s: %s", o->key, strerror(errno));
+			res = -1;
+		} else if (!S_ISREG(st.st_mode)) {
+			obj_fail(cp, o, "%s is no longer a regular file", o->key);
+			res = -1;
+		} else {
+			bg_local_etag(&st, r->etag, sizeof(r->etag));
+			r->has_length = true;
+			r->content_length = (uint64_t)st.st_size;
+			bg_local_meta_mtime(&r->meta, &st.st_mtim);
+		}
+		break;
+	case O_CREATE:
+		res = local_create(cp, o) < 0 ? -1 : 0;
+		break;
+	case O_COMPLETE:
+		if (bg_http_fdatasync(&cp->http, &c->fop, o->tfd) < 0) {
+			obj_fail(cp, o, "cannot queue a flush of %s", o->dkey);
+			return -1;
+		}
+		return 0; /* on to ctl_fop_done */
+	case O_VERIFY:
+		rc = local_dir(cp, o);
+		if (rc == 0 && fstatat(o->dirfd, bg_local_base(o->dkey), &st, AT_SYMLINK_NOFOLLOW) < 0)
+			rc = -errno;
+		if (rc == -ENOENT || rc == -ENOTDIR) {
+			r->status = 404;
+			if (!o->recheck) {
+				obj_fail(cp, o, "%s is not there after the rename", o->dkey);
+				res = -1;
+			}
+		} else if (rc < 0) {
+			obj_fail(cp, o, "cannot stat %s: %s", o->dkey, strerror(-rc));
+			res = -1;
+		} else {
+			r->has_length = true;
+			r->content_length = (uint64_t)st.st_size;
+			bg_strlcpy(r->etag, S_ISREG(st.st_mode) ? o->expect_etag : "not-a-file",
+				   sizeof(r->etag));
+		}
+		break;
+	case O_ABORT:
+	case O_ABORT_STRAY: {
+		const char *name = o->state == O_ABORT ? o->upload_id : o->stray_id;
+		if (o->state == O_ABORT)
+			close_fd(&o->tfd);
+		rc = local_dir(cp, o);
+		if (rc == 0 && unlinkat(o->dirfd, name, 0) < 0 && errno != ENOENT)
+			rc = -errno;
+		if (rc < 0 && rc != -ENOENT && rc != -ENOTDIR) {
+			char keep[BG_MSG_MAX];
+			bg_snprintf(keep, sizeof(keep), "%s; also cannot remove the temporary file %s: %s",
+				    o->failed ? o->err : "restart", name, strerror(-rc));
+			bg_strlcpy(o->err, keep, sizeof(o->err));
+			o->failed = true;
+		}
+		break;
+	}
+	case O_UPLOADS: {
+		char tmp[BG_TEMP_NAME_MAX];
+		bg_local_temp_name(o->dkey, tmp);
+		o->stray_id[0] = '\0';
+		if (local_dir(cp, o) == 0 && fstatat(o->dirfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (o->resumed && strcmp(o->upload_id, tmp) == 0 && S_ISREG(st.st_mode))
+				o->own_seen = true;
+			else
+				bg_strlcpy(o->stray_id, tmp, sizeof(o->stray_id));
+		}
+		break;
+	}
+	case O_LISTPARTS:
+		if (o->tfd < 0)
+			o->tfd = openat(o->dirfd, o->upload_id, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		if (o->tfd < 0)
+			r->status = 404; /* gone since: ctl_done starts it over */
+		else
+			local_check_parts(cp, o);
+		break;
+	default:
+		BG_ASSERT(!"no local step for this state");
+	}
+	bg_http_fop_post(&cp->http, &c->fop, res);
+	return 0;
+}
+
+static void ctl_fop_done(bg_fop *op)
+{
+	ctl *c = op->owner;
+	bg_copy *cp = c->cp;
+	if (!c->busy)
+		return; /* dropped while stopping */
+	obj *o = c->o;
+	if (o->state == O_COMPLETE && op->res >= 0 && !o->failed) {
+		if (local_finalize(cp, o) < 0) {
+			ctl_release(cp, c);
+			return;
+		}
+		local_answer(&c->req, NULL);
+		o->put_etag[0] = '\0';
+	} else if (o->state == O_COMPLETE && op->res < 0) {
+		local_fail(cp, o, -op->res, "cannot flush", o->dkey);
+	}
+	if (op->res < 0 || (o->failed && o->state != O_ABORT)) {
+		ctl_release(cp, c);
+		return;
+	}
+	ctl_done(&c->req);
 }
 
 static bool needs_ctl(const obj *o)
@@ -1739,6 +2322,15 @@ static void finish_journaled(bg_copy *cp)
 	}
 }
 
+/* Lets every file operation in the kernel finish: their buffers are pool
+ * blocks and their descriptors the objects'. */
+static void quiesce_files(bg_copy *cp)
+{
+	while (cp->http.fops || cp->http.fop_head)
+		if (bg_http_turn(&cp->http, 10000000ull) < 0)
+			break;
+}
+
 /* Interrupted with a journal: stop at once and leave open uploads to the
  * next run, which continues or aborts them from what the journal says. */
 static void stop_journaled(bg_copy *cp)
@@ -1775,6 +2367,7 @@ static void stop_journaled(bg_copy *cp)
 
 static void stop_everything(bg_copy *cp)
 {
+	quiesce_files(cp);
 	if (cp->j) {
 		stop_journaled(cp);
 		return;
@@ -1800,6 +2393,15 @@ static void stop_everything(bg_copy *cp)
 
 static void teardown(bg_copy *cp)
 {
+	quiesce_files(cp);
+	if (cp->objs)
+		for (unsigned i = 0; i < cp->nobjs; i++)
+			obj_close_files(&cp->objs[i]);
+	if (cp->walking)
+		bg_walk_close(&cp->walk);
+	close_fd(&cp->src_root);
+	close_fd(&cp->dst_root);
+	free(cp->vbuf);
 	for (unsigned i = 0; i < cp->nxf; i++) {
 		bg_s3_req_free(&cp->xf[i].req);
 		if (cp->xf[i].xs)
@@ -1831,6 +2433,81 @@ static void teardown(bg_copy *cp)
 	bg_http_free(&cp->http);
 }
 
+/* Local paths: the source walk (or the one file), the target directory
+ * (made if missing), and descriptors enough for every object's files. */
+static bg_err setup_local(bg_copy *cp, bg_status *st)
+{
+	const bg_copy_opts *o = cp->o;
+	if (!cp->lsrc && !cp->ldst)
+		return BG_OK;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (cp->lsrc) {
+		const char *path = o->src.path;
+		struct stat sst;
+		if (stat(path, &sst) < 0)
+			return bg_fail(st, BG_E_CONFIG, "source %s: %s", path, strerror(errno));
+		if (S_ISDIR(sst.st_mode)) {
+			cp->src_root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			char err[200];
+			if (cp->src_root < 0 || dfd < 0) {
+				if (dfd >= 0)
+					close(dfd);
+				return bg_fail(st, BG_E_CONFIG, "source directory %s: %s", path, strerror(errno));
+			}
+			if (bg_walk_open(&cp->walk, dfd, err, sizeof(err)) < 0)
+				return bg_fail(st, BG_E_CONFIG, "source directory %s: %s", path, err);
+			cp->walking = true;
+		} else if (S_ISREG(sst.st_mode)) {
+			/* One file: its directory is the root, its name the key's
+			 * last part (a DST ending in '/' or a bare bucket), or DST's
+			 * key as given. */
+			char dir[sizeof(o->src.path)];
+			bg_strlcpy(dir, path, sizeof(dir));
+			char *slash = strrchr(dir, '/');
+			const char *base = slash ? slash + 1 : dir;
+			if (bg_strlcpy(cp->single_key, base, sizeof(cp->single_key)) < 0)
+				return bg_fail(st, BG_E_CONFIG, "source file name is too long: %s", path);
+			if (slash == dir)
+				dir[1] = '\0';
+			else if (slash)
+				*slash = '\0';
+			cp->src_root = open(slash ? dir : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (cp->src_root < 0)
+				return bg_fail(st, BG_E_CONFIG, "directory of %s: %s", path, strerror(errno));
+			const char *pre = o->dst.prefix;
+			size_t pl = strlen(pre);
+			if (bg_snprintf(cp->single_dkey, sizeof(cp->single_dkey), "%s%s",
+					pre, (pl == 0 || pre[pl - 1] == '/') ? cp->single_key : "") < 0)
+				return bg_fail(st, BG_E_CONFIG, "destination key is too long");
+			cp->single = true;
+		} else {
+			return bg_fail(st, BG_E_CONFIG, "source %s is not a file or a directory", path);
+		}
+	}
+	if (cp->ldst) {
+		const char *path = o->dst.path;
+		int rc = bg_local_mkdirs(path);
+		if (rc < 0)
+			return bg_fail(st, BG_E_CONFIG, "cannot make the directory %s: %s", path, strerror(-rc));
+		cp->dst_root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (cp->dst_root < 0)
+			return bg_fail(st, BG_E_CONFIG, "destination %s: %s", path,
+				       errno == ENOTDIR ? "not a directory" : strerror(errno));
+		if (faccessat(cp->dst_root, ".", W_OK, AT_EACCESS) < 0)
+			return bg_fail(st, BG_E_CONFIG, "destination directory %s is not writable: %s",
+				       path, strerror(errno));
+		cp->vbuf = malloc(VERIFY_BUF);
+		if (!cp->vbuf)
+			return bg_fail(st, BG_E_NOMEM, "out of memory for the verify buffer");
+	}
+	return BG_OK;
+}
+
 static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 {
 	cp->o = o;
@@ -1839,6 +2516,10 @@ static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 	cp->xs_obj = XXH3_createState();
 	if (!cp->xs_obj)
 		return bg_fail(st, BG_E_NOMEM, "out of memory for a hash state");
+	cp->lsrc = o->src.kind == BG_LOC_LOCAL;
+	cp->ldst = o->dst.kind == BG_LOC_LOCAL;
+	if (cp->ldst)
+		cp->cksum = BG_CKSUM_NONE; /* no server to check a checksum; XXH3 still runs */
 	if (cp->cksum == BG_CKSUM_AUTO)
 		cp->cksum = o->dst_ep.custom ? BG_CKSUM_MD5 : BG_CKSUM_CRC32C;
 	norm_prefix(o->src.prefix, cp->src_prefix, sizeof(cp->src_prefix));
@@ -1866,6 +2547,8 @@ static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 	cp->queue = malloc(QUEUE_MAX * sizeof(*cp->queue));
 	if (!cp->xf || !cp->objs || !cp->queue)
 		return bg_fail(st, BG_E_NOMEM, "out of memory for the transfer tables");
+	for (unsigned i = 0; i < cp->nobjs; i++)
+		cp->objs[i].sfd = cp->objs[i].tfd = cp->objs[i].dirfd = -1;
 	for (unsigned i = 0; i < cp->nxf; i++) {
 		xfer *x = &cp->xf[i];
 		if (bg_s3_req_init(&x->req, XFER_BODY_MAX, st))
@@ -1875,6 +2558,8 @@ static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 		x->cp = cp;
 		x->xs = XXH3_createState();
 		x->md5 = EVP_MD_CTX_new();
+		x->fop.owner = x;
+		x->fop.done = xfer_fop_done;
 		if (!x->xs || !x->md5)
 			return bg_fail(st, BG_E_NOMEM, "out of memory for hash states");
 	}
@@ -1885,6 +2570,8 @@ static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 		c->req.owner = c;
 		c->req.done = ctl_done;
 		c->cp = cp;
+		c->fop.owner = c;
+		c->fop.done = ctl_fop_done;
 		bg_buf_init(&c->body, CTL_BODY_MAX);
 	}
 	if (bg_s3_req_init(&cp->list, LIST_BODY_MAX, st))
@@ -1901,7 +2588,7 @@ static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 		if (!ob->md5 || !ob->crc || !ob->xxh || !ob->pdone || !ob->jhave)
 			return bg_fail(st, BG_E_NOMEM, "out of memory for part tables");
 	}
-	return BG_OK;
+	return setup_local(cp, st);
 }
 
 /* HEAD of the destination bucket before anything moves: a missing bucket
@@ -1959,8 +2646,9 @@ bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 	bg_copy *cp = calloc(1, sizeof(*cp));
 	if (!cp)
 		return bg_fail(st, BG_E_NOMEM, "out of memory");
+	cp->src_root = cp->dst_root = -1;
 	bg_err rc = setup(cp, o, st);
-	if (rc == BG_OK)
+	if (rc == BG_OK && !cp->ldst)
 		rc = preflight(cp, st);
 	if (rc != BG_OK) {
 		teardown(cp);

@@ -39,7 +39,12 @@ typedef struct bg_copy_stats {
 	uint64_t stray_aborts;     /* uploads of an earlier run aborted as unusable */
 } bg_copy_stats;
 
-typedef enum bg_obj_event_kind { BG_EV_DONE, BG_EV_FAILED, BG_EV_PLANNED } bg_obj_event_kind;
+typedef enum bg_obj_event_kind {
+	BG_EV_DONE,
+	BG_EV_FAILED,
+	BG_EV_PLANNED,
+	BG_EV_SKIPPED, /* a local file not copied (a symlink, a fifo): error says why */
+} bg_obj_event_kind;
 
 typedef struct bg_obj_event {
 	bg_obj_event_kind kind;

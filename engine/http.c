@@ -10,6 +10,9 @@
 #define UD_SLOT(ud) ((uint32_t)((ud) >> 32) & 0x7fffffffu)
 #define UD_GEN(ud) ((uint32_t)(ud))
 #define MAKE_UD(slot, gen) (((uint64_t)(slot) << 32) | (uint64_t)(gen))
+/* File operations carry their bg_fop's address under this bit; socket
+ * slots never reach it. */
+#define UD_FOP (1ull << 62)
 
 static unsigned mask_for(int what)
 {
@@ -178,10 +181,65 @@ static void harvest(bg_http *h)
 	}
 }
 
+static void fop_queue(bg_http *h, bg_fop *op)
+{
+	op->next = NULL;
+	if (h->fop_tail)
+		h->fop_tail->next = op;
+	else
+		h->fop_head = op;
+	h->fop_tail = op;
+}
+
+static int fop_submit(bg_http *h, bg_fop *op, int rc)
+{
+	if (rc < 0)
+		return rc;
+	op->active = true;
+	h->fops++;
+	return 0;
+}
+
+static uint64_t fop_ud(bg_fop *op)
+{
+	uint64_t p = (uint64_t)(uintptr_t)op;
+	BG_ASSERT(p < UD_FOP);
+	return UD_FOP | p;
+}
+
+int bg_http_file_rw(bg_http *h, bg_fop *op, bool write, int fd, const struct iovec *iov,
+		    unsigned n, uint64_t off)
+{
+	BG_ASSERT(!op->active);
+	return fop_submit(h, op, bg_ring_file_rw(&h->ring, write, fd, iov, n, off, fop_ud(op)));
+}
+
+int bg_http_fdatasync(bg_http *h, bg_fop *op, int fd)
+{
+	BG_ASSERT(!op->active);
+	return fop_submit(h, op, bg_ring_fdatasync(&h->ring, fd, fop_ud(op)));
+}
+
+void bg_http_fop_post(bg_http *h, bg_fop *op, int res)
+{
+	BG_ASSERT(!op->active);
+	op->res = res;
+	op->active = true;
+	fop_queue(h, op);
+}
+
 /* The one place where a poll completion's result is translated. */
 static void on_cqe(void *ctx, uint64_t ud, int res)
 {
 	bg_http *h = ctx;
+	if (ud & UD_FOP) {
+		bg_fop *op = (bg_fop *)(uintptr_t)(ud & ~UD_FOP);
+		BG_ASSERT(op->active && h->fops > 0);
+		h->fops--;
+		op->res = res;
+		fop_queue(h, op);
+		return;
+	}
 	uint32_t slot = UD_SLOT(ud);
 	BG_ASSERT(slot < h->nsocks);
 	bg_http_sock *s = &h->socks[slot];
@@ -229,7 +287,7 @@ int bg_http_turn(bg_http *h, uint64_t max_wait_ns)
 {
 	uint64_t now = bg_now_ns();
 	uint64_t wait = max_wait_ns;
-	if (h->timer_due || h->done_head)
+	if (h->timer_due || h->done_head || h->fop_head)
 		wait = 0;
 	else if (h->timer_deadline) {
 		uint64_t left = h->timer_deadline > now ? h->timer_deadline - now : 0;
@@ -258,6 +316,15 @@ int bg_http_turn(bg_http *h, uint64_t max_wait_ns)
 		r->next = NULL;
 		r->done(r, r->result);
 		r = next;
+	}
+	bg_fop *op = h->fop_head;
+	h->fop_head = h->fop_tail = NULL;
+	while (op) {
+		bg_fop *next = op->next;
+		op->next = NULL;
+		op->active = false;
+		op->done(op);
+		op = next;
 	}
 	return 0;
 }

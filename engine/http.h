@@ -33,6 +33,19 @@ struct bg_http_req {
 	bool active;
 };
 
+/* A file operation on the same ring (reads and writes of local files, an
+ * fdatasync), or a completion posted without I/O.  Its done callback runs
+ * from bg_http_turn like a finished transfer's: never from inside submit.
+ * res is what the kernel answered (bytes, or -errno). */
+typedef struct bg_fop bg_fop;
+struct bg_fop {
+	void (*done)(bg_fop *op);
+	void *owner;
+	bg_fop *next; /* done-queue link */
+	int res;
+	bool active;
+};
+
 typedef struct bg_http_sock {
 	curl_socket_t fd;
 	uint32_t gen;
@@ -50,6 +63,8 @@ typedef struct bg_http {
 	uint64_t timer_deadline; /* bg_now_ns() value, 0 if none */
 	bool timer_due;          /* curl asked for a zero timeout */
 	bg_http_req *done_head, *done_tail;
+	bg_fop *fop_head, *fop_tail; /* finished file operations */
+	unsigned fops;               /* file operations in the kernel */
 	unsigned active;
 	uint64_t polls;          /* poll completions handled (stats) */
 	uint64_t stale;          /* stale completions ignored */
@@ -64,6 +79,14 @@ void bg_http_free(bg_http *h);
 int bg_http_add(bg_http *h, bg_http_req *r);
 /* Stops a transfer without running its callback. */
 void bg_http_abort(bg_http *h, bg_http_req *r);
+
+/* File operations (see bg_fop).  0 or -errno (the ring refused it). */
+int bg_http_file_rw(bg_http *h, bg_fop *op, bool write, int fd, const struct iovec *iov,
+		    unsigned n, uint64_t off);
+int bg_http_fdatasync(bg_http *h, bg_fop *op, int fd);
+/* Completes op with res at the next turn, with no I/O (for work done
+ * synchronously that must answer the way asynchronous work does). */
+void bg_http_fop_post(bg_http *h, bg_fop *op, int res);
 
 /* One turn of the loop: waits at most max_wait_ns (bounded further by
  * curl's timer), lets curl act on ready sockets and timers, then runs the

@@ -167,3 +167,40 @@ void bg_chain_each(const bg_pool *p, const bg_chain *c,
 		b = p->next[b];
 	}
 }
+
+unsigned bg_chain_iov(const bg_pool *p, const bg_chain *c, uint64_t off, uint64_t len,
+		      struct iovec *iov, unsigned max)
+{
+	uint64_t cap = (uint64_t)c->nblocks * p->block_size;
+	if (off >= cap)
+		return 0;
+	if (len > cap - off)
+		len = cap - off;
+	unsigned n = 0;
+	uint32_t b = block_at(p, c, off);
+	while (len && n < max) {
+		size_t in = (size_t)(off % p->block_size);
+		size_t take = p->block_size - in;
+		if (take > len)
+			take = (size_t)len;
+		unsigned char *at = p->base + (size_t)b * p->block_size + in;
+		if (n && (unsigned char *)iov[n - 1].iov_base + iov[n - 1].iov_len == at)
+			iov[n - 1].iov_len += take;
+		else
+			iov[n++] = (struct iovec){ .iov_base = at, .iov_len = take };
+		off += take;
+		len -= take;
+		if (off % p->block_size == 0)
+			b = p->next[b];
+	}
+	return n;
+}
+
+void bg_chain_set_len(bg_pool *p, bg_chain *c, uint64_t n)
+{
+	BG_ASSERT(n <= (uint64_t)c->nblocks * p->block_size);
+	c->len = n;
+	c->wblk = block_at(p, c, n); /* NONE when full */
+	c->rblk = c->head;
+	c->roff = 0;
+}

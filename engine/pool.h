@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "util.h"
 
@@ -52,6 +53,15 @@ int bg_chain_append(bg_pool *p, bg_chain *c, const void *src, size_t n);
 /* Copies up to n bytes from offset off into dst; returns bytes copied.
  * Sequential reads (off equal to the previous off + n) are O(n). */
 size_t bg_chain_read(const bg_pool *p, bg_chain *c, uint64_t off, void *dst, size_t n);
+/* Describes up to `max` iovecs of the chain's capacity from byte `off`
+ * (at most `len` bytes), merging blocks that lie next to each other, for
+ * file reads into the chain and writes out of it.  Returns the count. */
+unsigned bg_chain_iov(const bg_pool *p, const bg_chain *c, uint64_t off, uint64_t len,
+		      struct iovec *iov, unsigned max);
+/* The chain now holds n bytes that a file read put there (n at most its
+ * capacity). */
+void bg_chain_set_len(bg_pool *p, bg_chain *c, uint64_t n);
+
 /* Calls fn over each contiguous piece of [0, c->len). */
 void bg_chain_each(const bg_pool *p, const bg_chain *c,
 		   void (*fn)(void *ctx, const unsigned char *p, size_t n), void *ctx);

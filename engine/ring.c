@@ -83,6 +83,30 @@ int bg_ring_poll_remove(bg_ring *r, uint64_t user_data)
 	return 0;
 }
 
+int bg_ring_file_rw(bg_ring *r, bool write, int fd, const struct iovec *iov, unsigned n,
+		    uint64_t off, uint64_t user_data)
+{
+	struct io_uring_sqe *sqe = get_sqe(r);
+	if (!sqe)
+		return -EBUSY;
+	if (write)
+		io_uring_prep_writev(sqe, fd, iov, n, off);
+	else
+		io_uring_prep_readv(sqe, fd, iov, n, off);
+	io_uring_sqe_set_data64(sqe, user_data);
+	return 0;
+}
+
+int bg_ring_fdatasync(bg_ring *r, int fd, uint64_t user_data)
+{
+	struct io_uring_sqe *sqe = get_sqe(r);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+	io_uring_sqe_set_data64(sqe, user_data);
+	return 0;
+}
+
 int bg_ring_run(bg_ring *r, uint64_t timeout_ns, bg_ring_handler handler, void *ctx)
 {
 	struct io_uring_cqe *cqe = NULL;

@@ -6,6 +6,8 @@
 #define BG_RING_H
 
 #include <liburing.h>
+#include <stdbool.h>
+#include <sys/uio.h>
 #include <stdint.h>
 
 #include "util.h"
@@ -30,6 +32,13 @@ void bg_ring_exit(bg_ring *r);
 int bg_ring_poll_add(bg_ring *r, int fd, unsigned mask, uint64_t user_data);
 /* Queue the cancellation of the poll tagged `user_data`. 0 or -errno. */
 int bg_ring_poll_remove(bg_ring *r, uint64_t user_data);
+
+/* Queue a vectored read or write of a regular file at `off`. 0 or -errno.
+ * The iovec array and the buffers must stay valid until the completion. */
+int bg_ring_file_rw(bg_ring *r, bool write, int fd, const struct iovec *iov, unsigned n,
+		    uint64_t off, uint64_t user_data);
+/* Queue an fdatasync of fd. 0 or -errno. */
+int bg_ring_fdatasync(bg_ring *r, int fd, uint64_t user_data);
 
 /* Submits what is queued, waits up to timeout_ns (0: do not wait) for at
  * least one completion, then calls handler once per completion.

@@ -154,6 +154,15 @@ static void json_arg(bg_buf *b, unsigned *n, const char *v)
 /* The location as the journal records it: scheme://bucket[/prefix]. */
 static void location_url(const bg_location *l, char *out, size_t cap)
 {
+	if (l->kind == BG_LOC_LOCAL) {
+		/* absolute, so that barge resume works from any directory */
+		char cwd[4096];
+		if (l->path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+			bg_snprintf(out, cap, "%s", l->path);
+		else
+			bg_snprintf(out, cap, "%s/%s", cwd, l->path);
+		return;
+	}
 	const char *scheme = l->kind == BG_LOC_R2 ? "r2" : "s3";
 	if (l->prefix[0])
 		bg_snprintf(out, cap, "%s://%s/%s", scheme, l->bucket, l->prefix);
@@ -365,12 +374,13 @@ static int cmd_copy(int argc, char **argv)
 		fprintf(stderr, "barge: %s\n", err);
 		return EXIT_USAGE;
 	}
-	if (o.src.kind == BG_LOC_LOCAL || o.dst.kind == BG_LOC_LOCAL) {
-		fprintf(stderr, "barge: local paths are not supported yet: use s3://bucket or r2://bucket on both sides\n");
+	bool lsrc = o.src.kind == BG_LOC_LOCAL, ldst = o.dst.kind == BG_LOC_LOCAL;
+	if (lsrc && ldst) {
+		fprintf(stderr, "barge: both SRC and DST are local paths: barge copies to or from a bucket (use cp or rsync between directories)\n");
 		return EXIT_USAGE;
 	}
-	if (bg_endpoint_resolve(o.src.kind, src_profile, &o.src_ep, err, sizeof(err)) < 0 ||
-	    bg_endpoint_resolve(o.dst.kind, dst_profile, &o.dst_ep, err, sizeof(err)) < 0) {
+	if ((!lsrc && bg_endpoint_resolve(o.src.kind, src_profile, &o.src_ep, err, sizeof(err)) < 0) ||
+	    (!ldst && bg_endpoint_resolve(o.dst.kind, dst_profile, &o.dst_ep, err, sizeof(err)) < 0)) {
 		fprintf(stderr, "barge: %s\n", err);
 		return EXIT_USAGE;
 	}
@@ -392,7 +402,8 @@ static int cmd_copy(int argc, char **argv)
 		fprintf(stderr, "barge: WARNING: --insecure: TLS certificates are NOT verified on either "
 				"endpoint; anyone on the path can impersonate them, read and change the data\n");
 	}
-	if (strcmp(o.src_ep.url, o.dst_ep.url) == 0 && strcmp(o.src.bucket, o.dst.bucket) == 0) {
+	if (!lsrc && !ldst && strcmp(o.src_ep.url, o.dst_ep.url) == 0 &&
+	    strcmp(o.src.bucket, o.dst.bucket) == 0) {
 		const char *a = o.src.prefix, *b = o.dst.prefix;
 		size_t la = strlen(a), lb = strlen(b);
 		if (strncmp(a, b, la < lb ? la : lb) == 0) {
@@ -424,12 +435,13 @@ static int cmd_copy(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_hup);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN); /* a file-size limit is an error (EFBIG), not a kill */
 
 	bg_status st = { 0 };
 	bg_journal *j = NULL;
 	bg_buf_addf(&args_json, "]}");
 	if (journal_path && !o.dry_run) {
-		char srcu[1200], dstu[1200];
+		char srcu[8300], dstu[8300];
 		location_url(&o.src, srcu, sizeof(srcu));
 		location_url(&o.dst, dstu, sizeof(dstu));
 		if (bg_journal_open(&j, journal_path, BG_J_CREATE, jsync, &st) != BG_OK ||

@@ -358,6 +358,8 @@ void bg_log_object(const bg_obj_event *e)
 {
 	if (e->kind == BG_EV_FAILED && log_json) /* text: progress.c names it */
 		log_event(BG_LOG_ERROR, "object_failed", e->key, "", 0, 0, e->error);
+	else if (e->kind == BG_EV_SKIPPED && log_json)
+		log_event(BG_LOG_WARN, "object_skipped", e->key, "", 0, 0, e->error);
 	else if (e->kind == BG_EV_DONE) {
 		char m[128];
 		bg_snprintf(m, sizeof(m), "%" PRIu64 " bytes, etag %s", e->size,

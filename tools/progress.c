@@ -99,7 +99,8 @@ void bg_progress_object(void *ctx, const bg_obj_event *e)
 	bg_progress *p = ctx;
 	if (p->mode == BG_PROG_JSON) {
 		const char *st = e->kind == BG_EV_DONE ? "done" :
-				 e->kind == BG_EV_FAILED ? "failed" : "planned";
+				 e->kind == BG_EV_FAILED ? "failed" :
+				 e->kind == BG_EV_SKIPPED ? "skipped" : "planned";
 		fprintf(p->out, "{\"type\":\"object\",\"status\":\"%s\",\"key\":", st);
 		bg_json_str(p->out, e->key);
 		fprintf(p->out, ",\"dst_key\":");
@@ -136,6 +137,10 @@ void bg_progress_object(void *ctx, const bg_obj_event *e)
 	if (e->kind == BG_EV_FAILED && !p->json_log) { /* else the event log has it */
 		clear_bar(p);
 		fprintf(p->err, "barge: failed: %s: %s\n", e->key, e->error ? e->error : "");
+	}
+	if (e->kind == BG_EV_SKIPPED && !p->json_log) {
+		clear_bar(p);
+		fprintf(p->err, "barge: skipped: %s: %s\n", e->key, e->error ? e->error : "");
 	}
 }
 
