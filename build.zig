@@ -45,7 +45,7 @@ const engine_sources = [_][]const u8{
 
 const system_libs = [_][]const u8{ "curl", "uring", "ssl", "crypto", "xxhash", "expat", "inih", "sqlite3" };
 
-const unit_tests = [_][]const u8{ "sigv4", "xml", "config", "plan", "pool", "cksum", "util", "journal", "audit", "metrics" };
+const unit_tests = [_][]const u8{ "sigv4", "xml", "config", "plan", "pool", "cksum", "util", "journal", "audit", "metrics", "local" };
 
 const synth_sources = [_][]const u8{
     "bench/synth/main.c",

@@ -186,8 +186,8 @@ int bg_local_key_check(const char *rel, char *why, size_t cap)
 					   NAME_MAX_BYTES), -1;
 		if (n > 7 && strncmp(p, ".barge.", 7) == 0 && n >= 8 &&
 		    strncmp(p + n - 8, ".partial", 8) == 0)
-			return bg_snprintf(why, cap, "barge keeps names like '%.*s' for its temporary files",
-					   (int)n, p), -1;
+			return bg_snprintf(why, cap, "barge keeps names of the form "
+					   "'.barge.*.partial' for its temporary files"), -1;
 		if (!slash)
 			return 0;
 		p = slash + 1;
