@@ -50,6 +50,7 @@
 	X(UPLOAD_ID, "UploadId")                                         \
 	X(COMPLETE, "CompleteMultipartUploadResult")                     \
 	X(LIST_PARTS, "ListPartsResult") X(PART, "Part")                 \
+	X(LIST_PARTS_MOTO, "ListPartsResponse") /* moto's root for ListParts */ \
 	X(PART_NUMBER, "PartNumber")                                     \
 	X(NEXT_PART_MARKER, "NextPartNumberMarker")                      \
 	X(LIST_UPLOADS, "ListMultipartUploadsResult") X(UPLOAD, "Upload") \
@@ -151,7 +152,8 @@ static void XMLCALL xp_on_start(void *ud, const XML_Char *name, const XML_Char *
 	if (x->depth == 1) {
 		if (id == EL_ERROR) {
 			x->is_error = true;
-		} else if (id != x->want_root) {
+		} else if (id != x->want_root &&
+			   !(x->want_root == EL_LIST_PARTS && id == EL_LIST_PARTS_MOTO)) {
 			const char *sep = strrchr(name, XP_NS_SEP);
 			xp_fail(x, "unexpected response: <%.64s> where <%s> was expected",
 				sep ? sep + 1 : name, el_names[x->want_root]);

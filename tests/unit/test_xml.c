@@ -632,6 +632,23 @@ static void test_list_parts(void)
 	CHECK_INT(ps.number[1], 3);
 	CHECK_STR(ps.etag[1], "aaaa18db4cc2f85cedef654fccc4a4x8");
 
+	/* moto names the root ListPartsResponse (seen resuming into moto) */
+	const char *moto =
+		"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<ListPartsResponse "
+		"xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>b</Bucket><Key>k</Key>"
+		"<UploadId>u</UploadId><PartNumberMarker>0</PartNumberMarker><NextPartNumberMarker>5"
+		"</NextPartNumberMarker><MaxParts>1000</MaxParts><IsTruncated>false</IsTruncated>"
+		"<Part><PartNumber>5</PartNumber><LastModified>2026-11-29T18:39:42.000Z</LastModified>"
+		"<ETag>\"4f08eef4096726bff1125e1b1b734644\"</ETag><Size>5242880</Size></Part>"
+		"<StorageClass>STANDARD</StorageClass></ListPartsResponse>";
+	memset(&ps, 0, sizeof(ps));
+	CHECK_INT(bg_xml_parse_list_parts(moto, strlen(moto), on_part, &ps, &trunc, &marker), 0);
+	CHECK(!trunc);
+	CHECK_INT(ps.n, 1);
+	CHECK_INT(ps.number[0], 5);
+	const char *moto_other = "<ListPartsResponse><IsTruncated>false</IsTruncated></ListPartsResponse>";
+	CHECK_INT(bg_xml_parse_list(moto_other, strlen(moto_other), NULL, NULL, NULL, NULL, 0) < 0, 1);
+
 	memset(&ps, 0, sizeof(ps));
 	CHECK_INT(bg_xml_parse_list_parts(last, strlen(last), on_part, &ps, &trunc, &marker), 0);
 	CHECK(!trunc);
