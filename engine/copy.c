@@ -2576,6 +2576,13 @@ static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 	}
 	if (bg_s3_req_init(&cp->list, LIST_BODY_MAX, st))
 		return st->code;
+	if (o->stall_timeout_s) {
+		for (unsigned i = 0; i < cp->nxf; i++)
+			bg_s3_req_stall(&cp->xf[i].req, o->stall_timeout_s);
+		for (unsigned i = 0; i < cp->nctl; i++)
+			bg_s3_req_stall(&cp->ctls[i].req, o->stall_timeout_s);
+		bg_s3_req_stall(&cp->list, o->stall_timeout_s);
+	}
 	cp->list.owner = cp;
 	cp->list.done = list_done;
 	for (unsigned i = 0; i < cp->nobjs; i++) {

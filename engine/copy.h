@@ -81,6 +81,7 @@ typedef struct bg_copy_opts {
 	bool dry_run;
 	bg_cksum_mode cksum;
 	unsigned retries;   /* attempts per request */
+	unsigned stall_timeout_s; /* under 1 KiB/s for this long: dropped, retried (0: 30) */
 	void (*on_progress)(void *ctx, const bg_copy_stats *s);
 	void (*on_object)(void *ctx, const bg_obj_event *e);
 	void *ctx;

@@ -155,6 +155,11 @@ int bg_s3_req_init(bg_s3_req *r, size_t body_cap, bg_status *st)
 	return 0;
 }
 
+void bg_s3_req_stall(bg_s3_req *r, unsigned secs)
+{
+	curl_easy_setopt(r->http.easy, CURLOPT_LOW_SPEED_TIME, (long)secs);
+}
+
 void bg_s3_req_free(bg_s3_req *r)
 {
 	if (r->http.easy)

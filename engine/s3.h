@@ -100,6 +100,9 @@ struct bg_s3_req {
 /* body_cap bounds responses kept in memory (e.g. 64 KiB, 8 MiB for lists). */
 int bg_s3_req_init(bg_s3_req *r, size_t body_cap, bg_status *st);
 void bg_s3_req_free(bg_s3_req *r);
+/* A transfer under 1 KiB/s for `secs` is given up (a retryable timeout);
+ * bg_s3_req_init sets 30 s. */
+void bg_s3_req_stall(bg_s3_req *r, unsigned secs);
 
 /* Builds URL, headers and signature and sets curl up; the caller then
  * passes &r->http to bg_http_add.  0 or -1 with st filled (a key too long

@@ -80,6 +80,8 @@ static const char usage_copy[] =
 	"                         part for the destination to verify (auto: crc32c on\n"
 	"                         AWS and R2, md5 on other endpoints)\n"
 	"  --retries N            attempts per request (default 10)\n"
+	"  --stall-timeout SECS   a transfer moving under 1 KiB/s for SECS is dropped\n"
+	"                         and retried (default 30)\n"
 	"  --src-profile P        shared-config profile for SRC\n"
 	"  --dst-profile P        shared-config profile for DST\n"
 	"  --env-file FILE        load KEY=VALUE lines (R2 keys, ...) from FILE\n"
@@ -122,7 +124,7 @@ static const char *const value_options[] = {
 		"--concurrency", "--retries", "--part-size", "--multipart-threshold", "--memory",
 		"--include", "--exclude", "--progress", "--checksum", "--src-profile",
 		"--dst-profile", "--env-file", "--journal", "--journal-sync", "--ca-bundle",
-		"--metrics-file", "--metrics-listen", "--metrics-interval", "--log-format",
+		"--metrics-file", "--metrics-listen", "--metrics-interval", "--stall-timeout", "--log-format",
 		"--log-level", "--bwlimit", "--bwlimit-file",
 };
 
@@ -260,6 +262,10 @@ static int cmd_copy(int argc, char **argv)
 				if (bg_parse_u64(val, 1, 100, &v) < 0)
 					return usage_error("--retries '%s' must be a number from 1 to 100", val);
 				o.retries = (unsigned)v;
+			} else if (strcmp(a, "--stall-timeout") == 0) {
+				if (bg_parse_u64(val, 1, 3600, &v) < 0)
+					return usage_error("--stall-timeout '%s' must be a number of seconds from 1 to 3600", val);
+				o.stall_timeout_s = (unsigned)v;
 			} else if (strcmp(a, "--part-size") == 0) {
 				if (parse_size_opt(a, val, BG_PART_MIN, BG_PART_MAX, &o.part_size) < 0)
 					return EXIT_USAGE;
