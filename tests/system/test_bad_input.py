@@ -125,6 +125,13 @@ ARG_CASES = [
     ("retries-negative", [SRC, DST, "--retries", "-1"], ["--retries", "-1"]),
     ("retries-word", [SRC, DST, "--retries", "many"], ["--retries", "many"]),
     ("retries-no-value", [SRC, DST, "--retries"], ["--retries"]),
+    ("stall-timeout-zero", [SRC, DST, "--stall-timeout", "0"], ["--stall-timeout", "'0'"]),
+    ("stall-timeout-word", [SRC, DST, "--stall-timeout", "5s"], ["--stall-timeout", "5s"]),
+    # local paths
+    ("local-both-sides", ["{TMP}", "{TMP}/out"], ["both SRC and DST are local", "rsync"]),
+    ("local-source-missing", ["{TMP}/no-such-dir", DST], ["source", "no-such-dir", "No such file"]),
+    ("local-dst-under-a-file", [SRC, "/etc/passwd/x"], ["cannot make the directory", "/etc/passwd/x",
+                                                        "Not a directory"]),
     # enums
     ("checksum-uppercase", [SRC, DST, "--checksum", "SHA256"], ["--checksum", "SHA256"]),
     ("checksum-empty", [SRC, DST, "--checksum", ""], ["--checksum"]),
