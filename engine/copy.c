@@ -900,8 +900,11 @@ static int start_get(bg_copy *cp, xfer *x)
 	x->paused = false;
 	XXH3_128bits_reset(x->xs);
 	/* MD5 for Content-MD5, and for a download of a single-part object,
-	 * whose ETag is the MD5 of its bytes (checked when the GET is done) */
-	x->md5_on = cp->cksum == BG_CKSUM_MD5 || (cp->ldst && !o->plan.multipart);
+	 * whose ETag is the MD5 of its bytes (checked when the GET is done).
+	 * Not from AWS itself: there an SSE-KMS object's ETag is not an MD5. */
+	x->md5_on = cp->cksum == BG_CKSUM_MD5 ||
+		    (cp->ldst && !o->plan.multipart &&
+		     (cp->o->src_ep.custom || cp->o->src.kind == BG_LOC_R2));
 	if (x->md5_on)
 		EVP_DigestInit_ex(x->md5, EVP_md5(), NULL);
 	x->crc = 0;
