@@ -2094,7 +2094,7 @@ static int local_ctl(bg_copy *cp, ctl *c)
 		break;
 	}
 	case O_LISTPARTS:
-		if (o->tfd < 0)
+		if (o->tfd < 0 && local_dir(cp, o) == 0)
 			o->tfd = openat(o->dirfd, o->upload_id, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 		if (o->tfd < 0)
 			r->status = 404; /* gone since: ctl_done starts it over */
