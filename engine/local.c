@@ -283,22 +283,32 @@ int bg_local_meta_mtime(bg_meta *m, const struct timespec *ts)
 	return bg_meta_capture(m, name, sizeof(name) - 1, v, (size_t)n);
 }
 
+/* ".digits" at *p as nanoseconds (digits past the ninth ignored); *p
+ * moves past them.  No '.': 0. */
+static long parse_fraction(const char **p)
+{
+	const char *s = *p;
+	long ns = 0, scale = 100000000;
+	if (*s != '.')
+		return 0;
+	for (s++; *s >= '0' && *s <= '9'; s++) {
+		ns += (*s - '0') * scale;
+		scale /= 10;
+	}
+	*p = s;
+	return ns;
+}
+
 /* "seconds[.fraction]", as rclone and barge write it. */
 static int parse_mtime_value(const char *s, struct timespec *ts)
 {
-	char *end;
+	char *e;
 	errno = 0;
-	long long sec = strtoll(s, &end, 10);
+	long long sec = strtoll(s, &e, 10);
+	const char *end = e;
 	if (end == s || errno || sec < 0)
 		return -1;
-	long ns = 0;
-	if (*end == '.') {
-		long scale = 100000000;
-		for (end++; *end >= '0' && *end <= '9'; end++) {
-			ns += (*end - '0') * scale;
-			scale /= 10;
-		}
-	}
+	long ns = parse_fraction(&end);
 	if (*end)
 		return -1;
 	ts->tv_sec = (time_t)sec;
@@ -314,14 +324,7 @@ static int parse_iso(const char *s, struct timespec *ts)
 	const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
 	if (!end)
 		return -1;
-	long ns = 0;
-	if (*end == '.') {
-		long scale = 100000000;
-		for (end++; *end >= '0' && *end <= '9'; end++) {
-			ns += (*end - '0') * scale;
-			scale /= 10;
-		}
-	}
+	long ns = parse_fraction(&end);
 	if (*end != 'Z' && *end != '\0')
 		return -1;
 	ts->tv_sec = timegm(&tm);
