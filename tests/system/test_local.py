@@ -48,6 +48,7 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 
 from conftest import DST_SECRET_KEY, SRC_SECRET_KEY, barge_bin
+from test_journal import listing, multipart_etag  # noqa: E402  (shared helpers)
 from meterproxy import MeterProxy
 
 KiB = 1 << 10
@@ -73,19 +74,6 @@ def sha256_file(p: Path) -> str:
     return h.hexdigest()
 
 
-def multipart_etag(data: bytes, part_size: int) -> str:
-    digests = [hashlib.md5(data[i:i + part_size]).digest()
-               for i in range(0, max(len(data), 1), part_size)]
-    return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
-
-
-def listing(client, bucket: str, prefix: str = "") -> dict:
-    """{key: object summary} from a full, paginated listing."""
-    out = {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for o in page.get("Contents", []):
-            out[o["Key"]] = o
-    return out
 
 
 def read(client, bucket: str, key: str) -> bytes:
