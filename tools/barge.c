@@ -502,6 +502,14 @@ static int cmd_copy(int argc, char **argv)
 						     stats.failed_objects - stats.already_done_objects));
 			return EXIT_PARTIAL;
 		}
+		if (rc == BG_OK && stats.listed_objects == 0 && stats.skipped_objects == 0 &&
+		    o.src.kind != BG_LOC_LOCAL) {
+			char srcu[8300];
+			location_url(&o.src, srcu, sizeof(srcu));
+			fprintf(stderr, "barge: nothing to copy: no keys under %s%s (a prefix is a folder; "
+					"to copy one object, give its folder and --include its name)\n",
+				srcu, o.src.prefix[0] ? "/" : "");
+		}
 		return rc == BG_OK ? 0 : EXIT_PARTIAL;
 	}
 	if (prog.bar_drawn)
