@@ -2492,7 +2492,7 @@ static bg_err setup_local(bg_copy *cp, bg_status *st)
 			return bg_fail(st, BG_E_CONFIG, "source %s is not a file or a directory", path);
 		}
 	}
-	if (cp->ldst) {
+	if (cp->ldst && !o->dry_run) { /* a dry run makes nothing */
 		const char *path = o->dst.path;
 		int rc = bg_local_mkdirs(path);
 		if (rc < 0)
