@@ -783,3 +783,25 @@ def test_download_into_a_full_disk(servers, fresh_buckets, barge, small_fs):
         if rel.startswith("m/"):
             assert p.read_bytes() == smalls[rel], rel
     assert set(files) <= set(before) | set(smalls), sorted(files)
+
+
+def test_dry_run_moves_and_makes_nothing(servers, fresh_buckets, barge, tmp_path):
+    """--dry-run with a local side: the plan names every file, and neither
+    the target directory nor a key is made."""
+    b = fresh_buckets
+    src, dst = servers.src.client, servers.dst.client
+    src.put_object(Bucket=b.src, Key="p/a.txt", Body=b"a" * 10)
+    src.put_object(Bucket=b.src, Key="p/sub/b.txt", Body=b"b" * 20)
+    out = tmp_path / "not" / "made"
+    r = barge(["copy", f"s3://{b.src}/p", out, "--dry-run"], timeout=60)
+    assert r.code == 0, ok(r)
+    assert "would copy p/a.txt -> a.txt" in r.stdout and "p/sub/b.txt -> sub/b.txt" in r.stdout, r.stdout
+    assert not (tmp_path / "not").exists(), "a dry run made the target directory"
+
+    tree = tmp_path / "tree"
+    (tree / "d").mkdir(parents=True)
+    (tree / "d" / "f.bin").write_bytes(b"f" * 100)
+    r = barge(["copy", tree, f"r2://{b.dst}/up", "--dry-run"], timeout=60)
+    assert r.code == 0, ok(r)
+    assert "would copy d/f.bin -> up/d/f.bin" in r.stdout, r.stdout
+    assert listing(dst, b.dst) == {}, "a dry run uploaded something"
