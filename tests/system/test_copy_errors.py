@@ -80,8 +80,7 @@ USAGE_CASES = [
     pytest.param(["s3://", DST], ["bucket", "s3://"], id="s3-no-bucket"),
     pytest.param(["s3:///data", DST], ["bucket", "s3:///data"], id="s3-empty-bucket-with-prefix"),
     pytest.param([SRC, "r2://"], ["bucket", "r2://"], id="r2-no-bucket"),
-    pytest.param(["/tmp/some/dir", DST], ["local", "not supported"], id="local-source"),
-    pytest.param([SRC, "./local-dir"], ["local", "not supported"], id="local-destination"),
+    pytest.param(["/tmp/some/dir", DST], ["source", "/tmp/some/dir", "No such file"], id="local-source-missing"),
 ]
 
 
