@@ -161,10 +161,21 @@ int bg_parse_size(const char *s, uint64_t *out)
 {
 	if (!s || !*s || *s < '0' || *s > '9')
 		return -1;
+	/* digits, optionally '.' and digits: no exponent, no hex (strtod
+	 * alone would take "1e3" and "0x10") */
+	const char *q = s;
+	while (*q >= '0' && *q <= '9')
+		q++;
+	if (*q == '.') {
+		if (q[1] < '0' || q[1] > '9')
+			return -1;
+		for (q++; *q >= '0' && *q <= '9'; q++)
+			;
+	}
 	char *end;
 	errno = 0;
 	double v = strtod(s, &end);
-	if (errno || v < 0)
+	if (errno || v < 0 || end != q)
 		return -1;
 	uint64_t mul = 1;
 	switch (*end) {

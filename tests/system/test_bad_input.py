@@ -114,6 +114,8 @@ ARG_CASES = [
     ("part-size-space", [SRC, DST, "--part-size", "5 M"], ["--part-size", "5 M"]),
     ("part-size-huge", [SRC, DST, "--part-size", "99999999999999999999"], ["--part-size"]),
     ("part-size-zero", [SRC, DST, "--part-size", "0"], ["--part-size", "0"]),
+    ("part-size-exponent", [SRC, DST, "--part-size", "6e6"], ["--part-size", "6e6"]),
+    ("memory-hex", [SRC, DST, "--memory", "0x40000000"], ["--memory", "0x40000000"]),
     ("memory-abc", [SRC, DST, "--memory", "lots"], ["--memory", "lots"]),
     ("memory-zero", [SRC, DST, "--memory", "0"], ["--memory", "0"]),
     ("threshold-bad", [SRC, DST, "--multipart-threshold", "big"], ["--multipart-threshold", "big"]),

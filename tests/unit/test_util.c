@@ -73,6 +73,13 @@ static void test_parse_size(void)
 	size_bad("1..5G");
 	size_bad("99999999T"); /* over 2^63 */
 	size_bad("1e300");
+	size_bad("1e3");    /* strtod alone took these */
+	size_bad("1E3M");
+	size_bad("0x10");
+	size_bad("0x1p4");
+	size_bad("1.");
+	size_bad("1.M");
+	size_bad("1.5.2M");
 }
 
 static void u64_ok(const char *s, uint64_t min, uint64_t max, uint64_t want)
