@@ -47,6 +47,7 @@ static const char *const kind_names[BG_AK_COUNT] = {
 	[BG_AK_SOURCE_PART] = "source_mismatch",
 	[BG_AK_UNREADABLE] = "unreadable",
 	[BG_AK_CHANGED] = "changed_during_audit",
+	[BG_AK_OPEN_UPLOAD] = "open_upload",
 };
 
 const char *bg_audit_kind_name(bg_akind k)
@@ -1074,6 +1075,70 @@ static void fallback(audit *au)
 	on_both(au, &au->cand_s, &au->cand_d, au->cand_rel, true);
 }
 
+/* ---- open uploads ----------------------------------------------------- */
+
+static int on_open_upload(void *ctx, const bg_xml_upload *u)
+{
+	audit *au = ctx;
+	const alister *l = &au->ls[DST];
+	if (u->key_len < l->plen || memcmp(u->key, l->prefix, l->plen) != 0)
+		return 0; /* not below the prefix */
+	char rel[BG_KEY_MAX + 1], detail[BG_TOKEN_MAX + 200];
+	size_t n = u->key_len - l->plen;
+	memcpy(rel, u->key + l->plen, n);
+	rel[n] = '\0';
+	bg_snprintf(detail, sizeof(detail),
+		    "multipart upload %.200s is open: its parts are stored (and billed) with no object; "
+		    "resume the copy's journal or abort it", u->upload_id);
+	bg_afinding f = { .kind = BG_AK_OPEN_UPLOAD, .key = rel, .detail = detail,
+			  .src_size = -1, .dst_size = -1 };
+	emit(au, &f);
+	return 0;
+}
+
+/* ListMultipartUploads of the destination prefix, page by page, once the
+ * audit's own requests are over (bg_s3_exec wants an idle loop): each open
+ * upload is a finding, since an interrupted copy or an abort that failed
+ * leaves storage behind that no listing of objects shows. */
+static bg_err open_uploads(audit *au, bg_status *st)
+{
+	alister *l = &au->ls[DST];
+	char key_marker[BG_KEY_MAX + 1] = "", id_marker[BG_TOKEN_MAX] = "";
+	for (;;) {
+		bg_query_param q[4];
+		size_t nq = 0;
+		q[nq++] = (bg_query_param){ "uploads", NULL };
+		if (l->prefix[0])
+			q[nq++] = (bg_query_param){ "prefix", l->prefix };
+		if (key_marker[0])
+			q[nq++] = (bg_query_param){ "key-marker", key_marker };
+		if (id_marker[0])
+			q[nq++] = (bg_query_param){ "upload-id-marker", id_marker };
+		bg_s3_call c = { .method = "GET", .bucket = au->o->dst.bucket, .query = q, .nquery = nq };
+		char msg[BG_MSG_MAX];
+		unsigned retries = 0;
+		bg_s3_outcome out = bg_s3_exec(&au->http, &l->req, &au->o->dst_ep, &c, au->o->retries,
+					       NULL, &retries, msg, sizeof(msg));
+		au->stats.requests += retries + 1;
+		au->stats.retries += retries;
+		l->req.owner = l;
+		l->req.done = list_done;
+		if (out != BG_S3_DONE)
+			return bg_fail(st, out == BG_S3_RETRY ? BG_E_NET : BG_E_CONFIG,
+				       "cannot list the destination's open multipart uploads: %s (%s)",
+				       msg, au->o->dst_ep.url);
+		bool trunc = false;
+		if (bg_xml_parse_list_uploads(l->req.resp.data ? l->req.resp.data : "", l->req.resp.len,
+					      on_open_upload, au, &trunc, key_marker, sizeof(key_marker),
+					      id_marker, sizeof(id_marker)) < 0)
+			return bg_fail(st, BG_E_PARSE,
+				       "the destination's ListMultipartUploads answer cannot be read (%s)",
+				       au->o->dst_ep.url);
+		if (!trunc)
+			return BG_OK;
+	}
+}
+
 /* ---- setup, loop, teardown ------------------------------------------- */
 
 static void progress(audit *au, bool force)
@@ -1207,6 +1272,13 @@ bg_err bg_audit_run(const bg_audit_opts *o, bg_audit_stats *stats, bg_status *st
 			break;
 		if (bg_http_turn(&au->http, 100000000ull) < 0)
 			set_fatal(au, BG_E_INTERNAL, "event loop failed");
+	}
+	if (!au->fatal) {
+		/* The listings worked (bucket and keys are fine) and the loop is
+		 * idle: now the uploads no object listing shows. */
+		bg_status ust = { 0 };
+		if (open_uploads(au, &ust) != BG_OK)
+			set_fatal(au, ust.code, "%s", ust.msg);
 	}
 	progress(au, true);
 	*stats = au->stats;

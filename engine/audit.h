@@ -32,6 +32,7 @@ typedef enum bg_akind {
 	BG_AK_SOURCE_PART,    /* "source_mismatch": the source's bytes differ from the journal */
 	BG_AK_UNREADABLE,     /* "unreadable": a re-read failed for good (403, 404, ...) */
 	BG_AK_CHANGED,        /* "changed_during_audit": ETag changed between listing and re-read */
+	BG_AK_OPEN_UPLOAD,    /* "open_upload": a multipart upload left open on the destination */
 	BG_AK_COUNT
 } bg_akind;
 

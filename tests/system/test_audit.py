@@ -275,3 +275,33 @@ def test_deep_audit_through_faults_stays_clean_and_a_dead_listing_exits_2(server
     assert "listing the destination failed after 3 attempts" in r.stderr, r.stderr
     assert last_audit(journal)["exit_code"] == 2
     assert "failed after 3 attempts" in last_audit(journal)["error"]
+
+
+def test_open_multipart_uploads_are_findings(servers, fresh_buckets, barge, tmp_path):
+    """An upload left open on the destination (an interrupted copy, an
+    abort that failed) holds billed parts that no object listing shows:
+    the audit names it (kind open_upload, exit 1), and only under the
+    audited prefix."""
+    b = fresh_buckets
+    src, dst = servers.src.client, servers.dst.client
+    objects = {f"k/{i}": os.urandom(KiB + i) for i in range(3)}
+    put_all(src, b.src, objects)
+    put_all(dst, b.dst, objects)
+    _, rep = audit(barge, b, tmp_path, expect=0)
+    assert rep["findings"] == []
+
+    up = dst.create_multipart_upload(Bucket=b.dst, Key="k/half-copied.bin")["UploadId"]
+    dst.upload_part(Bucket=b.dst, Key="k/half-copied.bin", UploadId=up, PartNumber=1,
+                    Body=os.urandom(5 * 1024 * KiB))
+    r, rep = audit(barge, b, tmp_path, expect=1)
+    assert kinds(rep) == {("open_upload", "k/half-copied.bin")}, rep["findings"]
+    assert up in rep["findings"][0]["detail"]
+    assert "open_upload" in r.stdout
+
+    # Under another prefix it is not this audit's business.
+    r = barge(["audit", f"s3://{b.src}/k/0", f"r2://{b.dst}/k/0", "--progress", "none"], timeout=120)
+    assert r.code == 0, r.stdout + r.stderr
+
+    dst.abort_multipart_upload(Bucket=b.dst, Key="k/half-copied.bin", UploadId=up)
+    _, rep = audit(barge, b, tmp_path, expect=0)
+    assert rep["findings"] == []
