@@ -662,12 +662,8 @@ static void check_multipart(doc *d, const char *key)
 
 /* ---- the command ----------------------------------------------------------- */
 
-static int usage_error(const char *msg, const char *arg)
-{
-	fprintf(stderr, "barge: %s%s%s (see 'barge doctor --help')\n", msg, arg ? " " : "",
-		arg ? arg : "");
-	return EXIT_USAGE;
-}
+/* Long options that take a value. */
+static const char *const value_options[] = { "--profile", "--env-file", "--ca-bundle" };
 
 int cmd_doctor(int argc, char **argv)
 {
@@ -678,13 +674,9 @@ int cmd_doctor(int argc, char **argv)
 
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-		bool takes = strcmp(a, "--profile") == 0 || strcmp(a, "--env-file") == 0 ||
-			     strcmp(a, "--ca-bundle") == 0;
-		if (takes && !val)
-			return usage_error("this option needs a value:", a);
-		if (takes)
-			i++;
+		const char *val = NULL;
+		char name[32];
+		int kind;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			fputs(usage_doctor, stdout);
 			return 0;
@@ -692,22 +684,27 @@ int cmd_doctor(int argc, char **argv)
 			read_only = true;
 		} else if (strcmp(a, "--insecure") == 0) {
 			w.insecure = true;
-		} else if (strcmp(a, "--profile") == 0) {
-			w.profile = val;
-		} else if (strcmp(a, "--env-file") == 0) {
-			env_file = val;
-		} else if (strcmp(a, "--ca-bundle") == 0) {
-			w.ca_bundle = val;
+		} else if ((kind = cu_value_option("doctor", argc, argv, &i, value_options,
+						   sizeof(value_options) / sizeof(value_options[0]),
+						   name, sizeof(name), &val)) != 0) {
+			if (kind < 0)
+				return EXIT_USAGE;
+			if (strcmp(name, "--profile") == 0)
+				w.profile = val;
+			else if (strcmp(name, "--env-file") == 0)
+				env_file = val;
+			else if (strcmp(name, "--ca-bundle") == 0)
+				w.ca_bundle = val;
 		} else if (a[0] == '-' && a[1]) {
-			return usage_error("unknown option", a);
+			return cu_usage_error("doctor", "unknown option %s", a);
 		} else if (url) {
-			return usage_error("doctor takes one URL, not also", a);
+			return cu_usage_error("doctor", "doctor takes one URL, not also %s", a);
 		} else {
 			url = a;
 		}
 	}
 	if (!url)
-		return usage_error("doctor needs a URL such as r2://bucket", NULL);
+		return cu_usage_error("doctor", "doctor needs a URL such as r2://bucket%s", "");
 
 	char err[512];
 	if (env_file && bg_envfile_load(env_file, err, sizeof(err)) < 0) {
@@ -719,7 +716,8 @@ int cmd_doctor(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (d.loc.kind == BG_LOC_LOCAL)
-		return usage_error("doctor checks s3:// and r2:// locations, not the local path", url);
+		return cu_usage_error("doctor", "doctor checks s3:// and r2:// locations, "
+				      "not the local path %s", url);
 	printf("barge doctor %s\n", url);
 	if (cu_resolve(url, &w, &d.loc, &d.ep, err, sizeof(err)) < 0) {
 		step(&d, V_FAIL, "credentials", "set the variables the message names (see 'barge copy "

@@ -16,6 +16,11 @@
 #define EXIT_USAGE 2
 #define ETAG_COL 38 /* 32 hex digits and "-10000" */
 
+/* Long options that take a value. */
+static const char *const value_options[] = {
+	"--profile", "--env-file", "--ca-bundle", "--retries",
+};
+
 static const char usage_ls[] =
 	"usage: barge ls URL [options]\n"
 	"\n"
@@ -46,13 +51,6 @@ static const char usage_ls[] =
 	"Exit: 0 listed (also when nothing is there), 2 usage, configuration, a missing\n"
 	"bucket, access denied or a listing that failed (what was printed before is\n"
 	"then incomplete, and stderr says so).\n";
-
-static int usage_error(const char *msg, const char *arg)
-{
-	fprintf(stderr, "barge: %s%s%s (see 'barge ls --help')\n", msg, arg ? " " : "",
-		arg ? arg : "");
-	return EXIT_USAGE;
-}
 
 typedef struct lsctx {
 	bool json, recursive;
@@ -118,24 +116,9 @@ int cmd_ls(int argc, char **argv)
 
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-		const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
+		const char *val = NULL;
 		char name[32];
-		if (eq) {
-			size_t n = (size_t)(eq - a);
-			if (n >= sizeof(name))
-				return usage_error("unknown option", a);
-			memcpy(name, a, n);
-			name[n] = '\0';
-			a = name;
-			val = eq + 1;
-		}
-		bool takes = strcmp(a, "--profile") == 0 || strcmp(a, "--env-file") == 0 ||
-			     strcmp(a, "--ca-bundle") == 0 || strcmp(a, "--retries") == 0;
-		if (takes && !val)
-			return usage_error("this option needs a value:", a);
-		if (takes && !eq)
-			i++;
+		int kind;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			fputs(usage_ls, stdout);
 			return 0;
@@ -145,25 +128,31 @@ int cmd_ls(int argc, char **argv)
 			c.recursive = true;
 		} else if (strcmp(a, "--insecure") == 0) {
 			w.insecure = true;
-		} else if (strcmp(a, "--profile") == 0) {
-			w.profile = val;
-		} else if (strcmp(a, "--env-file") == 0) {
-			env_file = val;
-		} else if (strcmp(a, "--ca-bundle") == 0) {
-			w.ca_bundle = val;
-		} else if (strcmp(a, "--retries") == 0) {
-			if (bg_parse_u64(val, 1, 100, &attempts) < 0)
-				return usage_error("--retries must be a number from 1 to 100, not", val);
+		} else if ((kind = cu_value_option("ls", argc, argv, &i, value_options,
+						   sizeof(value_options) / sizeof(value_options[0]),
+						   name, sizeof(name), &val)) != 0) {
+			if (kind < 0)
+				return EXIT_USAGE;
+			if (strcmp(name, "--profile") == 0) {
+				w.profile = val;
+			} else if (strcmp(name, "--env-file") == 0) {
+				env_file = val;
+			} else if (strcmp(name, "--ca-bundle") == 0) {
+				w.ca_bundle = val;
+			} else if (strcmp(name, "--retries") == 0) {
+				if (bg_parse_u64(val, 1, 100, &attempts) < 0)
+					return cu_usage_error("ls", "--retries must be a number from 1 to 100, not %s", val);
+			}
 		} else if (a[0] == '-' && a[1]) {
-			return usage_error("unknown option", a);
+			return cu_usage_error("ls", "unknown option %s", a);
 		} else if (url) {
-			return usage_error("ls takes one URL, not also", a);
+			return cu_usage_error("ls", "ls takes one URL, not also %s", a);
 		} else {
 			url = a;
 		}
 	}
 	if (!url)
-		return usage_error("ls needs a URL such as s3://bucket/prefix", NULL);
+		return cu_usage_error("ls", "ls needs a URL such as s3://bucket/prefix%s", "");
 
 	char err[512];
 	if (env_file && bg_envfile_load(env_file, err, sizeof(err)) < 0) {

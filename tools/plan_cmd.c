@@ -588,25 +588,12 @@ typedef struct pargs {
 	uint64_t concurrency, attempts;
 } pargs;
 
-static int usage_error(const char *msg, const char *arg)
-{
-	fprintf(stderr, "barge: %s%s%s (see 'barge plan --help')\n", msg, arg ? " " : "",
-		arg ? arg : "");
-	return EXIT_USAGE;
-}
-
-static bool takes_value(const char *a)
-{
-	static const char *const names[] = {
-		"--part-size", "--multipart-threshold", "--memory", "--include", "--exclude",
-		"--bandwidth", "--concurrency", "--rtt", "--prices", "--src-profile",
-		"--dst-profile", "--env-file", "--ca-bundle", "--retries",
-	};
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(a, names[i]) == 0)
-			return true;
-	return false;
-}
+/* Long options that take a value. */
+static const char *const value_options[] = {
+	"--part-size", "--multipart-threshold", "--memory", "--include", "--exclude",
+	"--bandwidth", "--concurrency", "--rtt", "--prices", "--src-profile",
+	"--dst-profile", "--env-file", "--ca-bundle", "--retries",
+};
 
 static int size_opt(const char *name, const char *v, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -625,26 +612,9 @@ static int parse(int argc, char **argv, pargs *a, pctx *c, const char **filters,
 	bool threshold_set = false;
 	for (int i = 0; i < argc; i++) {
 		const char *arg = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		const char *val = NULL;
 		char name[32];
-		const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
-		if (eq) {
-			size_t n = (size_t)(eq - arg);
-			if (n >= sizeof(name))
-				return usage_error("unknown option", arg);
-			memcpy(name, arg, n);
-			name[n] = '\0';
-			arg = name;
-			val = eq + 1;
-		}
-		if (takes_value(arg)) {
-			if (!val)
-				return usage_error("this option needs a value:", arg);
-			if (!eq)
-				i++;
-		} else if (eq) {
-			return usage_error("this option takes no value:", arg);
-		}
+		int kind;
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
 			fputs(usage_plan, stdout);
 			return 1;
@@ -656,63 +626,67 @@ static int parse(int argc, char **argv, pargs *a, pctx *c, const char **filters,
 			c->exact = true;
 		} else if (strcmp(arg, "--insecure") == 0) {
 			a->insecure = true;
-		} else if (strcmp(arg, "--part-size") == 0) {
-			if (size_opt(arg, val, BG_PART_MIN, BG_PART_MAX, &c->part_size) < 0)
+		} else if ((kind = cu_value_option("plan", argc, argv, &i, value_options,
+						   sizeof(value_options) / sizeof(value_options[0]),
+						   name, sizeof(name), &val)) != 0) {
+			if (kind < 0)
 				return EXIT_USAGE;
-		} else if (strcmp(arg, "--multipart-threshold") == 0) {
-			if (size_opt(arg, val, 0, BG_PUT_MAX, &c->threshold) < 0)
-				return EXIT_USAGE;
-			threshold_set = true;
-		} else if (strcmp(arg, "--memory") == 0) {
-			if (size_opt(arg, val, 16 * BG_MIB, 1ull << 40, &c->memory) < 0)
-				return EXIT_USAGE;
-		} else if (strcmp(arg, "--include") == 0 || strcmp(arg, "--exclude") == 0) {
-			if (c->nfilters == MAX_FILTERS)
-				return usage_error("at most 64 --include/--exclude filters", NULL);
-			size_t n = strlen(val);
-			char *f = malloc(n + 2);
-			if (!f)
-				return usage_error("out of memory", NULL);
-			f[0] = arg[2] == 'i' ? '+' : '-';
-			memcpy(f + 1, val, n + 1);
-			fmem[c->nfilters] = f;
-			filters[c->nfilters++] = f;
-		} else if (strcmp(arg, "--bandwidth") == 0) {
-			if (parse_bandwidth(val, &a->bandwidth) < 0)
-				return usage_error("--bandwidth must look like 1G, 1Gbit, 100Mbps, "
-						   "125MB or 1GiB (no unit: bits per second), not", val);
-		} else if (strcmp(arg, "--concurrency") == 0) {
-			if (bg_parse_u64(val, 1, 1024, &a->concurrency) < 0)
-				return usage_error("--concurrency must be a number from 1 to 1024, not",
-						   val);
-		} else if (strcmp(arg, "--rtt") == 0) {
-			char *end = NULL;
-			a->rtt_ms = strtod(val, &end);
-			if (end == val || *end || !(a->rtt_ms >= 0) || a->rtt_ms > 60000)
-				return usage_error("--rtt must be milliseconds from 0 to 60000, not", val);
-		} else if (strcmp(arg, "--retries") == 0) {
-			if (bg_parse_u64(val, 1, 100, &a->attempts) < 0)
-				return usage_error("--retries must be a number from 1 to 100, not", val);
-		} else if (strcmp(arg, "--prices") == 0) {
-			a->prices_file = val;
-		} else if (strcmp(arg, "--src-profile") == 0) {
-			a->src_profile = val;
-		} else if (strcmp(arg, "--dst-profile") == 0) {
-			(void)val; /* DST is not contacted */
-		} else if (strcmp(arg, "--env-file") == 0) {
-			a->env_file = val;
-		} else if (strcmp(arg, "--ca-bundle") == 0) {
-			a->ca_bundle = val;
+			if (strcmp(name, "--part-size") == 0) {
+				if (size_opt(name, val, BG_PART_MIN, BG_PART_MAX, &c->part_size) < 0)
+					return EXIT_USAGE;
+			} else if (strcmp(name, "--multipart-threshold") == 0) {
+				if (size_opt(name, val, 0, BG_PUT_MAX, &c->threshold) < 0)
+					return EXIT_USAGE;
+				threshold_set = true;
+			} else if (strcmp(name, "--memory") == 0) {
+				if (size_opt(name, val, 16 * BG_MIB, 1ull << 40, &c->memory) < 0)
+					return EXIT_USAGE;
+			} else if (strcmp(name, "--include") == 0 || strcmp(name, "--exclude") == 0) {
+				if (c->nfilters == MAX_FILTERS)
+					return cu_usage_error("plan", "at most 64 --include/--exclude filters%s", "");
+				size_t n = strlen(val);
+				char *f = malloc(n + 2);
+				if (!f)
+					return cu_usage_error("plan", "out of memory%s", "");
+				f[0] = name[2] == 'i' ? '+' : '-';
+				memcpy(f + 1, val, n + 1);
+				fmem[c->nfilters] = f;
+				filters[c->nfilters++] = f;
+			} else if (strcmp(name, "--bandwidth") == 0) {
+				if (parse_bandwidth(val, &a->bandwidth) < 0)
+					return cu_usage_error("plan", "--bandwidth must look like 1G, 1Gbit, 100Mbps, 125MB or 1GiB (no unit: bits per second), not %s", val);
+			} else if (strcmp(name, "--concurrency") == 0) {
+				if (bg_parse_u64(val, 1, 1024, &a->concurrency) < 0)
+					return cu_usage_error("plan", "--concurrency must be a number from 1 to 1024, not %s", val);
+			} else if (strcmp(name, "--rtt") == 0) {
+				char *end = NULL;
+				a->rtt_ms = strtod(val, &end);
+				if (end == val || *end || !(a->rtt_ms >= 0) || a->rtt_ms > 60000)
+					return cu_usage_error("plan", "--rtt must be milliseconds from 0 to 60000, not %s", val);
+			} else if (strcmp(name, "--retries") == 0) {
+				if (bg_parse_u64(val, 1, 100, &a->attempts) < 0)
+					return cu_usage_error("plan", "--retries must be a number from 1 to 100, not %s", val);
+			} else if (strcmp(name, "--prices") == 0) {
+				a->prices_file = val;
+			} else if (strcmp(name, "--src-profile") == 0) {
+				a->src_profile = val;
+			} else if (strcmp(name, "--dst-profile") == 0) {
+				(void)val; /* DST is not contacted */
+			} else if (strcmp(name, "--env-file") == 0) {
+				a->env_file = val;
+			} else if (strcmp(name, "--ca-bundle") == 0) {
+				a->ca_bundle = val;
+			}
 		} else if (arg[0] == '-' && arg[1]) {
-			return usage_error("unknown option", arg);
+			return cu_usage_error("plan", "unknown option %s", arg);
 		} else if (npos == 2) {
-			return usage_error("plan takes SRC and DST, not also", arg);
+			return cu_usage_error("plan", "plan takes SRC and DST, not also %s", arg);
 		} else {
 			a->pos[npos++] = arg;
 		}
 	}
 	if (npos < 2)
-		return usage_error("plan needs SRC and DST", NULL);
+		return cu_usage_error("plan", "plan needs SRC and DST%s", "");
 	if (!threshold_set)
 		c->threshold = c->part_size;
 	if (c->memory < 2 * c->part_size) {
