@@ -223,6 +223,27 @@ def fresh_buckets(servers: Servers, request) -> Iterator[Buckets]:
         ep.client.delete_bucket(Bucket=bucket)
 
 
+@pytest.fixture
+def tmpfs_at():
+    """mount(dir, size): a tmpfs of `size` ("4M") at dir, made if missing and
+    unmounted after the test (root only; skipped, and said so, where it
+    cannot be mounted)."""
+    mounted = []
+
+    def mount(d: Path, size: str) -> Path:
+        d.mkdir(parents=True, exist_ok=True)
+        rc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)],
+                            capture_output=True, text=True)
+        if rc.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {rc.stderr.strip()}")
+        mounted.append(d)
+        return d
+
+    yield mount
+    for d in mounted:
+        subprocess.run(["umount", "-l", str(d)], check=False)
+
+
 # ---- running barge -----------------------------------------------------------
 
 class BargeResult(NamedTuple):

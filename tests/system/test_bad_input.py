@@ -439,16 +439,9 @@ def test_resume_of_a_file_that_is_not_a_journal(servers, world, tmp_path):
 
 
 @pytest.fixture
-def small_fs(tmp_path):
+def small_fs(tmp_path, tmpfs_at):
     """A 1 MiB tmpfs at tmp_path/fs (root only)."""
-    d = tmp_path / "fs"
-    d.mkdir()
-    rc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(d)],
-                        capture_output=True, text=True)
-    if rc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {rc.stderr.strip()}")
-    yield d
-    subprocess.run(["umount", "-l", str(d)], check=False)
+    return tmpfs_at(tmp_path / "fs", "1M")
 
 
 def test_journal_on_a_read_only_disk(servers, world, small_fs):

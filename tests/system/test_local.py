@@ -620,6 +620,22 @@ def test_missing_source_directory(servers, fresh_buckets, barge, tmp_path):
 
 # ---- 7. an interrupted download, resumed -----------------------------------------------
 
+def kill_when(args, env, log: Path, reached) -> None:
+    """Starts barge (stderr to log) and SIGKILLs it once reached() is true
+    (polled for 30 s at most, then 0.3 s more); asserts it was still running."""
+    with open(log, "wb") as err:
+        p = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=err)
+    end = time.monotonic() + 30
+    while not reached() and p.poll() is None and time.monotonic() < end:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert p.poll() is None, (f"the first run ended by itself (exit {p.returncode}):\n"
+                              + log.read_text(errors="replace"))
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=30)
+
+
 def test_download_killed_and_resumed_with_journal(servers, fresh_buckets, tmp_path):
     b = fresh_buckets
     src = servers.src.client
@@ -634,21 +650,9 @@ def test_download_killed_and_resumed_with_journal(servers, fresh_buckets, tmp_pa
             "--part-size", "5M", "--concurrency", "2", "--bwlimit", "4M", "--progress", "none"]
     try:
         run1 = meter.new_run()
-        log1 = open(tmp_path / "run1.err", "wb")
-        p = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=log1)
-        log1.close()
         # kill once 18 MiB reached barge: with 2 parts of 5 MiB in flight at
         # most, at least one whole part is on disk (and in the journal)
-        end = time.monotonic() + 30
-        while meter.bytes_of(run1) < 18 * MiB and p.poll() is None and time.monotonic() < end:
-            time.sleep(0.05)
-        time.sleep(0.3)
-        assert p.poll() is None, (f"the first run ended by itself (exit {p.returncode}) after "
-                                  f"{meter.bytes_of(run1)} bytes:\n"
-                                  + (tmp_path / "run1.err").read_text(errors="replace"))
-        p.send_signal(signal.SIGKILL)
-        p.wait(timeout=30)
+        kill_when(args, env, tmp_path / "run1.err", lambda: meter.bytes_of(run1) >= 18 * MiB)
         got1 = meter.bytes_of(run1)
         assert got1 < len(data), "the kill came too late to test anything"
         assert not (out / "big.bin").exists(), "big.bin complete before the kill?"
@@ -695,18 +699,7 @@ def test_upload_killed_and_resumed_with_journal(servers, fresh_buckets, tmp_path
             "--part-size", "5M", "--concurrency", "2", "--progress", "none"]
     try:
         run1 = proxy.new_run()
-        log1 = open(tmp_path / "run1.err", "wb")
-        p = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=log1)
-        log1.close()
-        end = time.monotonic() + 30
-        while proxy.put_bytes(run1) < 14 * MiB and p.poll() is None and time.monotonic() < end:
-            time.sleep(0.05)
-        time.sleep(0.3)
-        assert p.poll() is None, (f"the first run ended by itself (exit {p.returncode}):\n"
-                                  + (tmp_path / "run1.err").read_text(errors="replace"))
-        p.send_signal(signal.SIGKILL)
-        p.wait(timeout=30)
+        kill_when(args, env, tmp_path / "run1.err", lambda: proxy.put_bytes(run1) >= 14 * MiB)
         assert proxy.wait_idle(15)
         sent1 = proxy.put_bytes(run1)
         assert "u/big.bin" not in listing(dst, b.dst), "big.bin complete before the kill?"
@@ -739,16 +732,9 @@ def test_upload_killed_and_resumed_with_journal(servers, fresh_buckets, tmp_path
 # ---- 8. a full disk ----------------------------------------------------------------------
 
 @pytest.fixture
-def small_fs(tmp_path):
+def small_fs(tmp_path, tmpfs_at):
     """A 4 MiB tmpfs at tmp_path/fs (root only)."""
-    d = tmp_path / "fs"
-    d.mkdir()
-    rc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4M", "tmpfs", str(d)],
-                        capture_output=True, text=True)
-    if rc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {rc.stderr.strip()}")
-    yield d
-    subprocess.run(["umount", "-l", str(d)], check=False)
+    return tmpfs_at(tmp_path / "fs", "4M")
 
 
 def test_download_into_a_full_disk(servers, fresh_buckets, barge, small_fs):
