@@ -71,10 +71,12 @@ int bg_walk_next(bg_walk *w, bg_walk_entry *e)
 		e->rel = w->rel;
 		memset(&e->st, 0, sizeof(e->st));
 		if (base + nl + 2 > sizeof(w->rel)) {
+			/* named by its directory ("dir/"); the '/' stays for the
+			 * entries after it */
 			e->kind = BG_WALK_FAIL;
-			bg_snprintf(e->why, sizeof(e->why), "path longer than %d bytes (%.60s...)",
-				    BG_KEY_MAX, n);
-			w->rel[base ? base - 1 : 0] = '\0';
+			bg_snprintf(e->why, sizeof(e->why),
+				    "an entry here makes a path longer than %d bytes", BG_KEY_MAX);
+			w->rel[base] = '\0';
 			return 1;
 		}
 		memcpy(w->rel + base, n, nl + 1);

@@ -181,6 +181,46 @@ static void test_dirs(void)
 	CHECK_INT(skips, 3); /* link, fifo, the temporary file */
 	CHECK_INT(fails, 0);
 	CHECK(saw_c && saw_file);
+	/* A tree deeper than a key can be: 9 levels of 250-byte names.  The
+	 * walk names the directory where it stops, and the files beside it
+	 * keep their right paths. */
+	char deep[4096] = "", name[251];
+	memset(name, 'd', 250);
+	name[250] = '\0';
+	int dfd = open(root, O_RDONLY | O_DIRECTORY);
+	for (int lvl = 0; lvl < 9; lvl++) {
+		CHECK_INT(mkdirat(dfd, name, 0755), 0);
+		int nfd = openat(dfd, name, O_RDONLY | O_DIRECTORY);
+		close(dfd);
+		dfd = nfd;
+		strcat(deep, name);
+		strcat(deep, "/");
+		f = openat(dfd, "z", O_CREAT | O_WRONLY, 0644); /* one file per level */
+		CHECK(f >= 0);
+		close(f);
+	}
+	close(dfd);
+	CHECK_INT(bg_walk_open(&w, open(root, O_RDONLY | O_DIRECTORY), err, sizeof(err)), 0);
+	unsigned z_ok = 0, z_files = 0, dir_stop = 0, other = 0;
+	while (bg_walk_next(&w, &e)) {
+		size_t l = strlen(e.rel);
+		if (l > 2 && strcmp(e.rel + l - 2, "/z") == 0) {
+			/* every level's z, with the right path, whatever came before */
+			z_ok += strncmp(e.rel, deep, l - 1) == 0;
+			z_files += e.kind == BG_WALK_FILE;
+		} else if (e.kind == BG_WALK_FAIL && strstr(e.why, "an entry here")) {
+			dir_stop++;
+			CHECK(strncmp(e.rel, deep, l) == 0 && e.rel[l - 1] == '/');
+		} else if (e.kind == BG_WALK_FILE && strcmp(e.rel, "a/b/c.txt") != 0 &&
+			   strcmp(e.rel, "file") != 0) {
+			other++;
+		}
+	}
+	bg_walk_close(&w);
+	CHECK_INT(z_ok, 8);    /* levels 1-8 (the 9th directory is not entered) */
+	CHECK_INT(z_files, 4); /* levels 5-8 are over 1,024 bytes: failed, not keys */
+	CHECK_INT(dir_stop, 1);
+	CHECK_INT(other, 0);
 	close(rfd);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s %s", root, outside);
