@@ -392,18 +392,10 @@ static int cmd_copy(int argc, char **argv)
 		fprintf(stderr, "barge: %s\n", err);
 		return EXIT_USAGE;
 	}
-	if (ca_bundle) {
-		FILE *f = fopen(ca_bundle, "r");
-		if (!f) {
-			fprintf(stderr, "barge: --ca-bundle %s cannot be read: %s\n", ca_bundle, strerror(errno));
-			return EXIT_USAGE;
-		}
-		fclose(f);
-		if (bg_strlcpy(o.src_ep.ca_bundle, ca_bundle, sizeof(o.src_ep.ca_bundle)) < 0 ||
-		    bg_strlcpy(o.dst_ep.ca_bundle, ca_bundle, sizeof(o.dst_ep.ca_bundle)) < 0) {
-			fprintf(stderr, "barge: --ca-bundle path is too long\n");
-			return EXIT_USAGE;
-		}
+	if (ca_bundle && (cu_set_ca(ca_bundle, &o.src_ep, err, sizeof(err)) < 0 ||
+			  cu_set_ca(ca_bundle, &o.dst_ep, err, sizeof(err)) < 0)) {
+		fprintf(stderr, "barge: %s\n", err);
+		return EXIT_USAGE;
 	}
 	if (insecure) {
 		o.src_ep.insecure = o.dst_ep.insecure = true;

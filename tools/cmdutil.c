@@ -28,15 +28,20 @@ int cu_resolve(const char *url, const cu_where *w, bg_location *loc, bg_endpoint
 	}
 	if (bg_endpoint_resolve(loc->kind, w->profile, ep, err, cap) < 0)
 		return -1;
-	if (w->ca_bundle) {
-		if (cu_readable("--ca-bundle", w->ca_bundle, err, cap) < 0)
-			return -1;
-		if (bg_strlcpy(ep->ca_bundle, w->ca_bundle, sizeof(ep->ca_bundle)) < 0) {
-			bg_snprintf(err, cap, "--ca-bundle path is too long");
-			return -1;
-		}
-	}
+	if (w->ca_bundle && cu_set_ca(w->ca_bundle, ep, err, cap) < 0)
+		return -1;
 	ep->insecure = w->insecure;
+	return 0;
+}
+
+int cu_set_ca(const char *path, bg_endpoint *ep, char *err, size_t cap)
+{
+	if (cu_readable("--ca-bundle", path, err, cap) < 0)
+		return -1;
+	if (bg_strlcpy(ep->ca_bundle, path, sizeof(ep->ca_bundle)) < 0) {
+		bg_snprintf(err, cap, "--ca-bundle path is too long");
+		return -1;
+	}
 	return 0;
 }
 

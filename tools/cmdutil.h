@@ -68,6 +68,10 @@ void cu_text_str(FILE *f, const char *s, size_t n);
 /* Checks that path can be read (--ca-bundle); 0 or -1 with err. */
 int cu_readable(const char *what, const char *path, char *err, size_t cap);
 
+/* --ca-bundle PATH for ep: readable, and short enough to keep.  0, or -1
+ * with err ("--ca-bundle P cannot be read: ...", "... path is too long"). */
+int cu_set_ca(const char *path, bg_endpoint *ep, char *err, size_t cap);
+
 /* ---- command lines (copy, audit, bench) ----------------------------- */
 
 /* Prints "barge: MESSAGE (see 'barge CMD --help')" (fmt has one %s for
