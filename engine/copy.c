@@ -51,6 +51,7 @@
 #define IOV_WINDOW 256        /* iovecs per file read or write */
 #define VERIFY_BUF (1u << 20) /* re-reading a resumed download's parts */
 #define REQ_LOCAL 1           /* bg_s3_req.tag: answered by file work, not HTTP */
+#define STREAM_LOW (256u << 10) /* a starved cut-through upload resumes with this much */
 
 typedef struct pending {
 	char key[BG_KEY_MAX + 1];
@@ -155,6 +156,14 @@ typedef struct xfer {
 	bg_fop fop;
 	bool syncing; /* a single-part download's fdatasync is in flight */
 	struct iovec iov[IOV_WINDOW];
+	/* Cut-through (see stream_start): the part's upload runs on sreq while
+	 * its GET still arrives, sending the bytes that have arrived. */
+	bg_s3_req sreq;
+	bool streaming; /* sreq started for this GET and not yet judged */
+	bool starved;   /* sreq paused: it has sent all that has arrived */
+	bool spaused;   /* sreq paused by the bandwidth limit */
+	bool sended;    /* sreq ended before the GET did: judged after it */
+	uint64_t sent;  /* bytes sreq has taken */
 } xfer;
 
 typedef struct ctl {
@@ -211,6 +220,7 @@ typedef struct bg_copy {
 	bool single;            /* the source is one file: single_key, single_dkey */
 	char single_key[256], single_dkey[BG_KEY_MAX + 1];
 	unsigned char *vbuf;    /* VERIFY_BUF bytes when the destination is local */
+	bool stream;            /* parts upload while they are read (stream_start) */
 } bg_copy;
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -888,6 +898,33 @@ static size_t on_put_bytes(void *ctx, char *dst, size_t n)
 	return got;
 }
 
+/* The cut-through upload's body: what the GET has put in the chain so
+ * far.  When it has sent all of that it pauses; stream_turn resumes it. */
+static size_t on_stream_bytes(void *ctx, char *dst, size_t n)
+{
+	xfer *x = ctx;
+	bg_copy *cp = x->cp;
+	uint64_t avail = x->got - x->sent;
+	if (!avail) {
+		if (x->sent == x->len)
+			return 0;
+		x->starved = true;
+		return CURL_READFUNC_PAUSE;
+	}
+	if (n > avail)
+		n = (size_t)avail;
+	uint64_t allow = bg_bucket_take(&cp->bw_up, n);
+	if (!allow) {
+		x->spaused = true;
+		cp->m.bw_paused_up++;
+		return CURL_READFUNC_PAUSE;
+	}
+	size_t got = bg_chain_read(&cp->pool, &x->chain, x->sent, dst, (size_t)allow);
+	x->sent += got;
+	cp->stats.bytes_written += got;
+	return got;
+}
+
 static void xfer_done(bg_s3_req *r);
 
 static int local_get(bg_copy *cp, xfer *x);
@@ -984,8 +1021,58 @@ static int start_put(bg_copy *cp, xfer *x)
 	return 0;
 }
 
+/* Without a checksum to send ahead of the body (--checksum none), a
+ * multipart part's upload need not wait for its whole GET: it starts once
+ * bytes arrive and sends them as they come, so a part holds its pool
+ * blocks for about one transfer time instead of two.  The whole part stays
+ * in the pool, so a failed upload is retried from memory; a failed GET
+ * drops the upload (the server discards a body shorter than its length). */
+static int stream_start(bg_copy *cp, xfer *x)
+{
+	obj *o = x->o;
+	char pn[16];
+	bg_snprintf(pn, sizeof(pn), "%u", x->part + 1);
+	bg_query_param q[2] = { { "partNumber", pn }, { "uploadId", o->upload_id } };
+	bg_s3_call c = {
+		.method = "PUT", .bucket = cp->o->dst.bucket, .key = o->dkey, .query = q,
+		.nquery = 2, .body = BG_BODY_STREAM, .body_len = x->len,
+		.read_fn = on_stream_bytes, .io_ctx = x,
+	};
+	x->sent = 0;
+	x->starved = x->spaused = x->sended = false;
+	bg_status st = { 0 };
+	if (bg_s3_prepare(&x->sreq, &cp->o->dst_ep, &c, &st) < 0 ||
+	    bg_s3_start(&cp->http, &x->sreq) < 0)
+		return -1; /* the part uploads the usual way once read */
+	x->streaming = true;
+	cp->stats.requests++;
+	return 0;
+}
+
+static void stream_cancel(bg_copy *cp, xfer *x)
+{
+	if (x->sreq.http.active)
+		bg_http_abort(&cp->http, &x->sreq.http);
+	x->streaming = x->starved = x->spaused = x->sended = false;
+}
+
+/* Resumes cut-through uploads the GET has caught up with (outside curl). */
+static void stream_turn(bg_copy *cp)
+{
+	for (unsigned i = 0; i < cp->nxf; i++) {
+		xfer *x = &cp->xf[i];
+		if (!x->starved || !x->sreq.http.active)
+			continue;
+		if (x->got - x->sent < STREAM_LOW && x->got < x->len)
+			continue;
+		x->starved = false;
+		curl_easy_pause(x->sreq.http.easy, CURLPAUSE_CONT);
+	}
+}
+
 static void xfer_free(bg_copy *cp, xfer *x)
 {
+	stream_cancel(cp, x);
 	bg_pool_release(&cp->pool, &x->chain);
 	obj *o = x->o;
 	x->o = NULL;
@@ -995,15 +1082,38 @@ static void xfer_free(bg_copy *cp, xfer *x)
 	obj_settle(cp, o);
 }
 
+static void xfer_judge(bg_copy *cp, xfer *x, bg_s3_req *r);
+
 static void xfer_done(bg_s3_req *r)
 {
 	xfer *x = r->owner;
 	bg_copy *cp = x->cp;
+	if (r == &x->sreq) {
+		note_req(cp, r, BG_MX_DST, BG_M_UPLOAD_PART);
+		x->starved = x->spaused = false;
+		if (x->phase == X_GET) {
+			/* It took every byte, but the GET's own end decides: judged
+			 * once the GET is (a failed GET means a new upload). */
+			x->sended = true;
+			return;
+		}
+	} else {
+		x->paused = false;
+		bg_m_op op = x->phase == X_GET ? BG_M_GET
+			     : x->o->plan.multipart ? BG_M_UPLOAD_PART : BG_M_PUT;
+		note_req(cp, r, x->phase == X_GET ? BG_MX_SRC : BG_MX_DST, op);
+	}
+	xfer_judge(cp, x, r);
+}
+
+/* What a finished GET or upload means for its part. */
+static void xfer_judge(bg_copy *cp, xfer *x, bg_s3_req *r)
+{
 	obj *o = x->o;
 	char msg[BG_MSG_MAX];
-	x->paused = false;
 	bg_m_op op = x->phase == X_GET ? BG_M_GET : o->plan.multipart ? BG_M_UPLOAD_PART : BG_M_PUT;
-	note_req(cp, r, x->phase == X_GET ? BG_MX_SRC : BG_MX_DST, op);
+	if (r == &x->sreq)
+		x->streaming = x->sended = false;
 	bg_s3_outcome out = bg_s3_classify(r, msg, sizeof(msg));
 	bool integrity = false;
 	if (out == BG_S3_DONE && x->phase == X_GET && x->got != x->len) {
@@ -1017,6 +1127,8 @@ static void xfer_done(bg_s3_req *r)
 		out = BG_S3_RETRY;
 		integrity = true;
 	}
+	if (x->phase == X_GET && out != BG_S3_DONE)
+		stream_cancel(cp, x);
 	if (o->failed || o->restart) {
 		xfer_free(cp, x);
 		return;
@@ -1082,6 +1194,13 @@ static void xfer_done(bg_s3_req *r)
 				xfer_free(cp, x);
 				return;
 			}
+		}
+		if (x->streaming) {
+			/* the upload goes on (or has ended and is judged now) */
+			x->phase = X_PUT;
+			if (x->sended)
+				xfer_judge(cp, x, &x->sreq);
+			return;
 		}
 		x->phase = X_READY; /* dispatch_data uploads it when a slot is free */
 		return;
@@ -1393,7 +1512,8 @@ static void dispatch_data(bg_copy *cp, uint64_t now)
 	for (unsigned i = 0; i < cp->nxf; i++) {
 		free_x += cp->xf[i].phase == X_FREE;
 		gets += cp->xf[i].phase == X_GET;
-		puts += cp->xf[i].phase == X_PUT;
+		puts += cp->xf[i].phase == X_PUT ||
+			(cp->xf[i].phase == X_GET && cp->xf[i].sreq.http.active);
 	}
 	for (unsigned i = 0; i < cp->nxf; i++) {
 		xfer *x = &cp->xf[i];
@@ -1409,6 +1529,15 @@ static void dispatch_data(bg_copy *cp, uint64_t now)
 				free_x++;
 			}
 		}
+	}
+	/* then upload slots left over go to parts still arriving */
+	for (unsigned i = 0; cp->stream && i < cp->nxf && puts < cp->o->concurrency; i++) {
+		xfer *x = &cp->xf[i];
+		if (x->phase != X_GET || x->streaming || x->waiting || !x->got ||
+		    x->got == x->len || !x->o->plan.multipart || x->o->failed || x->o->restart)
+			continue;
+		if (stream_start(cp, x) == 0)
+			puts++;
 	}
 	unsigned new_gets = cp->o->concurrency > gets ? cp->o->concurrency - gets : 0;
 	for (obj *o = cp->active_head; o && free_x && new_gets; o = o->next) {
@@ -2307,6 +2436,22 @@ static bool bw_turn(bg_copy *cp, uint64_t now)
 		curl_easy_pause(x->req.http.easy, CURLPAUSE_CONT);
 		waiting |= x->paused;
 	}
+	for (unsigned i = 0; i < cp->nxf; i++) {
+		xfer *x = &cp->xf[i];
+		if (!x->spaused)
+			continue;
+		if (!x->sreq.http.active) {
+			x->spaused = false;
+			continue;
+		}
+		if (cp->bw_up.rate && cp->bw_up.tokens <= 0) {
+			waiting = true;
+			continue;
+		}
+		x->spaused = false;
+		curl_easy_pause(x->sreq.http.easy, CURLPAUSE_CONT);
+		waiting |= x->spaused;
+	}
 	return waiting;
 }
 
@@ -2344,6 +2489,7 @@ static void stop_journaled(bg_copy *cp)
 			continue;
 		if (x->req.http.active)
 			bg_http_abort(&cp->http, &x->req.http);
+		stream_cancel(cp, x);
 		bg_pool_release(&cp->pool, &x->chain);
 		x->o->parts_inflight--;
 		x->o = NULL;
@@ -2407,6 +2553,7 @@ static void teardown(bg_copy *cp)
 	free(cp->vbuf);
 	for (unsigned i = 0; i < cp->nxf; i++) {
 		bg_s3_req_free(&cp->xf[i].req);
+		bg_s3_req_free(&cp->xf[i].sreq);
 		if (cp->xf[i].xs)
 			XXH3_freeState(cp->xf[i].xs);
 		if (cp->xf[i].md5)
@@ -2525,6 +2672,7 @@ static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 		cp->cksum = BG_CKSUM_NONE; /* no server to check a checksum; XXH3 still runs */
 	if (cp->cksum == BG_CKSUM_AUTO)
 		cp->cksum = o->dst_ep.custom ? BG_CKSUM_MD5 : BG_CKSUM_CRC32C;
+	cp->stream = !cp->lsrc && !cp->ldst && cp->cksum == BG_CKSUM_NONE;
 	norm_prefix(o->src.prefix, cp->src_prefix, sizeof(cp->src_prefix));
 	norm_prefix(o->dst.prefix, cp->dst_prefix, sizeof(cp->dst_prefix));
 	cp->src_plen = strlen(cp->src_prefix);
@@ -2558,6 +2706,10 @@ static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 			return st->code;
 		x->req.owner = x;
 		x->req.done = xfer_done;
+		if (bg_s3_req_init(&x->sreq, XFER_BODY_MAX, st))
+			return st->code;
+		x->sreq.owner = x;
+		x->sreq.done = xfer_done;
 		x->cp = cp;
 		x->xs = XXH3_createState();
 		x->md5 = EVP_MD_CTX_new();
@@ -2580,8 +2732,10 @@ static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 	if (bg_s3_req_init(&cp->list, LIST_BODY_MAX, st))
 		return st->code;
 	if (o->stall_timeout_s) {
-		for (unsigned i = 0; i < cp->nxf; i++)
+		for (unsigned i = 0; i < cp->nxf; i++) {
 			bg_s3_req_stall(&cp->xf[i].req, o->stall_timeout_s);
+			bg_s3_req_stall(&cp->xf[i].sreq, o->stall_timeout_s);
+		}
 		for (unsigned i = 0; i < cp->nctl; i++)
 			bg_s3_req_stall(&cp->ctls[i].req, o->stall_timeout_s);
 		bg_s3_req_stall(&cp->list, o->stall_timeout_s);
@@ -2698,6 +2852,7 @@ bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 		progress(cp, false);
 		publish_metrics(cp, false);
 		bw_reload(cp, now, false);
+		stream_turn(cp);
 		bool throttled = bw_turn(cp, bg_now_ns());
 		bool idle = !cp->active && !cp->qlen && !cp->list_busy &&
 			    (cp->list_done || cp->fatal);

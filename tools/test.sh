@@ -40,13 +40,13 @@ if [[ -x zig-out/asan/barge ]]; then
 	# A subset (the whole suite takes about 9 min under ASan). Reports go
 	# to files, so one is seen even where a test expects a failing exit;
 	# exitcode 86/87 keep ASan's default 1 from passing for "objects failed".
-	echo "== system tests under AddressSanitizer + UBSan (copy, journal, fault matrix, local files)"
+	echo "== system tests under AddressSanitizer + UBSan (copy, journal, fault matrix, local files, streamed parts)"
 	asan_logs=$(mktemp -d)
 	ASAN_OPTIONS="log_path=$asan_logs/asan:exitcode=86:detect_leaks=1" \
 		UBSAN_OPTIONS="log_path=$asan_logs/ubsan:print_stacktrace=1:halt_on_error=1:exitcode=87" \
 		BARGE_BIN=zig-out/asan/barge python3 -m pytest -q -p no:cacheprovider \
 		tests/system/test_copy.py tests/system/test_journal.py tests/system/test_fault_matrix.py \
-		tests/system/test_local.py \
+		tests/system/test_local.py tests/system/test_stream.py \
 		-k "not ten_thousand and not torture"
 	if compgen -G "$asan_logs/*" >/dev/null; then
 		cat "$asan_logs"/*

@@ -26,6 +26,8 @@ Fault classes
     complete-error-after  the server completed the upload; the answer is
                   replaced by 200 OK with an <Error>InternalError</Error>
                   body (only POST ?uploadId=)
+  not a fault (the answer is whole and right):
+    slow-body     the answer is sent at `slow_rate` bytes per second
 
 Who gets a fault
   FaultProxy(port, rate=0.2, seed=1, faults=(...), truncate_methods=("GET",))
@@ -43,7 +45,9 @@ Counters: `counts` has "requests" and one entry per fault class injected
 (so the sum of the others is the number of faults); `ops` counts requests
 per operation; `log` lists (fault, method, operation, key) per injection;
 `requests` lists (time.monotonic(), method, operation, key, fault or None)
-per request, in arrival order.
+per request, in arrival order; `answered` lists, per request whose whole
+answer was sent, (arrival time, time the answer's last byte was sent,
+operation, key, request target, Range header or None).
 """
 
 from __future__ import annotations
@@ -62,7 +66,8 @@ from typing import Optional, Sequence
 BEFORE = {"503", "429", "429-no-retry-after", "500", "reset", "reset-upload", "delay",
           "complete-error"}
 AFTER = {"truncate", "reset-body", "stall", "complete-error-after"}
-ALL_FAULTS = BEFORE | AFTER
+PACED = {"slow-body"}
+ALL_FAULTS = BEFORE | AFTER | PACED
 # Faults after which the server has acted although the client saw a failure.
 LOSSY = AFTER
 
@@ -141,7 +146,7 @@ class FaultProxy:
     def __init__(self, upstream_port: int, rate: float = 0.2, seed: int = 1,
                  faults=("503", "429", "500", "reset"), truncate_methods=("GET",),
                  rules: Optional[Sequence[Rule]] = None, delay_s: float = 1.0,
-                 stall_s: float = 40.0, retry_after: int = 1):
+                 stall_s: float = 40.0, retry_after: int = 1, slow_rate: int = 16 << 20):
         self.upstream_port = upstream_port
         self.rate = rate
         self.faults = list(faults)
@@ -153,12 +158,14 @@ class FaultProxy:
         self.delay_s = delay_s
         self.stall_s = stall_s
         self.retry_after = retry_after
+        self.slow_rate = slow_rate
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.counts: Counter = Counter()
         self.ops: Counter = Counter()  # requests seen per operation
         self.log: list = []          # (fault, method, op, key) per injection
         self.requests: list = []     # (monotonic time, method, op, key, fault or None)
+        self.answered: list = []     # (arrival, last byte sent, op, key, target, range)
         self._tl = threading.local()  # the request being served, per thread
         self._stop = threading.Event()
         self.sock = socket.socket()
@@ -177,7 +184,7 @@ class FaultProxy:
 
     @property
     def injected(self) -> int:
-        return sum(v for k, v in self.counts.items() if k in ALL_FAULTS)
+        return sum(v for k, v in self.counts.items() if k in BEFORE | AFTER)
 
     def _accept(self):
         while not self.stopped:
@@ -197,6 +204,14 @@ class FaultProxy:
             data += chunk
         head, rest = data.split(b"\r\n\r\n", 1)
         return head, rest
+
+    @staticmethod
+    def _header(head: bytes, name: bytes):
+        for line in head.split(b"\r\n")[1:]:
+            n, _, value = line.partition(b":")
+            if n.strip().lower() == name:
+                return value.strip().decode("latin-1")
+        return None
 
     @staticmethod
     def _length(head: bytes) -> int:
@@ -274,8 +289,9 @@ class FaultProxy:
             self._tl.key = request_key(target)
             self._tl.has_body = length > 0
             fault = self._pick(method)
+            t_arrival = time.monotonic()
             with self.lock:
-                self.requests.append((time.monotonic(), method, self._tl.op, self._tl.key, fault))
+                self.requests.append((t_arrival, method, self._tl.op, self._tl.key, fault))
             need = length - len(rest)
             body = rest
             if fault == "reset-upload":
@@ -344,7 +360,17 @@ class FaultProxy:
             elif fault == "complete-error-after":
                 self._complete_error(conn)
                 return
-            conn.sendall(resp)
+            if fault == "slow-body":
+                step = max(1, self.slow_rate // 50)
+                for i in range(0, len(resp), step):
+                    if i and self._stop.wait(step / self.slow_rate):
+                        return
+                    conn.sendall(resp[i:i + step])
+            else:
+                conn.sendall(resp)
+            with self.lock:
+                self.answered.append((t_arrival, time.monotonic(), self._tl.op, self._tl.key,
+                                      target, self._header(head, b"range")))
         except OSError:
             pass
         finally:
