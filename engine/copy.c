@@ -1021,22 +1021,25 @@ static int start_put(bg_copy *cp, xfer *x)
 	return 0;
 }
 
-/* Without a checksum to send ahead of the body (--checksum none), a
- * multipart part's upload need not wait for its whole GET: it starts once
- * bytes arrive and sends them as they come, so a part holds its pool
- * blocks for about one transfer time instead of two.  The whole part stays
- * in the pool, so a failed upload is retried from memory; a failed GET
- * drops the upload (the server discards a body shorter than its length). */
+/* Without a checksum to send ahead of the body (--checksum none), an
+ * upload need not wait for its whole GET: it starts once bytes arrive and
+ * sends them as they come, so a part holds its pool blocks for about one
+ * transfer time instead of two.  The whole part stays in the pool, so a
+ * failed upload is retried from memory; a failed GET drops the upload (the
+ * server discards a body shorter than its length).  A single-part object's
+ * headers to preserve are the GET's, all in by its first body byte. */
 static int stream_start(bg_copy *cp, xfer *x)
 {
 	obj *o = x->o;
 	char pn[16];
 	bg_snprintf(pn, sizeof(pn), "%u", x->part + 1);
 	bg_query_param q[2] = { { "partNumber", pn }, { "uploadId", o->upload_id } };
+	if (!o->plan.multipart)
+		o->meta = x->req.meta;
 	bg_s3_call c = {
 		.method = "PUT", .bucket = cp->o->dst.bucket, .key = o->dkey, .query = q,
-		.nquery = 2, .body = BG_BODY_STREAM, .body_len = x->len,
-		.read_fn = on_stream_bytes, .io_ctx = x,
+		.nquery = o->plan.multipart ? 2 : 0, .meta = o->plan.multipart ? NULL : &o->meta,
+		.body = BG_BODY_STREAM, .body_len = x->len, .read_fn = on_stream_bytes, .io_ctx = x,
 	};
 	x->sent = 0;
 	x->starved = x->spaused = x->sended = false;
@@ -1089,7 +1092,7 @@ static void xfer_done(bg_s3_req *r)
 	xfer *x = r->owner;
 	bg_copy *cp = x->cp;
 	if (r == &x->sreq) {
-		note_req(cp, r, BG_MX_DST, BG_M_UPLOAD_PART);
+		note_req(cp, r, BG_MX_DST, x->o->plan.multipart ? BG_M_UPLOAD_PART : BG_M_PUT);
 		x->starved = x->spaused = false;
 		if (x->phase == X_GET) {
 			/* It took every byte, but the GET's own end decides: judged
@@ -1534,7 +1537,7 @@ static void dispatch_data(bg_copy *cp, uint64_t now)
 	for (unsigned i = 0; cp->stream && i < cp->nxf && puts < cp->o->concurrency; i++) {
 		xfer *x = &cp->xf[i];
 		if (x->phase != X_GET || x->streaming || x->waiting || !x->got ||
-		    x->got == x->len || !x->o->plan.multipart || x->o->failed || x->o->restart)
+		    x->got == x->len || x->o->failed || x->o->restart)
 			continue;
 		if (stream_start(cp, x) == 0)
 			puts++;
