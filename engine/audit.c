@@ -1201,7 +1201,9 @@ static bg_err setup(audit *au, const bg_audit_opts *o, bg_status *st)
 	if (by_memory < au->nxf)
 		au->nxf = by_memory ? (unsigned)by_memory : 1;
 	au->nobjs = au->nxf + 4;
-	if (bg_http_init(&au->http, 2 * au->nxf + 32, au->nxf + 16, st))
+	/* reads of both sides and the two listings; idle connections of
+	 * both sides kept (see copy.c's setup) */
+	if (bg_http_init(&au->http, 2 * au->nxf + 36, 2 * au->nxf + 4, st))
 		return st->code;
 	for (int s = 0; s < NSIDES; s++) {
 		alister *l = &au->ls[s];

@@ -930,7 +930,8 @@ static bg_err setup(bench *b, const bg_bench_opts *o, bg_bench_result *res, bg_s
 	uint64_t by_memory = o->memory / BG_BENCH_SLOT_COST;
 	if (by_memory < b->nxf)
 		b->nxf = by_memory ? (unsigned)by_memory : 1;
-	if (bg_http_init(&b->http, 2 * b->nxf + 32, b->nxf + 16, st))
+	/* idle connections of both endpoints kept (see copy.c's setup) */
+	if (bg_http_init(&b->http, 2 * b->nxf + 36, 2 * b->nxf + 4, st))
 		return st->code;
 	b->http_up = true;
 	b->objs = calloc(o->count, sizeof(*b->objs));

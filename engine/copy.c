@@ -2692,7 +2692,14 @@ static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 	if (!cp->ctls)
 		return bg_fail(st, BG_E_NOMEM, "out of memory for the control slots");
 	cp->nctl = nctl;
-	if (bg_http_init(&cp->http, 3 * o->concurrency + 32, 2 * o->concurrency + 16, st))
+	/* Connections: every request that can be in flight at once may hold
+	 * one, on either endpoint (GETs, uploads, control requests, the
+	 * listing), and the idle ones of both are kept.  With fewer, a request
+	 * to one endpoint closes an idle connection to the other and opens a
+	 * new one: with small objects that churn cost a connect and a close
+	 * for every third request. */
+	unsigned max_conns = 2 * (o->concurrency + nctl) + 2;
+	if (bg_http_init(&cp->http, max_conns + 32, max_conns, st))
 		return st->code;
 	if (bg_pool_init(&cp->pool, o->memory, POOL_BLOCK, st))
 		return st->code;

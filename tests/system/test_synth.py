@@ -410,6 +410,31 @@ def test_barge_copy_synth_to_synth_verifies(synth, errors, tmp_path, cls, checks
         assert got[f"b-{cls}/{k}"]["ETag"] == c.head_object(Bucket="src", Key=k)["ETag"]
 
 
+def test_barge_reuses_connections_to_both_endpoints(tmp_path):
+    """Source and destination on two servers, 2,000 small objects: every
+    request barge may have in flight can keep its connection, so the
+    servers see few connections (each counts its own), not the one per two
+    or three requests of a connection cache too small for both endpoints."""
+    src = Synth(tmp_path / "s", "--bucket", "src:small=2000x16K", "--quiet")
+    dst = Synth(tmp_path / "d", "--bucket", "src:small=2000x16K", "--sink", "dst=src", "--quiet")
+    try:
+        env = dict(synth_env(src, tmp_path / "home"), R2_ENDPOINT_URL=dst.url)
+        r = run_barge(["copy", "s3://src/small", "r2://dst/reuse/small", "--concurrency", "32",
+                       "--progress", "none"], env=env, timeout=120)
+        assert r.code == 0, r.stderr + r.stdout
+        s, d = src.stats(), dst.stats()
+        assert d["objects_verified"] == 2000 and d["errors"] == 0, d
+        # GET per object on the source; PUT and HEAD per object on the sink
+        assert s["requests"] >= 2000 and d["requests"] >= 4000, (s["requests"], d["requests"])
+        # 32 GETs, 32 uploads, 32 control requests, one listing: at most
+        # 65 connections to either side
+        assert s["connections_total"] <= 65, s["connections_total"]
+        assert d["connections_total"] <= 65, d["connections_total"]
+    finally:
+        src.stop()
+        dst.stop()
+
+
 @pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone not installed")
 def test_rclone_copy_synth_to_synth_verifies(synth, errors, tmp_path):
     before = synth.stats()
