@@ -8,7 +8,10 @@ workloads can be as large as the issue asks (GiB objects, 20,000 small
 ones) and the servers cost little CPU; every run is verified byte for byte
 by the sink (GET /_synth/stats: bytes verified, errors).
 
-Rows: barge, barge --checksum none, rclone (tuned as in bench/compare.py),
+Rows: barge (--checksum auto: Content-MD5 against these custom endpoints),
+barge --checksum crc32c (what auto picks against AWS and R2), barge
+--checksum none (whose uploads stream: they start while their GET arrives),
+rclone (tuned as in bench/compare.py),
 and the bare relay (barge-synth --relay: ranged GETs piped into PUTs and
 UploadParts, no signing, no checksums), the ceiling each tool is a fraction
 of. Links: `lan` (plain loopback) and `wan` (each response delayed by
@@ -255,7 +258,7 @@ def main() -> int:
                     help="wan: per connection and direction (default 100)")
     ap.add_argument("--verify-md5", action="store_true",
                     help="sink checks Content-MD5 (costs the sink ~1-2 CPU s/GiB of parts)")
-    ap.add_argument("--tools", default="barge,barge-nocksum,rclone,relay")
+    ap.add_argument("--tools", default="barge,barge-crc32c,barge-nocksum,rclone,relay")
     ap.add_argument("--barge", default=os.environ.get("BARGE_BIN", str(REPO / "zig-out/bin/barge")))
     ap.add_argument("--synth", default=os.environ.get("BARGE_SYNTH_BIN",
                                                       str(REPO / "zig-out/bin/barge-synth")))
@@ -273,6 +276,7 @@ def main() -> int:
     runs_n = a.runs or (1 if a.quick else 3)
     links = (a.links or "lan,wan").split(",")
     rows_all = {"barge": ("barge", "barge", shlex.split(a.barge_args)),
+                "barge-crc32c": ("barge-crc32c", "barge", shlex.split(a.barge_args) + ["--checksum", "crc32c"]),
                 "barge-nocksum": ("barge-nocksum", "barge", shlex.split(a.barge_args) + ["--checksum", "none"]),
                 "rclone": ("rclone", "rclone", shlex.split(a.rclone_args)),
                 "relay": ("relay", "relay", shlex.split(a.relay_args))}
