@@ -1095,8 +1095,8 @@ static void xfer_done(bg_s3_req *r)
 		note_req(cp, r, BG_MX_DST, x->o->plan.multipart ? BG_M_UPLOAD_PART : BG_M_PUT);
 		x->starved = x->spaused = false;
 		if (x->phase == X_GET) {
-			/* It took every byte, but the GET's own end decides: judged
-			 * once the GET is (a failed GET means a new upload). */
+			/* It took every byte, but the GET's own end decides: it is
+			 * judged when the GET ends (a failed GET means a new upload). */
 			x->sended = true;
 			return;
 		}
@@ -2413,6 +2413,25 @@ static void bw_reload(bg_copy *cp, uint64_t now, bool force)
 	fclose(f);
 }
 
+/* Resumes one transfer the bandwidth limit paused, if its bucket has
+ * tokens again.  True if it is (still, or again) paused. */
+static bool bw_resume(bool *paused, bg_s3_req *r, const bg_bucket *b)
+{
+	if (!*paused)
+		return false;
+	if (!r->http.active) {
+		*paused = false;
+		return false;
+	}
+	if (b->rate && b->tokens <= 0)
+		return true;
+	/* May hand the kept chunk to on_get_bytes right here, which may pause
+	 * again: that is fine, we are not inside curl_multi. */
+	*paused = false;
+	curl_easy_pause(r->http.easy, CURLPAUSE_CONT);
+	return *paused;
+}
+
 /* Refills the buckets and resumes transfers the limit paused.  Returns
  * true if some transfer is still paused (the loop then wakes soon). */
 static bool bw_turn(bg_copy *cp, uint64_t now)
@@ -2422,38 +2441,9 @@ static bool bw_turn(bg_copy *cp, uint64_t now)
 	bool waiting = false;
 	for (unsigned i = 0; i < cp->nxf; i++) {
 		xfer *x = &cp->xf[i];
-		if (!x->paused)
-			continue;
-		if (!x->req.http.active) {
-			x->paused = false;
-			continue;
-		}
-		bg_bucket *b = x->phase == X_GET ? &cp->bw_down : &cp->bw_up;
-		if (b->rate && b->tokens <= 0) {
-			waiting = true;
-			continue;
-		}
-		/* May hand the kept chunk to on_get_bytes right here, which may
-		 * pause again: that is fine, we are not inside curl_multi. */
-		x->paused = false;
-		curl_easy_pause(x->req.http.easy, CURLPAUSE_CONT);
-		waiting |= x->paused;
-	}
-	for (unsigned i = 0; i < cp->nxf; i++) {
-		xfer *x = &cp->xf[i];
-		if (!x->spaused)
-			continue;
-		if (!x->sreq.http.active) {
-			x->spaused = false;
-			continue;
-		}
-		if (cp->bw_up.rate && cp->bw_up.tokens <= 0) {
-			waiting = true;
-			continue;
-		}
-		x->spaused = false;
-		curl_easy_pause(x->sreq.http.easy, CURLPAUSE_CONT);
-		waiting |= x->spaused;
+		waiting |= bw_resume(&x->paused, &x->req,
+				     x->phase == X_GET ? &cp->bw_down : &cp->bw_up);
+		waiting |= bw_resume(&x->spaused, &x->sreq, &cp->bw_up);
 	}
 	return waiting;
 }

@@ -81,6 +81,18 @@ def check_copy(servers, b, key: str, dkey: str, data: bytes) -> None:
     assert uploads(dst, b.dst) == []
 
 
+def copy_through(barge, b, src_proxy: FaultProxy, dst_proxy: FaultProxy, mode: str = "none"):
+    """barge copy s3://SRC/s -> r2://DST/t through the two proxies (closed after)."""
+    try:
+        return barge(["copy", f"s3://{b.src}/s", f"r2://{b.dst}/t", "--checksum", mode,
+                      "--concurrency", "4", "--part-size", "8M", "--progress", "none"],
+                     env={"AWS_ENDPOINT_URL_S3": src_proxy.url, "R2_ENDPOINT_URL": dst_proxy.url},
+                     timeout=150)
+    finally:
+        src_proxy.close()
+        dst_proxy.close()
+
+
 @pytest.mark.parametrize("mode", ["none", "md5"])
 def test_parts_upload_while_they_are_read(servers, fresh_buckets, barge, tmp_path, mode):
     b = fresh_buckets
@@ -88,14 +100,7 @@ def test_parts_upload_while_they_are_read(servers, fresh_buckets, barge, tmp_pat
     src_proxy = FaultProxy(servers.src.port, rules=[Rule("slow-body", ops=("get",))],
                            slow_rate=16 * MiB)
     dst_proxy = FaultProxy(servers.dst.port, rules=[])
-    try:
-        r = barge(["copy", f"s3://{b.src}/s", f"r2://{b.dst}/t", "--checksum", mode,
-                   "--concurrency", "4", "--part-size", "8M", "--progress", "none"],
-                  env={"AWS_ENDPOINT_URL_S3": src_proxy.url, "R2_ENDPOINT_URL": dst_proxy.url},
-                  timeout=120)
-    finally:
-        src_proxy.close()
-        dst_proxy.close()
+    r = copy_through(barge, b, src_proxy, dst_proxy, mode)
     assert r.code == 0, r.stderr
     check_copy(servers, b, "s/obj", "t/obj", data)
     lead = overlaps(src_proxy, dst_proxy, "obj")
@@ -137,14 +142,7 @@ def test_streamed_parts_survive_faults(servers, fresh_buckets, barge, tmp_path, 
     src_proxy = FaultProxy(servers.src.port, seed=5, slow_rate=16 * MiB,
                            rules=[rule, pace] if side == "src" else [pace])
     dst_proxy = FaultProxy(servers.dst.port, seed=6, rules=[rule] if side == "dst" else [])
-    try:
-        r = barge(["copy", f"s3://{b.src}/s", f"r2://{b.dst}/t", "--checksum", "none",
-                   "--concurrency", "4", "--part-size", "8M", "--progress", "none"],
-                  env={"AWS_ENDPOINT_URL_S3": src_proxy.url, "R2_ENDPOINT_URL": dst_proxy.url},
-                  timeout=150)
-    finally:
-        src_proxy.close()
-        dst_proxy.close()
+    r = copy_through(barge, b, src_proxy, dst_proxy)
     proxy = src_proxy if side == "src" else dst_proxy
     assert proxy.injected >= minimum, proxy.counts
     assert r.code == 0, r.stderr
@@ -191,14 +189,7 @@ def test_streamed_parts_survive_mixed_faults(servers, fresh_buckets, barge, tmp_
         Rule("reset-upload", ops=("upload-part",), rate=0.15),
         Rule("500", ops=("upload-part",), rate=0.1),
         Rule("reset-body", ops=("upload-part",), rate=0.1), Rule("503", rate=0.05)])
-    try:
-        r = barge(["copy", f"s3://{b.src}/s", f"r2://{b.dst}/t", "--checksum", "none",
-                   "--concurrency", "4", "--part-size", "8M", "--progress", "none"],
-                  env={"AWS_ENDPOINT_URL_S3": src_proxy.url, "R2_ENDPOINT_URL": dst_proxy.url},
-                  timeout=150)
-    finally:
-        src_proxy.close()
-        dst_proxy.close()
+    r = copy_through(barge, b, src_proxy, dst_proxy)
     assert src_proxy.injected >= 1 and dst_proxy.injected >= 1, (src_proxy.counts, dst_proxy.counts)
     assert r.code == 0, r.stderr
     check_copy(servers, b, "s/obj", "t/obj", data)
