@@ -79,6 +79,22 @@ static void test_crc_streaming(void)
 	uint32_t whole = bg_crc32c(0, buf + 3, N);
 	CHECK_INT(whole, crc_ref(0, buf + 3, N));
 
+	/* Long runs go three 4 KiB blocks at a time, joined by a shift: the
+	 * lengths around one and several rounds, from every alignment. */
+	enum { BIG = 5 * 12288 + 77 };
+	static unsigned char big[BIG + 16];
+	for (size_t i = 0; i < sizeof(big); i++) {
+		s = s * 6364136223846793005ull + 1442695040888963407ull;
+		big[i] = (unsigned char)(s >> 56);
+	}
+	static const size_t longs[] = { 12287, 12288, 12289, 12288 + 4095, 2 * 12288 + 1, BIG };
+	bad = 0;
+	for (size_t k = 0; k < sizeof(longs) / sizeof(longs[0]); k++)
+		for (size_t start = 0; start < 16; start += 3)
+			bad += bg_crc32c(0x5a5a5a5au, big + start, longs[k]) !=
+			       crc_ref(0x5a5a5a5au, big + start, longs[k]);
+	CHECK_INT(bad, 0);
+
 	/* Fixed piece sizes. */
 	static const size_t pieces[] = { 1, 2, 3, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1000, 4096 };
 	for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
