@@ -213,13 +213,10 @@ class FaultProxy:
                 return value.strip().decode("latin-1")
         return None
 
-    @staticmethod
-    def _length(head: bytes) -> int:
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                return int(value.strip())
-        return 0
+    @classmethod
+    def _length(cls, head: bytes) -> int:
+        value = cls._header(head, b"content-length")
+        return int(value) if value else 0
 
     def _pick(self, method: str):
         """The fault for the current request (self._tl.op/.key/.has_body
