@@ -63,6 +63,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
+from proxybase import Listener, content_length, header
+
 BEFORE = {"503", "429", "429-no-retry-after", "500", "reset", "reset-upload", "delay",
           "complete-error"}
 AFTER = {"truncate", "reset-body", "stall", "complete-error-after"}
@@ -142,7 +144,7 @@ class Rule:
         return True
 
 
-class FaultProxy:
+class FaultProxy(Listener):
     def __init__(self, upstream_port: int, rate: float = 0.2, seed: int = 1,
                  faults=("503", "429", "500", "reset"), truncate_methods=("GET",),
                  rules: Optional[Sequence[Rule]] = None, delay_s: float = 1.0,
@@ -168,55 +170,15 @@ class FaultProxy:
         self.answered: list = []     # (arrival, last byte sent, op, key, target, range)
         self._tl = threading.local()  # the request being served, per thread
         self._stop = threading.Event()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.stopped = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._listen(backlog=128)
 
     def close(self):
-        self.stopped = True
         self._stop.set()
-        self.sock.close()
+        super().close()
 
     @property
     def injected(self) -> int:
         return sum(v for k, v in self.counts.items() if k in BEFORE | AFTER)
-
-    def _accept(self):
-        while not self.stopped:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def _read_head(conn):
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return None, b""
-            data += chunk
-        head, rest = data.split(b"\r\n\r\n", 1)
-        return head, rest
-
-    @staticmethod
-    def _header(head: bytes, name: bytes):
-        for line in head.split(b"\r\n")[1:]:
-            n, _, value = line.partition(b":")
-            if n.strip().lower() == name:
-                return value.strip().decode("latin-1")
-        return None
-
-    @classmethod
-    def _length(cls, head: bytes) -> int:
-        value = cls._header(head, b"content-length")
-        return int(value) if value else 0
 
     def _pick(self, method: str):
         """The fault for the current request (self._tl.op/.key/.has_body
@@ -281,7 +243,7 @@ class FaultProxy:
             parts = line.split(" ")
             method = parts[0]
             target = parts[1] if len(parts) > 1 else "/"
-            length = self._length(head)
+            length = content_length(head)
             self._tl.op = operation(method, target)
             self._tl.key = request_key(target)
             self._tl.has_body = length > 0
@@ -367,7 +329,7 @@ class FaultProxy:
                 conn.sendall(resp)
             with self.lock:
                 self.answered.append((t_arrival, time.monotonic(), self._tl.op, self._tl.key,
-                                      target, self._header(head, b"range")))
+                                      target, header(head, b"range")))
         except OSError:
             pass
         finally:

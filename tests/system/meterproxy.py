@@ -35,6 +35,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Tuple
 
+from proxybase import Listener, content_length, header
+
 
 @dataclass
 class Request:
@@ -58,7 +60,7 @@ class Request:
         return self.path[len(pre):] if self.path.startswith(pre) else None
 
 
-class MeterProxy:
+class MeterProxy(Listener):
     CHUNK = 64 << 10
 
     def __init__(self, upstream_port: int, rate: Optional[float] = None,
@@ -74,24 +76,15 @@ class MeterProxy:
         self.run = 0
         self.active = 0
         self._next_slot = 0.0     # the paced clock of the bandwidth cap
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # Small receive buffers (inherited by accepted sockets): the cap then
         # paces the sender, instead of the kernel swallowing megabytes.
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 128 << 10)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(256)
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.stopped = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._listen(backlog=256, rcvbuf=128 << 10)
 
     # ---- for the tests --------------------------------------------------
 
     def close(self) -> None:
-        self.stopped = True
         self.released.set()
-        self.sock.close()
+        super().close()
 
     def release(self) -> None:
         """Lets held answers go (to whoever is still there)."""
@@ -123,15 +116,9 @@ class MeterProxy:
 
     # ---- the proxy ------------------------------------------------------
 
-    def _accept(self) -> None:
-        while not self.stopped:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.active += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+    def _accepted(self) -> None:
+        with self.lock:
+            self.active += 1
 
     def _pace(self, n: int) -> None:
         if not self.rate:
@@ -146,22 +133,14 @@ class MeterProxy:
 
     def _serve(self, conn: socket.socket) -> None:
         try:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            head, rest = data.split(b"\r\n\r\n", 1)
+            head, rest = self._read_head(conn)
+            if head is None:
+                return
             lines = head.split(b"\r\n")
             method, target, _ = lines[0].decode("latin-1").split(" ", 2)
-            length = 0
-            for line in lines[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value.strip())
-                if name.strip().lower() == b"transfer-encoding":
-                    raise AssertionError("meterproxy: chunked request bodies are not supported")
+            length = content_length(head)
+            if header(head, b"transfer-encoding") is not None:
+                raise AssertionError("meterproxy: chunked request bodies are not supported")
             u = urllib.parse.urlsplit(target)
             query = {k: v[0] for k, v in urllib.parse.parse_qs(u.query, keep_blank_values=True).items()}
             req = Request(self.run, method, urllib.parse.unquote(u.path), query, length)

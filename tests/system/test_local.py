@@ -50,6 +50,7 @@ from boto3.s3.transfer import TransferConfig
 from conftest import DST_SECRET_KEY, SRC_SECRET_KEY, barge_bin
 from test_journal import listing, multipart_etag  # noqa: E402  (shared helpers)
 from meterproxy import MeterProxy
+from proxybase import Listener, content_length
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -142,7 +143,7 @@ BASE_MTIME_NS = 1_700_000_000_123_456_789
 
 # ---- a streaming proxy that counts GET body bytes per run ------------------------
 
-class GetMeter:
+class GetMeter(Listener):
     """Forwards each connection's one request to 127.0.0.1:upstream_port and
     streams the answer back, counting the response body bytes of GET
     requests handed to the client, per run (`new_run()`).  Small send
@@ -156,14 +157,7 @@ class GetMeter:
         self.run = 0
         self.get_bytes = {}
         self.gets = {}
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.stopped = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._listen(backlog=128)
 
     def new_run(self) -> int:
         with self.lock:
@@ -174,36 +168,16 @@ class GetMeter:
         with self.lock:
             return self.get_bytes.get(run, 0)
 
-    def close(self) -> None:
-        self.stopped = True
-        self.sock.close()
-
-    def _accept(self) -> None:
-        while not self.stopped:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
     def _serve(self, conn: socket.socket) -> None:
         up = None
         try:
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 << 10)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            head, rest = data.split(b"\r\n\r\n", 1)
+            head, rest = self._read_head(conn)
+            if head is None:
+                return
             lines = head.split(b"\r\n")
             method = lines[0].split(b" ", 1)[0].decode("latin-1")
-            length = 0
-            for line in lines[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value.strip())
+            length = content_length(head)
             body = rest
             while len(body) < length:
                 chunk = conn.recv(65536)

@@ -19,6 +19,8 @@ import subprocess
 import threading
 from pathlib import Path
 
+from proxybase import Listener
+
 
 def make_ca(d: Path) -> dict:
     """ca.pem (the CA), server.pem + server.key (for 127.0.0.1), and
@@ -42,37 +44,21 @@ def make_ca(d: Path) -> dict:
             "cert": d / "server.pem", "key": d / "server.key"}
 
 
-class TLSProxy:
+class TLSProxy(Listener):
     def __init__(self, backend: tuple, certfile: Path, keyfile: Path):
         self.backend = backend
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(str(certfile), str(keyfile))
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
         self.handshake_failures = 0
-        self._stop = False
+        self._listen(backlog=64, start=False)
+        self.url = f"https://127.0.0.1:{self.port}"
 
     def start(self) -> "TLSProxy":
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._start_accepting()
         return self
 
     def stop(self) -> None:
-        self._stop = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def _accept(self) -> None:
-        while not self._stop:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+        self.close()
 
     def _serve(self, c: socket.socket) -> None:
         try:
