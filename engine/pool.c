@@ -204,3 +204,30 @@ void bg_chain_set_len(bg_pool *p, bg_chain *c, uint64_t n)
 	c->rblk = c->head;
 	c->roff = 0;
 }
+
+void bg_chain_cur_start(const bg_chain *c, bg_chain_cur *k)
+{
+	k->blk = c->nblocks ? c->head : BG_POOL_NONE;
+	k->off = 0;
+}
+
+size_t bg_chain_cur_peek(const bg_pool *p, const bg_chain_cur *k, uint64_t end,
+			 const unsigned char **at)
+{
+	if (k->off >= end || k->blk == BG_POOL_NONE)
+		return 0;
+	size_t in = (size_t)(k->off % p->block_size);
+	size_t n = p->block_size - in;
+	if (n > end - k->off)
+		n = (size_t)(end - k->off);
+	*at = p->base + (size_t)k->blk * p->block_size + in;
+	return n;
+}
+
+void bg_chain_cur_advance(const bg_pool *p, bg_chain_cur *k, size_t n)
+{
+	BG_ASSERT(n <= p->block_size - k->off % p->block_size);
+	k->off += n;
+	if (n && k->off % p->block_size == 0)
+		k->blk = p->next[k->blk];
+}

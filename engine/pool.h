@@ -66,4 +66,19 @@ void bg_chain_set_len(bg_pool *p, bg_chain *c, uint64_t n);
 void bg_chain_each(const bg_pool *p, const bg_chain *c,
 		   void (*fn)(void *ctx, const unsigned char *p, size_t n), void *ctx);
 
+/* A cursor that walks a chain's bytes forward one block at a time,
+ * without walking the links from the head again. */
+typedef struct bg_chain_cur {
+	uint32_t blk; /* block holding offset off (BG_POOL_NONE past the end) */
+	uint64_t off;
+} bg_chain_cur;
+
+void bg_chain_cur_start(const bg_chain *c, bg_chain_cur *k);
+/* The contiguous bytes from the cursor up to the end of its block or to
+ * offset `end`, whichever is first: their length (0 when none) and *at. */
+size_t bg_chain_cur_peek(const bg_pool *p, const bg_chain_cur *k, uint64_t end,
+			 const unsigned char **at);
+/* Moves the cursor n bytes on; n at most what peek returned. */
+void bg_chain_cur_advance(const bg_pool *p, bg_chain_cur *k, size_t n);
+
 #endif

@@ -453,8 +453,64 @@ static void test_iov(void)
 	bg_pool_free(&p);
 }
 
+/* A cursor walking a chain whose blocks are scattered through the pool,
+ * behind appends (as MD5 follows a GET), in steps of any size up to what
+ * peek offers: it sees every byte once, in order, and peek never reaches
+ * past a block or past `end`. */
+static void test_cursor(void)
+{
+	bg_pool p;
+	bg_status st;
+	CHECK_INT(bg_pool_init(&p, (uint64_t)NBLK * BS, BS, &st), 0);
+	bg_chain a, b, c;
+	CHECK_INT(bg_pool_reserve(&p, 3 * BS, &a), 0);
+	CHECK_INT(bg_pool_reserve(&p, 2 * BS, &b), 0);
+	bg_pool_release(&p, &a); /* c takes a's blocks, then others */
+	size_t total = 6 * BS + 77;
+	CHECK_INT(bg_pool_reserve(&p, total, &c), 0);
+	unsigned char *src = malloc(total), *seen = malloc(total);
+	CHECK(src && seen);
+	if (!src || !seen)
+		return;
+	for (size_t i = 0; i < total; i++)
+		src[i] = (unsigned char)rnd();
+	bg_chain_cur k;
+	bg_chain_cur_start(&c, &k);
+	const unsigned char *at = NULL;
+	CHECK_INT(bg_chain_cur_peek(&p, &k, c.len, &at), 0); /* nothing yet */
+	size_t put = 0;
+	while (k.off < total) {
+		if (put < total) {
+			size_t n = 1 + (size_t)(rnd() % (BS + BS / 2));
+			if (n > total - put)
+				n = total - put;
+			CHECK_INT(bg_chain_append(&p, &c, src + put, n), 0);
+			put += n;
+		}
+		size_t n = bg_chain_cur_peek(&p, &k, c.len, &at);
+		CHECK(n <= BS - k.off % BS && n <= c.len - k.off);
+		if (!n) {
+			CHECK(k.off == c.len);
+			continue;
+		}
+		size_t step = 1 + (size_t)(rnd() % n);
+		memcpy(seen + k.off, at, step);
+		bg_chain_cur_advance(&p, &k, step);
+	}
+	CHECK_INT(k.off, total);
+	CHECK(memcmp(src, seen, total) == 0);
+	CHECK_INT(bg_chain_cur_peek(&p, &k, c.len, &at), 0);
+	free(src);
+	free(seen);
+	bg_pool_release(&p, &b);
+	bg_pool_release(&p, &c);
+	CHECK_INT(p.nfree, NBLK);
+	bg_pool_free(&p);
+}
+
 int main(void)
 {
+	test_cursor();
 	test_iov();
 	test_init();
 	test_accounting();
