@@ -35,6 +35,7 @@
 #include <xxhash.h>
 
 #include "cksum.h"
+#include "md5.h"
 #include "http.h"
 #include "journal.h"
 #include "local.h"
@@ -130,6 +131,7 @@ struct obj {
 typedef enum xphase {
 	X_FREE,
 	X_GET,   /* reading the part from the source */
+	X_HASH,  /* read; its MD5 still to finish (md5_turn) */
 	X_READY, /* read and hashed; waiting for an upload slot */
 	X_PUT,   /* uploading it */
 } xphase;
@@ -142,13 +144,15 @@ typedef struct xfer {
 	bool waiting; /* retry scheduled at retry_at */
 	bool paused;  /* by the bandwidth limit: resumed when tokens are back */
 	bool md5_on;  /* the GET computes the MD5 of the bytes */
+	uint64_t hash_since; /* in X_HASH since (bg_now_ns) */
 	uint64_t retry_at;
 	unsigned attempt;
 	uint32_t part;
 	uint64_t off, len, got;
 	bg_chain chain;
 	XXH3_state_t *xs;
-	EVP_MD_CTX *md5;
+	bg_md5 md5;
+	bg_chain_cur md5_at; /* the chain's bytes before it are in md5 */
 	uint32_t crc;
 	XXH128_hash_t digest;
 	unsigned char md5sum[16];
@@ -184,6 +188,7 @@ typedef struct bg_copy {
 	bg_http http;
 	bg_pool pool;
 	xfer *xf;
+	struct md5_run *md5_runs; /* md5_turn's table, one per transfer */
 	unsigned nxf;
 	ctl *ctls;
 	unsigned nctl; /* control slots: HEADs, Create, Complete, ... */
@@ -844,15 +849,157 @@ static void admit(bg_copy *cp)
 /* ---- data transfers --------------------------------------------------- */
 
 /* The part's digests, over bytes as they arrive (or, for a file, once
- * they are all read). */
+ * they are all read).  MD5 is not here: md5_turn takes it between loop
+ * turns, over many parts at once, and md5_finish the rest. */
 static void xfer_hash(void *ctx, const unsigned char *p, size_t n)
 {
 	xfer *x = ctx;
 	XXH3_128bits_update(x->xs, p, n);
-	if (x->md5_on)
-		EVP_DigestUpdate(x->md5, p, n);
-	else if (x->cp->cksum == BG_CKSUM_CRC32C)
+	if (x->cp->cksum == BG_CKSUM_CRC32C)
 		x->crc = bg_crc32c(x->crc, p, n);
+}
+
+/* MD5 is a chain of dependent steps, so one part at a time leaves most
+ * of a core idle; bg_md5_lanes hashes up to BG_MD5_LANES parts in the
+ * lanes of the vector registers instead.  So MD5 is not taken as bytes
+ * arrive but in md5_turn, once per loop turn, over the parts whose GETs
+ * have brought at least MD5_RUN_MIN bytes not yet hashed and the parts
+ * whose GETs are done (X_HASH), the longest runs together, until fewer
+ * than two are left.  Where bytes come interleaved from many connections
+ * (a real network) the running GETs fill the lanes; where a part comes
+ * in one burst (the loop reads all a socket holds at once) the done
+ * parts do, so those wait a little for one another. */
+#define MD5_RUN_MIN 1024              /* bytes of a running GET worth a lane */
+#define MD5_GATHER (BG_MD5_LANES / 2) /* done parts hashed together at once */
+#define MD5_WAIT_NS 20000000ull       /* longest a done part waits for company */
+#define MD5_ALONE_MAX (256 * 1024)    /* a done part with no more than this
+				       * left is finished at once, alone */
+
+typedef struct md5_run {
+	xfer *x;
+	const unsigned char *at;
+	size_t n; /* whole 64-byte blocks */
+} md5_run;
+
+static void md5_finish(bg_copy *cp, xfer *x);
+static void xfer_free(bg_copy *cp, xfer *x);
+
+/* Bytes of x not yet in its MD5. */
+static uint64_t md5_left(const xfer *x)
+{
+	return x->chain.len - x->md5_at.off;
+}
+
+/* Whole 64-byte blocks of x not yet in its MD5, contiguous from *at. */
+static size_t md5_run_at(bg_copy *cp, xfer *x, const unsigned char **at)
+{
+	return bg_chain_cur_peek(&cp->pool, &x->md5_at, x->chain.len, at) & ~(size_t)63;
+}
+
+/* Returns how long the loop may sleep before a part that waits in X_HASH
+ * for one to hash beside it is hashed alone (UINT64_MAX: none waits). */
+static uint64_t md5_turn(bg_copy *cp)
+{
+	md5_run *r = cp->md5_runs;
+	/* Parts whose GETs are done wait for one another, up to MD5_WAIT_NS,
+	 * while GETs or uploads are running (an upload's end lets a GET
+	 * start): then MD5_GATHER or more of them are hashed together. */
+	uint64_t now = bg_now_ns();
+	unsigned busy = 0, ready = 0;
+	bool due = false;
+	for (unsigned i = 0; i < cp->nxf; i++) {
+		xfer *x = &cp->xf[i];
+		busy += (x->phase == X_GET && x->md5_on) || x->phase == X_PUT;
+		if (x->phase == X_HASH && md5_left(x) > MD5_ALONE_MAX) {
+			ready++;
+			due |= now - x->hash_since >= MD5_WAIT_NS;
+		}
+	}
+	bool gather = ready >= MD5_GATHER || due || !busy;
+	for (;;) {
+		unsigned n = 0;
+		for (unsigned i = 0; i < cp->nxf; i++) {
+			xfer *x = &cp->xf[i];
+			if (!x->md5_on || x->waiting || (x->phase != X_GET && x->phase != X_HASH) ||
+			    (x->phase == X_HASH && !gather))
+				continue;
+			const unsigned char *at;
+			size_t len = md5_run_at(cp, x, &at);
+			if (!len || (x->phase == X_GET && len < MD5_RUN_MIN))
+				continue;
+			/* keep r sorted, longest first */
+			unsigned j = n++;
+			for (; j > 0 && r[j - 1].n < len; j--)
+				r[j] = r[j - 1];
+			r[j] = (md5_run){ x, at, len };
+		}
+		if (n < 2)
+			break;
+		if (n > BG_MD5_LANES)
+			n = BG_MD5_LANES;
+		bg_md5 *m[BG_MD5_LANES];
+		const unsigned char *p[BG_MD5_LANES];
+		for (unsigned i = 0; i < n; i++) {
+			m[i] = &r[i].x->md5;
+			p[i] = r[i].at;
+		}
+		size_t len = r[n - 1].n;
+		bg_md5_lanes(m, p, n, len / 64);
+		for (unsigned i = 0; i < n; i++)
+			bg_chain_cur_advance(&cp->pool, &r[i].x->md5_at, len);
+	}
+	/* What is left: a done part with little left is finished; one with
+	 * more waits, and after MD5_WAIT_NS (or when nothing runs that could
+	 * bring it company) is hashed alone. */
+	uint64_t sleep = UINT64_MAX;
+	for (unsigned i = 0; i < cp->nxf; i++) {
+		xfer *x = &cp->xf[i];
+		if (x->phase != X_HASH)
+			continue;
+		uint64_t waited = now - x->hash_since;
+		if (md5_left(x) > MD5_ALONE_MAX && busy && waited < MD5_WAIT_NS) {
+			if (MD5_WAIT_NS - waited < sleep)
+				sleep = MD5_WAIT_NS - waited;
+		} else {
+			md5_finish(cp, x);
+		}
+	}
+	return sleep;
+}
+
+/* The rest of a part's MD5, once its GET is done, and what follows:
+ * a single-part source's ETag is the MD5 of its bytes. */
+static void md5_finish(bg_copy *cp, xfer *x)
+{
+	const unsigned char *at;
+	size_t n;
+	while ((n = bg_chain_cur_peek(&cp->pool, &x->md5_at, x->chain.len, &at)) > 0) {
+		bg_md5_update(&x->md5, at, n);
+		bg_chain_cur_advance(&cp->pool, &x->md5_at, n);
+	}
+	bg_md5_final(&x->md5, x->md5sum);
+	obj *o = x->o;
+	if (o->failed || o->restart) {
+		xfer_free(cp, x);
+		return;
+	}
+	unsigned char want[16];
+	if (!o->plan.multipart && bg_unhex16(o->etag, want) == 0 &&
+	    memcmp(want, x->md5sum, 16) != 0) {
+		x->phase = X_GET;
+		if (++x->attempt < cp->o->retries) {
+			note_retry(cp, &x->req, BG_M_GET, o->key, x->attempt,
+				   "bytes read do not match the source ETag", true);
+			x->waiting = true;
+			x->retry_at = bg_now_ns() + bg_s3_backoff_ns(NULL, x->attempt);
+			return;
+		}
+		obj_fail(cp, o, "bytes read do not match the source ETag %s", o->etag);
+		xfer_free(cp, x);
+		return;
+	}
+	x->attempt = 0;
+	x->phase = X_READY; /* dispatch_data uploads it when a slot is free */
 }
 
 static size_t on_get_bytes(void *ctx, const char *p, size_t n)
@@ -942,8 +1089,10 @@ static int start_get(bg_copy *cp, xfer *x)
 	x->md5_on = cp->cksum == BG_CKSUM_MD5 ||
 		    (cp->ldst && !o->plan.multipart &&
 		     (cp->o->src_ep.custom || cp->o->src.kind == BG_LOC_R2));
-	if (x->md5_on)
-		EVP_DigestInit_ex(x->md5, EVP_md5(), NULL);
+	if (x->md5_on) {
+		bg_md5_init(&x->md5);
+		bg_chain_cur_start(&x->chain, &x->md5_at);
+	}
 	x->crc = 0;
 	x->got = 0;
 	x->phase = X_GET;
@@ -1166,28 +1315,12 @@ static void xfer_judge(bg_copy *cp, xfer *x, bg_s3_req *r)
 		return;
 	}
 	unsigned tries = x->attempt + 1;
-	x->attempt = 0;
+	/* A GET whose MD5 is still to be checked against the source's ETag
+	 * keeps its count: a mismatch is one more try of the same GET. */
+	if (x->phase != X_GET || !x->md5_on)
+		x->attempt = 0;
 	if (x->phase == X_GET) {
 		x->digest = XXH3_128bits_digest(x->xs);
-		if (x->md5_on) {
-			unsigned int l = 16;
-			EVP_DigestFinal_ex(x->md5, x->md5sum, &l);
-			/* A single-part source's ETag is the MD5 of its bytes. */
-			unsigned char want[16];
-			if (!o->plan.multipart && bg_unhex16(o->etag, want) == 0 &&
-			    memcmp(want, x->md5sum, 16) != 0) {
-				if (++x->attempt < cp->o->retries) {
-					note_retry(cp, r, op, o->key, x->attempt,
-						   "bytes read do not match the source ETag", true);
-					x->waiting = true;
-					x->retry_at = bg_now_ns() + bg_s3_backoff_ns(NULL, x->attempt);
-					return;
-				}
-				obj_fail(cp, o, "bytes read do not match the source ETag %s", o->etag);
-				xfer_free(cp, x);
-				return;
-			}
-		}
 		if (!o->plan.multipart) {
 			o->meta = r->meta; /* headers to preserve, from the GET */
 			if (r->etag[0] && strcmp(r->etag, o->etag) != 0) {
@@ -1203,6 +1336,11 @@ static void xfer_judge(bg_copy *cp, xfer *x, bg_s3_req *r)
 			x->phase = X_PUT;
 			if (x->sended)
 				xfer_judge(cp, x, &x->sreq);
+			return;
+		}
+		if (x->md5_on) {
+			x->phase = X_HASH; /* md5_turn hashes the rest, then md5_finish */
+			x->hash_since = bg_now_ns();
 			return;
 		}
 		x->phase = X_READY; /* dispatch_data uploads it when a slot is free */
@@ -2549,10 +2687,9 @@ static void teardown(bg_copy *cp)
 		bg_s3_req_free(&cp->xf[i].sreq);
 		if (cp->xf[i].xs)
 			XXH3_freeState(cp->xf[i].xs);
-		if (cp->xf[i].md5)
-			EVP_MD_CTX_free(cp->xf[i].md5);
 	}
 	free(cp->xf);
+	free(cp->md5_runs);
 	for (unsigned i = 0; i < cp->nctl; i++) {
 		bg_s3_req_free(&cp->ctls[i].req);
 		bg_buf_free(&cp->ctls[i].body);
@@ -2694,9 +2831,10 @@ static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 	if (bg_pool_init(&cp->pool, o->memory, POOL_BLOCK, st))
 		return st->code;
 	cp->xf = calloc(cp->nxf, sizeof(*cp->xf));
+	cp->md5_runs = calloc(cp->nxf, sizeof(*cp->md5_runs));
 	cp->objs = calloc(cp->nobjs, sizeof(*cp->objs));
 	cp->queue = malloc(QUEUE_MAX * sizeof(*cp->queue));
-	if (!cp->xf || !cp->objs || !cp->queue)
+	if (!cp->xf || !cp->md5_runs || !cp->objs || !cp->queue)
 		return bg_fail(st, BG_E_NOMEM, "out of memory for the transfer tables");
 	for (unsigned i = 0; i < cp->nobjs; i++)
 		cp->objs[i].sfd = cp->objs[i].tfd = cp->objs[i].dirfd = -1;
@@ -2712,10 +2850,9 @@ static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 		x->sreq.done = xfer_done;
 		x->cp = cp;
 		x->xs = XXH3_createState();
-		x->md5 = EVP_MD_CTX_new();
 		x->fop.owner = x;
 		x->fop.done = xfer_fop_done;
-		if (!x->xs || !x->md5)
+		if (!x->xs)
 			return bg_fail(st, BG_E_NOMEM, "out of memory for hash states");
 	}
 	for (unsigned i = 0; i < cp->nctl; i++) {
@@ -2846,6 +2983,7 @@ bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 		maybe_list(cp);
 		admit(cp);
 		dispatch_ctl(cp, now);
+		uint64_t hash_wait = md5_turn(cp);
 		dispatch_data(cp, now);
 		if (cp->j)
 			finish_journaled(cp);
@@ -2861,6 +2999,8 @@ bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 		uint64_t wait = 100000000ull; /* progress cadence */
 		if (cp->jwaiting)
 			wait = 1000000ull; /* the writer thread commits in the meantime */
+		if (hash_wait < wait)
+			wait = hash_wait; /* a part waits to be hashed beside another */
 		if (throttled && wait > 2000000ull)
 			wait = 2000000ull; /* tokens come back every few ms */
 		if (bg_http_turn(&cp->http, wait) < 0) {

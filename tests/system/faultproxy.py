@@ -26,6 +26,8 @@ Fault classes
     complete-error-after  the server completed the upload; the answer is
                   replaced by 200 OK with an <Error>InternalError</Error>
                   body (only POST ?uploadId=)
+    corrupt-body  the whole answer, with one byte in the middle of its body
+                  inverted (same length: only a checksum can tell)
   not a fault (the answer is whole and right):
     slow-body     the answer is sent at `slow_rate` bytes per second
 
@@ -67,7 +69,7 @@ from proxybase import Listener, content_length, header
 
 BEFORE = {"503", "429", "429-no-retry-after", "500", "reset", "reset-upload", "delay",
           "complete-error"}
-AFTER = {"truncate", "reset-body", "stall", "complete-error-after"}
+AFTER = {"truncate", "reset-body", "stall", "complete-error-after", "corrupt-body"}
 PACED = {"slow-body"}
 ALL_FAULTS = BEFORE | AFTER | PACED
 # Faults after which the server has acted although the client saw a failure.
@@ -319,6 +321,10 @@ class FaultProxy(Listener):
             elif fault == "complete-error-after":
                 self._complete_error(conn)
                 return
+            elif fault == "corrupt-body" and rbody:
+                at = len(rbody) // 2
+                rbody = rbody[:at] + bytes([rbody[at] ^ 0xFF]) + rbody[at + 1:]
+                resp = rhead + b"\r\n\r\n" + rbody
             if fault == "slow-body":
                 step = max(1, self.slow_rate // 50)
                 for i in range(0, len(resp), step):

@@ -13,7 +13,7 @@ import time
 from boto3.s3.transfer import TransferConfig
 
 from conftest import barge_bin
-from faultproxy import FaultProxy
+from faultproxy import FaultProxy, Rule
 
 MiB = 1 << 20
 
@@ -116,6 +116,60 @@ def test_permanent_errors_name_the_object_and_spare_the_rest(servers, fresh_buck
     failed = [json.loads(l) for l in r.stdout.splitlines() if '"status":"failed"' in l]
     assert [f["key"] for f in failed] == ["d/small-007"]
     del want["d/small-007"]
+    check_copy(servers, fresh_buckets, want, "c/")
+
+
+def put_singles(client, bucket, n):
+    """n single-part objects of 3-4 MiB under e/: returns {key: md5}."""
+    want = {}
+    for i in range(n):
+        body = os.urandom(3 * MiB + i * 4099)
+        client.put_object(Bucket=bucket, Key=f"e/obj-{i}", Body=body)
+        want[f"e/obj-{i}"] = md5(body)
+    return want
+
+
+def test_corrupted_reads_are_caught_by_the_source_etag(servers, fresh_buckets, barge):
+    """GETs answered whole and with the right length, but with one byte
+    inverted: a single-part object's ETag is the MD5 of its bytes, so each
+    is caught, read again, and the copy is right.  The eight objects are
+    read together, so their MD5s are taken side by side in barge."""
+    want = put_singles(servers.src.client, fresh_buckets.src, 8)
+    proxy = FaultProxy(servers.src.port, rules=[
+        Rule("corrupt-body", methods=("GET",), key=r"obj-[0-3]$", limit=4)])
+    try:
+        r = barge(["copy", f"s3://{fresh_buckets.src}/e", f"r2://{fresh_buckets.dst}/c",
+                   "--concurrency", "8", "--progress", "json"],
+                  env={"AWS_ENDPOINT_URL_S3": proxy.url}, timeout=120)
+    finally:
+        proxy.close()
+    assert r.code == 0, r.stderr
+    assert proxy.counts["corrupt-body"] == 4, proxy.counts
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["retries"] >= 4, summary
+    check_copy(servers, fresh_buckets, want, "c/")
+
+
+def test_bytes_that_never_match_the_etag_fail_that_object_after_its_retries(
+        servers, fresh_buckets, barge):
+    """Every GET of one object comes back corrupted: it fails after
+    --retries reads (it is not read again forever), is named, and the
+    rest are copied; exit 1."""
+    want = put_singles(servers.src.client, fresh_buckets.src, 4)
+    proxy = FaultProxy(servers.src.port, rules=[
+        Rule("corrupt-body", methods=("GET",), key=r"obj-2$")])
+    try:
+        r = barge(["copy", f"s3://{fresh_buckets.src}/e", f"r2://{fresh_buckets.dst}/c",
+                   "--retries", "3", "--progress", "json"],
+                  env={"AWS_ENDPOINT_URL_S3": proxy.url}, timeout=60)
+    finally:
+        proxy.close()
+    assert r.code == 1, r.stderr
+    assert proxy.counts["corrupt-body"] == 3, proxy.counts
+    assert "e/obj-2" in r.stderr and "do not match the source ETag" in r.stderr, r.stderr
+    failed = [json.loads(l) for l in r.stdout.splitlines() if '"status":"failed"' in l]
+    assert [f["key"] for f in failed] == ["e/obj-2"]
+    del want["e/obj-2"]
     check_copy(servers, fresh_buckets, want, "c/")
 
 
