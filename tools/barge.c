@@ -71,7 +71,8 @@ static const char usage_copy[] =
 	"                         to keep within 10,000 parts)\n"
 	"  --multipart-threshold SIZE  objects larger than this go multipart\n"
 	"                         (default: the part size)\n"
-	"  --memory SIZE          part-buffer budget (default 512M)\n"
+	"  --memory SIZE          part-buffer budget (default: 1/16 of RAM,\n"
+	"                         256M to 1G)\n"
 	"  --include GLOB         copy keys matching GLOB (relative to SRC's prefix)\n"
 	"  --exclude GLOB         skip keys matching GLOB; the last match wins\n"
 	"  --dry-run              list and show the plan, move nothing\n"
@@ -229,7 +230,7 @@ static int cmd_copy(int argc, char **argv)
 
 	o.concurrency = 32;
 	o.part_size = 16 * BG_MIB;
-	o.memory = 512 * BG_MIB;
+	o.memory = cu_default_memory();
 	o.retries = 10;
 	o.cksum = BG_CKSUM_AUTO;
 

@@ -33,7 +33,8 @@ static const char usage_bench[] =
 	"  --count N              objects (default 16)\n"
 	"  --concurrency N        transfers in flight (default 32)\n"
 	"  --part-size SIZE       multipart part size, upload and copy (default 16M)\n"
-	"  --memory SIZE          the copy's part-buffer budget (default 512M)\n"
+	"  --memory SIZE          the copy's part-buffer budget (default: 1/16 of RAM,\n"
+	"                         256M to 1G)\n"
 	"  --retries N            attempts per request (default 10)\n"
 	"  --checksum MODE        the copy's checksum: auto, md5, crc32c or none\n"
 	"  --json                 print one JSON document instead of the table\n"
@@ -221,7 +222,7 @@ int cmd_bench(int argc, char **argv)
 	o.count = 16;
 	o.concurrency = 32;
 	o.part_size = 16 * BG_MIB;
-	o.memory = 512 * BG_MIB;
+	o.memory = cu_default_memory();
 	o.retries = 10;
 	o.cksum = BG_CKSUM_AUTO;
 

@@ -1,9 +1,11 @@
 /* cmdutil.c - shared pieces of barge ls, doctor and plan (see cmdutil.h). */
 #include "cmdutil.h"
+#include "plan.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 int cu_readable(const char *what, const char *path, char *err, size_t cap)
 {
@@ -43,6 +45,25 @@ int cu_set_ca(const char *path, bg_endpoint *ep, char *err, size_t cap)
 		return -1;
 	}
 	return 0;
+}
+
+uint64_t cu_default_memory(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	uint64_t ram = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+	FILE *f = fopen("/sys/fs/cgroup/memory.max", "r"); /* "max" when unlimited */
+	if (f) {
+		unsigned long long lim;
+		if (fscanf(f, "%llu", &lim) == 1 && lim > 0 && (!ram || lim < ram))
+			ram = lim;
+		fclose(f);
+	}
+	uint64_t m = ram / 16 / BG_MIB * BG_MIB;
+	if (m < 256 * BG_MIB)
+		m = 256 * BG_MIB;
+	if (m > 1024 * BG_MIB)
+		m = 1024 * BG_MIB;
+	return m;
 }
 
 void cu_folder(const char *prefix, char *out, size_t cap)

@@ -27,6 +27,11 @@ typedef struct cu_where {
 int cu_resolve(const char *url, const cu_where *w, bg_location *loc, bg_endpoint *ep,
 	       char *err, size_t cap);
 
+/* The default --memory (copy, plan, bench): a sixteenth of the memory
+ * this process may use (physical memory, or the cgroup's limit when lower),
+ * at least 256 MiB and at most 1 GiB, in whole MiB. */
+uint64_t cu_default_memory(void);
+
 /* The location's prefix as a folder: "" or ending in '/' (what copy does). */
 void cu_folder(const char *prefix, char *out, size_t cap);
 

@@ -58,7 +58,8 @@ static const char usage_plan[] =
 	"\n"
 	"  --part-size SIZE       as for copy (default 16M)\n"
 	"  --multipart-threshold SIZE  as for copy (default: the part size)\n"
-	"  --memory SIZE          as for copy (default 512M): bounds the part size\n"
+	"  --memory SIZE          as for copy (default: 1/16 of RAM, 256M to 1G): bounds\n"
+	"                         the part size\n"
 	"  --include GLOB         as for copy\n"
 	"  --exclude GLOB         as for copy; the last match wins\n"
 	"  --exact                HEAD each multipart source (?partNumber=1 and =N, as\n"
@@ -848,7 +849,7 @@ int cmd_plan(int argc, char **argv)
 	char err[512], pbuf[PATH_MAX + 64];
 
 	c.part_size = 16 * BG_MIB;
-	c.memory = 512 * BG_MIB;
+	c.memory = cu_default_memory();
 	int pr = parse(argc, argv, &a, &c, filters, fmem);
 	if (pr) {
 		code = pr == 1 ? 0 : pr;

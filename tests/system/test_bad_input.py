@@ -169,6 +169,34 @@ def test_bad_arguments(servers, world, barge, tmp_path, args, words):
     assert not (tmp_path / "j").exists(), "a journal was created for a refused copy"
 
 
+def default_memory() -> int:
+    """What the default --memory should be, from the kernel's figures: a
+    sixteenth of physical memory (or of the cgroup's limit when lower),
+    whole MiB, at least 256 MiB and at most 1 GiB."""
+    mib = 1 << 20
+    ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit() and 0 < int(limit) < ram:
+            ram = int(limit)
+    except OSError:
+        pass
+    return min(max(ram // 16 // mib * mib, 256 * mib), 1024 * mib)
+
+
+def test_default_memory_bounds_the_part_size(servers, world, barge, tmp_path):
+    """Without --memory, a part size of half the default budget is taken
+    (the dry run lists and plans), and one MiB more is refused, naming
+    --memory: the default is what the brief of the option says."""
+    half = default_memory() // 2 >> 20
+    r = barge(["copy", *fill([SRC, DST], world, tmp_path), "--part-size", f"{half + 1}M"],
+              timeout=30)
+    assert_refused(r, ["--memory", "--part-size"])
+    r = barge(["copy", *fill([SRC, DST], world, tmp_path), "--part-size", f"{half}M",
+               "--dry-run"], timeout=60)
+    assert r.code == 0, r.stderr
+
+
 def test_location_with_newline_is_one_line(servers, world, barge):
     before = dst_state(servers, world.dst)
     r = barge(["copy", f"s3://{world.src}/d", "r2://ds\n/x"], timeout=30)
