@@ -145,6 +145,7 @@ typedef struct xfer {
 	bool paused;  /* by the bandwidth limit: resumed when tokens are back */
 	bool md5_on;  /* the GET computes the MD5 of the bytes */
 	uint64_t hash_since; /* in X_HASH since (bg_now_ns) */
+	uint64_t md5_moved;  /* its MD5 last took bytes, or its GET started */
 	uint64_t retry_at;
 	unsigned attempt;
 	uint32_t part;
@@ -872,7 +873,7 @@ static void xfer_hash(void *ctx, const unsigned char *p, size_t n)
 #define MD5_RUN_MIN 1024              /* bytes of a running GET worth a lane */
 #define MD5_GATHER (BG_MD5_LANES / 2) /* done parts hashed together at once */
 #define MD5_WAIT_NS 20000000ull       /* longest a done part waits for company */
-#define MD5_ALONE_MAX (256 * 1024)    /* a done part with no more than this
+#define MD5_ALONE_MAX (1024 * 1024)   /* a done part with no more than this
 				       * left is finished at once, alone */
 
 typedef struct md5_run {
@@ -945,8 +946,26 @@ static uint64_t md5_turn(bg_copy *cp)
 		}
 		size_t len = r[n - 1].n;
 		bg_md5_lanes(m, p, n, len / 64);
-		for (unsigned i = 0; i < n; i++)
+		for (unsigned i = 0; i < n; i++) {
 			bg_chain_cur_advance(&cp->pool, &r[i].x->md5_at, len);
+			r[i].x->md5_moved = now;
+		}
+	}
+	/* A running GET whose bytes have waited MD5_WAIT_NS for company (one
+	 * GET alone, or a slow link) is hashed alone, so that it does not end
+	 * with all its bytes still to hash. */
+	for (unsigned i = 0; i < cp->nxf; i++) {
+		xfer *x = &cp->xf[i];
+		if (x->phase != X_GET || !x->md5_on || x->waiting ||
+		    now - x->md5_moved < MD5_WAIT_NS)
+			continue;
+		const unsigned char *at;
+		size_t len;
+		while ((len = md5_run_at(cp, x, &at)) > 0) {
+			bg_md5_update(&x->md5, at, len);
+			bg_chain_cur_advance(&cp->pool, &x->md5_at, len);
+		}
+		x->md5_moved = now;
 	}
 	/* What is left: a done part with little left is finished; one with
 	 * more waits, and after MD5_WAIT_NS (or when nothing runs that could
@@ -1092,6 +1111,7 @@ static int start_get(bg_copy *cp, xfer *x)
 	if (x->md5_on) {
 		bg_md5_init(&x->md5);
 		bg_chain_cur_start(&x->chain, &x->md5_at);
+		x->md5_moved = bg_now_ns();
 	}
 	x->crc = 0;
 	x->got = 0;

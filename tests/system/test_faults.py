@@ -129,20 +129,29 @@ def put_singles(client, bucket, n):
     return want
 
 
+def copy_e_through_src_proxy(servers, buckets, barge, rule, *args, timeout=120):
+    """barge copy of e/ to c/ with a FaultProxy of one rule before the
+    source: (result, proxy)."""
+    proxy = FaultProxy(servers.src.port, rules=[rule])
+    try:
+        r = barge(["copy", f"s3://{buckets.src}/e", f"r2://{buckets.dst}/c",
+                   "--progress", "json", *args],
+                  env={"AWS_ENDPOINT_URL_S3": proxy.url}, timeout=timeout)
+    finally:
+        proxy.close()
+    return r, proxy
+
+
 def test_corrupted_reads_are_caught_by_the_source_etag(servers, fresh_buckets, barge):
     """GETs answered whole and with the right length, but with one byte
     inverted: a single-part object's ETag is the MD5 of its bytes, so each
     is caught, read again, and the copy is right.  The eight objects are
     read together, so their MD5s are taken side by side in barge."""
     want = put_singles(servers.src.client, fresh_buckets.src, 8)
-    proxy = FaultProxy(servers.src.port, rules=[
-        Rule("corrupt-body", methods=("GET",), key=r"obj-[0-3]$", limit=4)])
-    try:
-        r = barge(["copy", f"s3://{fresh_buckets.src}/e", f"r2://{fresh_buckets.dst}/c",
-                   "--concurrency", "8", "--progress", "json"],
-                  env={"AWS_ENDPOINT_URL_S3": proxy.url}, timeout=120)
-    finally:
-        proxy.close()
+    r, proxy = copy_e_through_src_proxy(
+        servers, fresh_buckets, barge,
+        Rule("corrupt-body", methods=("GET",), key=r"obj-[0-3]$", limit=4),
+        "--concurrency", "8")
     assert r.code == 0, r.stderr
     assert proxy.counts["corrupt-body"] == 4, proxy.counts
     summary = json.loads(r.stdout.strip().splitlines()[-1])
@@ -156,14 +165,9 @@ def test_bytes_that_never_match_the_etag_fail_that_object_after_its_retries(
     --retries reads (it is not read again forever), is named, and the
     rest are copied; exit 1."""
     want = put_singles(servers.src.client, fresh_buckets.src, 4)
-    proxy = FaultProxy(servers.src.port, rules=[
-        Rule("corrupt-body", methods=("GET",), key=r"obj-2$")])
-    try:
-        r = barge(["copy", f"s3://{fresh_buckets.src}/e", f"r2://{fresh_buckets.dst}/c",
-                   "--retries", "3", "--progress", "json"],
-                  env={"AWS_ENDPOINT_URL_S3": proxy.url}, timeout=60)
-    finally:
-        proxy.close()
+    r, proxy = copy_e_through_src_proxy(
+        servers, fresh_buckets, barge,
+        Rule("corrupt-body", methods=("GET",), key=r"obj-2$"), "--retries", "3", timeout=60)
     assert r.code == 1, r.stderr
     assert proxy.counts["corrupt-body"] == 3, proxy.counts
     assert "e/obj-2" in r.stderr and "do not match the source ETag" in r.stderr, r.stderr
