@@ -22,7 +22,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <fnmatch.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -891,6 +890,19 @@ static uint64_t md5_left(const xfer *x)
 	return x->chain.len - x->md5_at.off;
 }
 
+/* Hashes the bytes of x not yet in its MD5, one stream: whole 64-byte
+ * blocks only, or (at the end) all of them. */
+static void md5_alone(bg_copy *cp, xfer *x, bool all)
+{
+	const unsigned char *at;
+	size_t n;
+	while ((n = bg_chain_cur_peek(&cp->pool, &x->md5_at, x->chain.len, &at) &
+		    (all ? ~(size_t)0 : ~(size_t)63)) > 0) {
+		bg_md5_update(&x->md5, at, n);
+		bg_chain_cur_advance(&cp->pool, &x->md5_at, n);
+	}
+}
+
 /* Whole 64-byte blocks of x not yet in its MD5, contiguous from *at. */
 static size_t md5_run_at(bg_copy *cp, xfer *x, const unsigned char **at)
 {
@@ -959,12 +971,7 @@ static uint64_t md5_turn(bg_copy *cp)
 		if (x->phase != X_GET || !x->md5_on || x->waiting ||
 		    now - x->md5_moved < MD5_WAIT_NS)
 			continue;
-		const unsigned char *at;
-		size_t len;
-		while ((len = md5_run_at(cp, x, &at)) > 0) {
-			bg_md5_update(&x->md5, at, len);
-			bg_chain_cur_advance(&cp->pool, &x->md5_at, len);
-		}
+		md5_alone(cp, x, false);
 		x->md5_moved = now;
 	}
 	/* What is left: a done part with little left is finished; one with
@@ -990,12 +997,7 @@ static uint64_t md5_turn(bg_copy *cp)
  * a single-part source's ETag is the MD5 of its bytes. */
 static void md5_finish(bg_copy *cp, xfer *x)
 {
-	const unsigned char *at;
-	size_t n;
-	while ((n = bg_chain_cur_peek(&cp->pool, &x->md5_at, x->chain.len, &at)) > 0) {
-		bg_md5_update(&x->md5, at, n);
-		bg_chain_cur_advance(&cp->pool, &x->md5_at, n);
-	}
+	md5_alone(cp, x, true);
 	bg_md5_final(&x->md5, x->md5sum);
 	obj *o = x->o;
 	if (o->failed || o->restart) {
@@ -1783,8 +1785,10 @@ static int build_complete(bg_copy *cp, obj *o, bg_buf *b)
 static void multipart_etag(const obj *o, char *out, size_t cap)
 {
 	unsigned char d[16];
-	unsigned int l = sizeof(d);
-	EVP_Digest(o->md5, (size_t)o->plan.nparts * 16, d, &l, EVP_md5(), NULL);
+	bg_md5 m;
+	bg_md5_init(&m);
+	bg_md5_update(&m, o->md5, (size_t)o->plan.nparts * 16);
+	bg_md5_final(&m, d);
 	char hex[33];
 	bg_hex(d, 16, hex);
 	bg_snprintf(out, cap, "%s-%u", hex, o->plan.nparts);
