@@ -339,28 +339,83 @@ static int hmac256(const void *key, size_t klen, const char *msg, unsigned char 
 	return 0;
 }
 
-/* kSigning = HMAC chain from "AWS4"+secret over date, region, service and
- * "aws4_request", then the signature is HMAC(kSigning, string to sign). */
+/* kSigning is an HMAC chain from "AWS4"+secret over the date, region,
+ * service and "aws4_request": four HMACs that depend on nothing in the
+ * request.  Each thread keeps the last few keys it derived, so a request
+ * costs one HMAC, over its string to sign, instead of five. */
+#define SIG_KEYS 4
+#define SIG_SCOPE_MAX 64 /* region or service longer than this: not kept */
+
+struct sig_key {
+	bool used;
+	char date[9], region[SIG_SCOPE_MAX + 1], service[SIG_SCOPE_MAX + 1];
+	char secret[SIG_SECRET_MAX + 1];
+	unsigned char key[32];
+};
+
+static _Thread_local struct sig_key sig_keys[SIG_KEYS];
+static _Thread_local unsigned sig_keys_next;
+
+static int derive_key(const bg_sigv4_creds *c, const char *date, unsigned char out[32])
+{
+	char ksecret[4 + SIG_SECRET_MAX + 1];
+	const char *msg[] = { c->region, c->service, "aws4_request" };
+	unsigned char b[32];
+	int err = -EINVAL;
+
+	if (bg_snprintf(ksecret, sizeof(ksecret), "AWS4%s", c->secret_key) >= 0)
+		err = hmac256(ksecret, strlen(ksecret), date, out);
+	for (size_t i = 0; i < sizeof(msg) / sizeof(msg[0]) && !err; i++) {
+		err = hmac256(out, 32, msg[i], b);
+		memcpy(out, b, sizeof(b));
+	}
+	OPENSSL_cleanse(ksecret, sizeof(ksecret));
+	OPENSSL_cleanse(b, sizeof(b));
+	return err;
+}
+
+/* The signing key for c on date, from this thread's keys or derived. */
+static int signing_key(const bg_sigv4_creds *c, const char *date, unsigned char out[32])
+{
+	bool keep = strlen(c->region) <= SIG_SCOPE_MAX && strlen(c->service) <= SIG_SCOPE_MAX;
+
+	for (unsigned i = 0; keep && i < SIG_KEYS; i++) {
+		const struct sig_key *k = &sig_keys[i];
+
+		if (k->used && !strcmp(k->date, date) && !strcmp(k->region, c->region) &&
+		    !strcmp(k->service, c->service) && !strcmp(k->secret, c->secret_key)) {
+			memcpy(out, k->key, 32);
+			return 0;
+		}
+	}
+	int err = derive_key(c, date, out);
+	if (err || !keep)
+		return err;
+	struct sig_key *k = &sig_keys[sig_keys_next++ % SIG_KEYS];
+	k->used = true;
+	memcpy(k->date, date, sizeof(k->date));
+	bg_strlcpy(k->region, c->region, sizeof(k->region));
+	bg_strlcpy(k->service, c->service, sizeof(k->service));
+	bg_strlcpy(k->secret, c->secret_key, sizeof(k->secret));
+	memcpy(k->key, out, 32);
+	return 0;
+}
+
+/* The signature is HMAC(kSigning, string to sign). */
 static int sign(const bg_sigv4_creds *c, const char *amz_date, const char *sts,
 		char sig[BG_SHA256_HEX])
 {
-	char ksecret[4 + SIG_SECRET_MAX + 1], date[9];
-	const char *msg[] = { c->region, c->service, "aws4_request", sts };
-	unsigned char a[32], b[32];
-	int err = -EINVAL;
+	char date[9];
+	unsigned char key[32], mac[32];
 
 	bg_snprintf(date, sizeof(date), "%.8s", amz_date);
-	if (bg_snprintf(ksecret, sizeof(ksecret), "AWS4%s", c->secret_key) >= 0)
-		err = hmac256(ksecret, strlen(ksecret), date, a);
-	for (size_t i = 0; i < sizeof(msg) / sizeof(msg[0]) && !err; i++) {
-		err = hmac256(a, sizeof(a), msg[i], b);
-		memcpy(a, b, sizeof(a));
-	}
+	int err = signing_key(c, date, key);
 	if (!err)
-		bg_hex(a, sizeof(a), sig);
-	OPENSSL_cleanse(ksecret, sizeof(ksecret));
-	OPENSSL_cleanse(a, sizeof(a));
-	OPENSSL_cleanse(b, sizeof(b));
+		err = hmac256(key, sizeof(key), sts, mac);
+	if (!err)
+		bg_hex(mac, sizeof(mac), sig);
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(mac, sizeof(mac));
 	return err;
 }
 

@@ -23,7 +23,12 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #define EMPTY_HASH "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -532,6 +537,59 @@ static void test_errors(void)
 	CHECK(strlen(canon) > 3 * 3072);
 }
 
+/* The signer keeps the last few signing keys it derived.  Requests signed
+ * with credentials that differ from a base in one field (secret, date,
+ * region, service), each between two signed with the base, five keys in
+ * all (more than it keeps), must each carry the signature of their own
+ * key: here the HMAC chain is computed again with OpenSSL, from the
+ * string to sign the signer reports. */
+static void ref_hmac(const void *key, size_t klen, const char *msg, unsigned char out[32])
+{
+	unsigned int len = 0;
+
+	CHECK(HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out,
+		   &len) != NULL && len == 32);
+}
+
+static void test_key_reuse(void)
+{
+	/* the base, then each variant (one field changed) with the base between */
+	static const char *const v[][4] = {
+		{ "secret-one", "us-east-1", "s3", "20261130T010203Z" },
+		{ "secret-two", "us-east-1", "s3", "20261130T010203Z" },
+		{ "secret-one", "auto", "s3", "20261130T010203Z" },
+		{ "secret-one", "us-east-1", "iam", "20261130T010203Z" },
+		{ "secret-one", "us-east-1", "s3", "20261201T000000Z" },
+		{ "secret-one", "us-east-1", "s3", "20261130T235959Z" }, /* same day */
+	};
+	const size_t nv = sizeof(v) / sizeof(v[0]);
+
+	for (size_t step = 0; step < 4 * nv; step++) {
+		const char *const *f = v[step % 2 ? (step / 2) % nv : 0];
+		bg_sigv4_creds c = { "AKIDTEST", f[0], f[1], f[2] };
+		bg_header h[] = { { "Host", "example.com" }, { "X-Amz-Date", f[3] } };
+		bg_sigv4_request r = {
+			.method = "GET", .canonical_uri = "/b/k", .canonical_query = "",
+			.headers = h, .nheaders = 2, .payload_hash = EMPTY_HASH, .amz_date = f[3],
+		};
+		char auth[512], sts[512], key0[64], d8[9], want[BG_SHA256_HEX];
+		unsigned char a[32], b[32];
+
+		CHECK_INT(bg_sigv4_authorization_debug(&c, &r, auth, sizeof(auth), NULL, 0, sts,
+						       sizeof(sts)), 0);
+		bg_snprintf(key0, sizeof(key0), "AWS4%s", f[0]);
+		bg_snprintf(d8, sizeof(d8), "%.8s", f[3]);
+		ref_hmac(key0, strlen(key0), d8, a);
+		ref_hmac(a, 32, f[1], b);
+		ref_hmac(b, 32, f[2], a);
+		ref_hmac(a, 32, "aws4_request", b);
+		ref_hmac(b, 32, sts, a);
+		bg_hex(a, 32, want);
+		const char *sig = strstr(auth, ", Signature=");
+		CHECK_STR(sig ? sig + strlen(", Signature=") : NULL, want);
+	}
+}
+
 int main(void)
 {
 	test_helpers();
@@ -540,6 +598,10 @@ int main(void)
 	test_query_build();
 	for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++)
 		run_vector(&vectors[i]);
+	/* again, backwards: now the keys come from what the signer kept */
+	for (size_t i = sizeof(vectors) / sizeof(vectors[0]); i-- > 0;)
+		run_vector(&vectors[i]);
+	test_key_reuse();
 	test_errors();
 	CHECK_DONE();
 }
