@@ -873,7 +873,10 @@ static void xfer_hash(void *ctx, const unsigned char *p, size_t n)
 #define MD5_GATHER (BG_MD5_LANES / 2) /* done parts hashed together at once */
 #define MD5_WAIT_NS 20000000ull       /* longest a done part waits for company */
 #define MD5_ALONE_MAX (1024 * 1024)   /* a done part with no more than this
-				       * left is finished at once, alone */
+				       * left waits for no one: it is hashed in
+				       * the turn it is done, beside whatever
+				       * else is ready (small objects come many
+				       * a turn), or alone */
 
 typedef struct md5_run {
 	xfer *x;
@@ -934,7 +937,7 @@ static uint64_t md5_turn(bg_copy *cp)
 		for (unsigned i = 0; i < cp->nxf; i++) {
 			xfer *x = &cp->xf[i];
 			if (!x->md5_on || x->waiting || (x->phase != X_GET && x->phase != X_HASH) ||
-			    (x->phase == X_HASH && !gather))
+			    (x->phase == X_HASH && !gather && md5_left(x) > MD5_ALONE_MAX))
 				continue;
 			const unsigned char *at;
 			size_t len = md5_run_at(cp, x, &at);

@@ -10,6 +10,8 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from boto3.s3.transfer import TransferConfig
 
 from conftest import barge_bin
@@ -119,11 +121,12 @@ def test_permanent_errors_name_the_object_and_spare_the_rest(servers, fresh_buck
     check_copy(servers, fresh_buckets, want, "c/")
 
 
-def put_singles(client, bucket, n):
-    """n single-part objects of 3-4 MiB under e/: returns {key: md5}."""
+def put_singles(client, bucket, n, size=3 * MiB):
+    """n single-part objects of size + i * 4099 bytes under e/: returns
+    {key: md5}."""
     want = {}
     for i in range(n):
-        body = os.urandom(3 * MiB + i * 4099)
+        body = os.urandom(size + i * 4099)
         client.put_object(Bucket=bucket, Key=f"e/obj-{i}", Body=body)
         want[f"e/obj-{i}"] = md5(body)
     return want
@@ -142,12 +145,15 @@ def copy_e_through_src_proxy(servers, buckets, barge, rule, *args, timeout=120):
     return r, proxy
 
 
-def test_corrupted_reads_are_caught_by_the_source_etag(servers, fresh_buckets, barge):
+@pytest.mark.parametrize("size", [3 * MiB, 16 * 1024], ids=["3MiB", "16KiB"])
+def test_corrupted_reads_are_caught_by_the_source_etag(servers, fresh_buckets, barge, size):
     """GETs answered whole and with the right length, but with one byte
     inverted: a single-part object's ETag is the MD5 of its bytes, so each
     is caught, read again, and the copy is right.  The eight objects are
-    read together, so their MD5s are taken side by side in barge."""
-    want = put_singles(servers.src.client, fresh_buckets.src, 8)
+    read together, so their MD5s are taken side by side in barge (large
+    ones after waiting for one another, small ones in the turn their GETs
+    end)."""
+    want = put_singles(servers.src.client, fresh_buckets.src, 8, size)
     r, proxy = copy_e_through_src_proxy(
         servers, fresh_buckets, barge,
         Rule("corrupt-body", methods=("GET",), key=r"obj-[0-3]$", limit=4),
