@@ -201,8 +201,8 @@ def report(meta: dict, runs: List[dict]) -> str:
          f"{meta['rate_limit_mbps']} Mbit/s per connection and direction, on both endpoints. "
          f"Sink Content-MD5 checking: {'on' if meta['verify_md5'] else 'off'}.", "",
          "| link | workload | tool | median MB/s | objects/s | × rclone | % of relay | "
-         "CPU s/GiB | peak RSS MiB | src cores | sink cores | machine cores | runs ok |",
-         "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+         "CPU s/GiB | user s/GiB | peak RSS MiB | src cores | sink cores | machine cores | runs ok |",
+         "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     keys = []
     for r in runs:
         k = (r["link"], r["workload"], r["tool"])
@@ -216,22 +216,26 @@ def report(meta: dict, runs: List[dict]) -> str:
         rs = [r for r in runs if (r["link"], r["workload"], r["tool"]) == k]
         good = [r for r in rs if r["ok"]]
         if not good:
-            L.append(f"| {k[0]} | {k[1]} | {k[2]} | FAILED | | | | | | | | | 0/{len(rs)} |")
+            L.append(f"| {k[0]} | {k[1]} | {k[2]} | FAILED | | | | | | | | | | 0/{len(rs)} |")
             continue
         w = med[k]
         b, n = good[0]["bytes"], good[0]["objects"]
         rcl = med.get((k[0], k[1], "rclone"))
         rel = med.get((k[0], k[1], "relay"))
         cpu = statistics.median([r["cpu_user_s"] + r["cpu_sys_s"] for r in good])
+        ucpu = statistics.median([r["cpu_user_s"] for r in good])
         cores = lambda f: statistics.median([f(r) / r["wall_s"] for r in good])
         L.append(f"| {k[0]} | {k[1]} ({good[0]['spec']}) | {k[2]} | {b / w / 1e6:,.1f} | {n / w:,.1f} | "
                  f"{f'{rcl / w:.2f}' if rcl else '–'} | {f'{100 * rel / w:.0f}' if rel else '–'} | "
-                 f"{cpu / (b / GiB):.2f} | {max(r['maxrss_kib'] for r in good) / 1024:.0f} | "
+                 f"{cpu / (b / GiB):.2f} | {ucpu / (b / GiB):.2f} | "
+                 f"{max(r['maxrss_kib'] for r in good) / 1024:.0f} | "
                  f"{cores(lambda r: r['cpu_s']['src']):.2f} | {cores(lambda r: r['cpu_s']['dst']):.2f} | "
                  f"{cores(lambda r: r['machine_busy_s']):.2f} | {len(good)}/{len(rs)} |")
     L += ["", "MB/s = 10^6 bytes/s of the tool's wall time (median run); × rclone = rclone's "
           "median wall / this row's (same link and workload); % of relay = relay's median wall / "
-          "this row's; CPU s/GiB = the tool's own user+system CPU per GiB; cores = CPU seconds / "
+          "this row's; CPU s/GiB = the tool's own user+system CPU per GiB, user s/GiB the user-space "
+          "part of it (the rest is the kernel's, which on loopback includes the receiving side's "
+          "TCP work for each send); cores = CPU seconds / "
           "wall seconds of the source and sink barge-synth processes and of the whole machine "
           "(other engineers' work included).", "", "## Rows", ""]
     for label, kind, args in meta["rows"]:
