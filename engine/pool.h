@@ -21,6 +21,7 @@ typedef struct bg_pool {
 	uint32_t free_head;
 	uint32_t *next; /* chain links, one per block */
 	uint32_t peak_used;
+	size_t populated; /* bytes from base whose pages were faulted in ahead */
 } bg_pool;
 
 /* A chain of blocks holding `len` bytes (capacity nblocks * block_size). */

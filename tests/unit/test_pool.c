@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "pool.h"
@@ -166,6 +168,11 @@ static void test_churn(void)
 			}
 			CHECK_INT(r, 0);
 			CHECK_INT(ch[k].nblocks, need);
+			/* a block is new only when the peak rises, and then it is
+			 * the next in index order (what pool_populate relies on) */
+			uint32_t b = ch[k].head;
+			for (uint32_t i = 0; i < need; i++, b = p.next[b])
+				CHECK(b < used + need || b < peak);
 			used += need;
 			if (used > peak)
 				peak = used;
@@ -508,6 +515,45 @@ static void test_cursor(void)
 	bg_pool_free(&p);
 }
 
+/* Pages of blocks handed out for the first time are faulted in ahead,
+ * 2 MiB at a time; pages past that are left alone. */
+static bool resident(const bg_pool *p, size_t from, size_t to)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	unsigned char vec[1];
+	for (size_t off = from; off < to; off += (size_t)pg) {
+		CHECK_INT(mincore(p->base + off, (size_t)pg, vec), 0);
+		if (!(vec[0] & 1))
+			return false;
+	}
+	return true;
+}
+
+static void test_populate(void)
+{
+	const size_t MiB = 1u << 20;
+	bg_pool p;
+	bg_status st;
+	bg_chain a, b;
+	CHECK_INT(bg_pool_init(&p, 8 * MiB, BS, &st), 0);
+	CHECK(!resident(&p, 0, BS));
+	CHECK_INT(bg_pool_reserve(&p, 1, &a), 0);
+	CHECK_INT(p.populated, 2 * MiB);
+	CHECK(resident(&p, 0, 2 * MiB));
+	CHECK(!resident(&p, 2 * MiB, 2 * MiB + BS));
+	bg_pool_release(&p, &a);
+	CHECK_INT(bg_pool_reserve(&p, 2 * MiB + 1, &a), 0); /* 513 blocks */
+	CHECK_INT(p.populated, 4 * MiB);
+	CHECK(resident(&p, 2 * MiB, 4 * MiB));
+	CHECK(!resident(&p, 4 * MiB, 4 * MiB + BS));
+	CHECK_INT(bg_pool_reserve(&p, 4 * MiB, &b), 0);
+	CHECK_INT(p.populated, 8 * MiB);
+	CHECK(resident(&p, 4 * MiB, 8 * MiB));
+	bg_pool_release(&p, &a);
+	bg_pool_release(&p, &b);
+	bg_pool_free(&p);
+}
+
 int main(void)
 {
 	test_cursor();
@@ -515,6 +561,7 @@ int main(void)
 	test_init();
 	test_accounting();
 	test_churn();
+	test_populate();
 	test_roundtrip();
 	test_interleaved();
 	CHECK_DONE();
