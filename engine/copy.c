@@ -498,6 +498,16 @@ static bg_m_ep ctl_ep(ostate s)
 	return (s == O_HEAD || s == O_HEAD_PART || s == O_HEAD_LAST) ? BG_MX_SRC : BG_MX_DST;
 }
 
+/* Signs the call into r and hands it to curl; counted as a request. */
+static int req_start(bg_copy *cp, bg_s3_req *r, const bg_endpoint *ep, const bg_s3_call *c,
+		     bg_status *st)
+{
+	if (bg_s3_prepare(r, ep, c, st) < 0 || bg_s3_start(&cp->http, r) < 0)
+		return -1;
+	cp->stats.requests++;
+	return 0;
+}
+
 /* ---- listing ---------------------------------------------------------- */
 
 static int on_listed(void *ctx, const bg_xml_object *x)
@@ -666,12 +676,10 @@ static void maybe_list(bg_copy *cp)
 		q[nq++] = (bg_query_param){ "continuation-token", cp->token };
 	bg_s3_call c = { .method = "GET", .bucket = cp->o->src.bucket, .query = q, .nquery = nq };
 	bg_status st = { 0 };
-	if (bg_s3_prepare(&cp->list, &cp->o->src_ep, &c, &st) < 0 ||
-	    bg_s3_start(&cp->http, &cp->list) < 0) {
+	if (req_start(cp, &cp->list, &cp->o->src_ep, &c, &st) < 0) {
 		set_fatal(cp, BG_E_INTERNAL, "cannot start listing: %s", st.msg);
 		return;
 	}
-	cp->stats.requests++;
 	cp->list_busy = true;
 }
 
@@ -1139,12 +1147,10 @@ static int start_get(bg_copy *cp, xfer *x)
 		.capture_meta = !o->plan.multipart,
 	};
 	bg_status st = { 0 };
-	if (bg_s3_prepare(&x->req, &cp->o->src_ep, &c, &st) < 0 ||
-	    bg_s3_start(&cp->http, &x->req) < 0) {
+	if (req_start(cp, &x->req, &cp->o->src_ep, &c, &st) < 0) {
 		obj_fail(cp, o, "cannot start GET: %s", st.msg);
 		return -1;
 	}
-	cp->stats.requests++;
 	return 0;
 }
 
@@ -1186,12 +1192,10 @@ static int start_put(bg_copy *cp, xfer *x)
 		.body_len = x->len, .read_fn = on_put_bytes, .io_ctx = x,
 	};
 	bg_status st = { 0 };
-	if (bg_s3_prepare(&x->req, &cp->o->dst_ep, &c, &st) < 0 ||
-	    bg_s3_start(&cp->http, &x->req) < 0) {
+	if (req_start(cp, &x->req, &cp->o->dst_ep, &c, &st) < 0) {
 		obj_fail(cp, o, "cannot start PUT: %s", st.msg);
 		return -1;
 	}
-	cp->stats.requests++;
 	return 0;
 }
 
@@ -1218,11 +1222,9 @@ static int stream_start(bg_copy *cp, xfer *x)
 	x->sent = 0;
 	x->starved = x->spaused = x->sended = false;
 	bg_status st = { 0 };
-	if (bg_s3_prepare(&x->sreq, &cp->o->dst_ep, &c, &st) < 0 ||
-	    bg_s3_start(&cp->http, &x->sreq) < 0)
+	if (req_start(cp, &x->sreq, &cp->o->dst_ep, &c, &st) < 0)
 		return -1; /* the part uploads the usual way once read */
 	x->streaming = true;
-	cp->stats.requests++;
 	return 0;
 }
 
@@ -1881,11 +1883,10 @@ static int start_ctl(bg_copy *cp, ctl *c)
 	call.headers = h;
 	call.nheaders = nh;
 	bg_status st = { 0 };
-	if (bg_s3_prepare(&c->req, ep, &call, &st) < 0 || bg_s3_start(&cp->http, &c->req) < 0) {
+	if (req_start(cp, &c->req, ep, &call, &st) < 0) {
 		obj_fail(cp, o, "cannot start request: %s", st.msg);
 		return -1;
 	}
-	cp->stats.requests++;
 	return 0;
 }
 
