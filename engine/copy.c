@@ -167,6 +167,7 @@ typedef struct xfer {
 	bool starved;   /* sreq paused: it has sent all that has arrived */
 	bool spaused;   /* sreq paused by the bandwidth limit */
 	bool sended;    /* sreq ended before the GET did: judged after it */
+	bool nostream;  /* stream_start failed for this GET: no second try */
 	uint64_t sent;  /* bytes sreq has taken */
 } xfer;
 
@@ -1128,6 +1129,7 @@ static int start_get(bg_copy *cp, xfer *x)
 	}
 	x->crc = 0;
 	x->got = 0;
+	x->nostream = false;
 	x->phase = X_GET;
 	if (cp->lsrc)
 		return local_get(cp, x);
@@ -1222,8 +1224,10 @@ static int stream_start(bg_copy *cp, xfer *x)
 	x->sent = 0;
 	x->starved = x->spaused = x->sended = false;
 	bg_status st = { 0 };
-	if (req_start(cp, &x->sreq, &cp->o->dst_ep, &c, &st) < 0)
-		return -1; /* the part uploads the usual way once read */
+	if (req_start(cp, &x->sreq, &cp->o->dst_ep, &c, &st) < 0) {
+		x->nostream = true; /* the part uploads the usual way once read */
+		return -1;
+	}
 	x->streaming = true;
 	return 0;
 }
@@ -1701,7 +1705,7 @@ static void dispatch_data(bg_copy *cp, uint64_t now)
 	/* then upload slots left over go to parts still arriving */
 	for (unsigned i = 0; cp->stream && i < cp->nxf && puts < cp->o->concurrency; i++) {
 		xfer *x = &cp->xf[i];
-		if (x->phase != X_GET || x->streaming || x->waiting || !x->got ||
+		if (x->phase != X_GET || x->streaming || x->nostream || x->waiting || !x->got ||
 		    x->got == x->len || x->o->failed || x->o->restart)
 			continue;
 		if (stream_start(cp, x) == 0)
