@@ -509,6 +509,18 @@ static int req_start(bg_copy *cp, bg_s3_req *r, const bg_endpoint *ep, const bg_
 	return 0;
 }
 
+/* req_start for one of o's requests: one that cannot start fails o. */
+static int obj_req_start(bg_copy *cp, obj *o, bg_s3_req *r, const bg_endpoint *ep,
+			 const bg_s3_call *c, const char *what)
+{
+	bg_status st = { 0 };
+	if (req_start(cp, r, ep, c, &st) < 0) {
+		obj_fail(cp, o, "cannot start %s: %s", what, st.msg);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- listing ---------------------------------------------------------- */
 
 static int on_listed(void *ctx, const bg_xml_object *x)
@@ -1148,12 +1160,7 @@ static int start_get(bg_copy *cp, xfer *x)
 		.nheaders = nh, .write_fn = on_get_bytes, .io_ctx = x,
 		.capture_meta = !o->plan.multipart,
 	};
-	bg_status st = { 0 };
-	if (req_start(cp, &x->req, &cp->o->src_ep, &c, &st) < 0) {
-		obj_fail(cp, o, "cannot start GET: %s", st.msg);
-		return -1;
-	}
-	return 0;
+	return obj_req_start(cp, o, &x->req, &cp->o->src_ep, &c, "GET");
 }
 
 static int start_put(bg_copy *cp, xfer *x)
@@ -1193,12 +1200,7 @@ static int start_put(bg_copy *cp, xfer *x)
 		.meta = o->plan.multipart ? NULL : &o->meta, .body = BG_BODY_STREAM,
 		.body_len = x->len, .read_fn = on_put_bytes, .io_ctx = x,
 	};
-	bg_status st = { 0 };
-	if (req_start(cp, &x->req, &cp->o->dst_ep, &c, &st) < 0) {
-		obj_fail(cp, o, "cannot start PUT: %s", st.msg);
-		return -1;
-	}
-	return 0;
+	return obj_req_start(cp, o, &x->req, &cp->o->dst_ep, &c, "PUT");
 }
 
 /* Without a checksum to send ahead of the body (--checksum none), an
@@ -1886,12 +1888,7 @@ static int start_ctl(bg_copy *cp, ctl *c)
 	call.nquery = nq;
 	call.headers = h;
 	call.nheaders = nh;
-	bg_status st = { 0 };
-	if (req_start(cp, &c->req, ep, &call, &st) < 0) {
-		obj_fail(cp, o, "cannot start request: %s", st.msg);
-		return -1;
-	}
-	return 0;
+	return obj_req_start(cp, o, &c->req, ep, &call, "request");
 }
 
 static void ctl_release(bg_copy *cp, ctl *c)
