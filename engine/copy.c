@@ -927,6 +927,13 @@ static void md5_alone(bg_copy *cp, xfer *x, bool all)
 	}
 }
 
+/* Does x, a part whose GET is done, wait for others to hash beside it?
+ * Only with more than MD5_ALONE_MAX left; less is hashed in the turn. */
+static bool md5_may_wait(const xfer *x)
+{
+	return md5_left(x) > MD5_ALONE_MAX;
+}
+
 /* Whole 64-byte blocks of x not yet in its MD5, contiguous from *at. */
 static size_t md5_run_at(bg_copy *cp, xfer *x, const unsigned char **at)
 {
@@ -947,7 +954,7 @@ static uint64_t md5_turn(bg_copy *cp)
 	for (unsigned i = 0; i < cp->nxf; i++) {
 		xfer *x = &cp->xf[i];
 		busy += (x->phase == X_GET && x->md5_on) || x->phase == X_PUT;
-		if (x->phase == X_HASH && md5_left(x) > MD5_ALONE_MAX) {
+		if (x->phase == X_HASH && md5_may_wait(x)) {
 			ready++;
 			due |= now - x->hash_since >= MD5_WAIT_NS;
 		}
@@ -958,7 +965,7 @@ static uint64_t md5_turn(bg_copy *cp)
 		for (unsigned i = 0; i < cp->nxf; i++) {
 			xfer *x = &cp->xf[i];
 			if (!x->md5_on || x->waiting || (x->phase != X_GET && x->phase != X_HASH) ||
-			    (x->phase == X_HASH && !gather && md5_left(x) > MD5_ALONE_MAX))
+			    (x->phase == X_HASH && !gather && md5_may_wait(x)))
 				continue;
 			const unsigned char *at;
 			size_t len = md5_run_at(cp, x, &at);
@@ -1007,7 +1014,7 @@ static uint64_t md5_turn(bg_copy *cp)
 		if (x->phase != X_HASH)
 			continue;
 		uint64_t waited = now - x->hash_since;
-		if (md5_left(x) > MD5_ALONE_MAX && busy && waited < MD5_WAIT_NS) {
+		if (md5_may_wait(x) && busy && waited < MD5_WAIT_NS) {
 			if (MD5_WAIT_NS - waited < sleep)
 				sleep = MD5_WAIT_NS - waited;
 		} else {
