@@ -52,6 +52,8 @@
 #define VERIFY_BUF (1u << 20) /* re-reading a resumed download's parts */
 #define REQ_LOCAL 1           /* bg_s3_req.tag: answered by file work, not HTTP */
 #define STREAM_LOW (256u << 10) /* a starved cut-through upload resumes with this much */
+#define WB_RING (4u << 20)  /* pool bytes a download part holds (write-behind) */
+#define WB_CHUNK (1u << 20) /* bytes of a running download GET worth a file write */
 
 typedef struct pending {
 	char key[BG_KEY_MAX + 1];
@@ -159,6 +161,13 @@ typedef struct xfer {
 	/* local files */
 	bg_fop fop;
 	bool syncing; /* a single-part download's fdatasync is in flight */
+	/* Write-behind (downloads, see wb_write): the GET's bytes go to the
+	 * file while it runs, through a ring of at most WB_RING pool bytes. */
+	bool wb;
+	bool wfull;      /* the GET is paused: the ring holds only unwritten bytes */
+	bool jpend;      /* the GET ended while a write was in flight: judged after it */
+	uint64_t wsub;   /* bytes of the part handed to the kernel */
+	uint64_t wdone;  /* bytes of the part written */
 	struct iovec iov[IOV_WINDOW];
 	/* Cut-through (see stream_start): the part's upload runs on sreq while
 	 * its GET still arrives, sending the bytes that have arrived. */
@@ -1054,27 +1063,110 @@ static void md5_finish(bg_copy *cp, xfer *x)
 	x->phase = X_READY; /* dispatch_data uploads it when a slot is free */
 }
 
+/* ---- write-behind: a download's bytes go to its file as they arrive ---
+ *
+ * A download part holds a ring of at most WB_RING pool bytes, not the
+ * whole part: byte k of the part sits at k modulo the ring's size.  Once
+ * WB_CHUNK bytes are in and no write is in flight, they are written; a GET
+ * that would overwrite bytes not yet written pauses until the write lands.
+ * So a part needs a few MiB, the bytes are copied to the page cache while
+ * still in the CPU's cache, and a download holds no part-sized buffer.
+ * A retried GET starts the part over and writes it again.  The part is
+ * judged only when no write is in flight (jpend). */
+static bool stop_asked(const bg_copy *cp)
+{
+	return cp->o->stop && *cp->o->stop;
+}
+
+static uint64_t wb_cap(const bg_copy *cp, const xfer *x)
+{
+	return (uint64_t)x->chain.nblocks * cp->pool.block_size;
+}
+
+static int wb_append(bg_copy *cp, xfer *x, const char *p, size_t n)
+{
+	uint64_t cap = wb_cap(cp, x), pos = x->got % cap;
+	size_t first = n > cap - pos ? (size_t)(cap - pos) : n;
+	if (pos == 0)
+		bg_chain_rewind(&x->chain); /* the ring starts over */
+	if (bg_chain_append(&cp->pool, &x->chain, p, first) < 0)
+		return -1;
+	if (first == n)
+		return 0;
+	bg_chain_rewind(&x->chain);
+	return bg_chain_append(&cp->pool, &x->chain, p + first, n - first);
+}
+
+/* Hands the part's bytes from `from` to the kernel, as far as the end of
+ * the ring or `upto`; *took says how many.  0 or -errno. */
+static int wb_submit(bg_copy *cp, xfer *x, uint64_t from, uint64_t upto, uint64_t *took)
+{
+	uint64_t at = from, len = upto - from;
+	if (x->wb) {
+		uint64_t cap = wb_cap(cp, x);
+		at %= cap;
+		if (len > cap - at)
+			len = cap - at;
+	}
+	unsigned n = bg_chain_iov(&cp->pool, &x->chain, at, len, x->iov, IOV_WINDOW);
+	*took = 0;
+	for (unsigned i = 0; i < n; i++)
+		*took += x->iov[i].iov_len;
+	return bg_http_file_rw(&cp->http, &x->fop, true, x->o->tfd, x->iov, n, x->off + from);
+}
+
+/* Writes what the running GET has brought since the last write. */
+static int wb_write(bg_copy *cp, xfer *x)
+{
+	uint64_t took;
+	int rc = wb_submit(cp, x, x->wsub, x->got, &took);
+	if (rc == 0)
+		x->wsub += took;
+	return rc;
+}
+
 static size_t on_get_bytes(void *ctx, const char *p, size_t n)
 {
 	xfer *x = ctx;
 	bg_copy *cp = x->cp;
-	if (!bg_bucket_take_all(&cp->bw_down, n)) {
-		/* curl keeps this chunk and hands it again once resumed */
-		x->paused = true;
-		cp->m.bw_paused_down++;
-		return CURL_WRITEFUNC_PAUSE;
-	}
 	if (x->got + n > x->len) {
 		bg_snprintf(x->req.sink_msg, sizeof(x->req.sink_msg),
 			    "source sent more than the %llu bytes asked for",
 			    (unsigned long long)x->len);
 		return 0;
 	}
-	if (bg_chain_append(&cp->pool, &x->chain, p, n) < 0)
+	if (x->wb && x->got + n - x->wdone > wb_cap(cp, x)) {
+		/* The ring is full of unwritten bytes: wait for the write (none
+		 * starts once the copy is stopping: the GET is dropped). */
+		int rc = x->fop.active || stop_asked(cp) ? 0 : wb_write(cp, x);
+		if (rc < 0 || n > wb_cap(cp, x)) {
+			bg_snprintf(x->req.sink_msg, sizeof(x->req.sink_msg),
+				    "cannot queue a file write: %s",
+				    rc < 0 ? strerror(-rc) : "a chunk larger than the part's buffer");
+			return 0;
+		}
+		x->wfull = true;
+		return CURL_WRITEFUNC_PAUSE;
+	}
+	if (!bg_bucket_take_all(&cp->bw_down, n)) {
+		/* curl keeps this chunk and hands it again once resumed */
+		x->paused = true;
+		cp->m.bw_paused_down++;
+		return CURL_WRITEFUNC_PAUSE;
+	}
+	if ((x->wb ? wb_append(cp, x, p, n) : bg_chain_append(&cp->pool, &x->chain, p, n)) < 0)
 		return 0;
 	xfer_hash(x, (const unsigned char *)p, n);
 	x->got += n;
 	cp->stats.bytes_read += n;
+	if (x->wb && !x->fop.active && x->got - x->wsub >= WB_CHUNK && !stop_asked(cp)) {
+		int rc = wb_write(cp, x);
+		if (rc < 0) {
+			bg_snprintf(x->req.sink_msg, sizeof(x->req.sink_msg),
+				    "cannot queue a file write: %s", strerror(-rc));
+			return 0;
+		}
+	}
 	return n;
 }
 
@@ -1128,6 +1220,17 @@ static void xfer_done(bg_s3_req *r);
 
 static int local_get(bg_copy *cp, xfer *x);
 static int local_put(bg_copy *cp, xfer *x);
+static int local_create(bg_copy *cp, obj *o);
+static int local_step(bg_copy *cp, xfer *x);
+
+/* A download of a single-part object, whose ETag is the MD5 of its bytes:
+ * checked when the GET is done, before any byte is written.  Not from AWS
+ * itself: there an SSE-KMS object's ETag is not an MD5. */
+static bool get_checks_etag(const bg_copy *cp, const obj *o)
+{
+	return cp->ldst && !o->plan.multipart &&
+	       (cp->o->src_ep.custom || cp->o->src.kind == BG_LOC_R2);
+}
 
 static int start_get(bg_copy *cp, xfer *x)
 {
@@ -1135,12 +1238,12 @@ static int start_get(bg_copy *cp, xfer *x)
 	bg_chain_rewind(&x->chain);
 	x->paused = false;
 	XXH3_128bits_reset(x->xs);
-	/* MD5 for Content-MD5, and for a download of a single-part object,
-	 * whose ETag is the MD5 of its bytes (checked when the GET is done).
-	 * Not from AWS itself: there an SSE-KMS object's ETag is not an MD5. */
-	x->md5_on = cp->cksum == BG_CKSUM_MD5 ||
-		    (cp->ldst && !o->plan.multipart &&
-		     (cp->o->src_ep.custom || cp->o->src.kind == BG_LOC_R2));
+	/* MD5 for Content-MD5, or for get_checks_etag. */
+	x->md5_on = cp->cksum == BG_CKSUM_MD5 || get_checks_etag(cp, o);
+	x->wsub = x->wdone = 0;
+	x->wfull = x->jpend = false;
+	if (x->wb && !o->plan.multipart && o->tfd < 0 && local_create(cp, o) < 0)
+		return -1; /* a multipart download's file is made before its parts */
 	if (x->md5_on) {
 		bg_md5_init(&x->md5);
 		bg_chain_cur_start(&x->chain, &x->md5_at);
@@ -1303,6 +1406,10 @@ static void xfer_judge(bg_copy *cp, xfer *x, bg_s3_req *r)
 {
 	obj *o = x->o;
 	char msg[BG_MSG_MAX];
+	if (x->wb && x->phase == X_GET && x->fop.active) {
+		x->jpend = true; /* wb_done judges it once the write lands */
+		return;
+	}
 	bg_m_op op = x->phase == X_GET ? BG_M_GET : o->plan.multipart ? BG_M_UPLOAD_PART : BG_M_PUT;
 	if (r == &x->sreq)
 		x->streaming = x->sended = false;
@@ -1370,6 +1477,16 @@ static void xfer_judge(bg_copy *cp, xfer *x, bg_s3_req *r)
 				xfer_free(cp, x);
 				return;
 			}
+		}
+		if (x->wb) {
+			/* what the ring still holds goes to the file, then on as a
+			 * written part (local_put_done) */
+			x->phase = X_PUT;
+			x->got = x->wdone;
+			x->syncing = false;
+			if (local_step(cp, x) < 0)
+				xfer_free(cp, x);
+			return;
 		}
 		if (x->streaming) {
 			/* the upload goes on (or has ended and is judged now) */
@@ -1476,9 +1593,15 @@ static int local_step(bg_copy *cp, xfer *x)
 		bg_http_fop_post(&cp->http, &x->fop, 0);
 		return 0;
 	}
-	unsigned n = bg_chain_iov(&cp->pool, &x->chain, x->got, x->len - x->got, x->iov, IOV_WINDOW);
-	int rc = bg_http_file_rw(&cp->http, &x->fop, write, write ? o->tfd : o->sfd, x->iov, n,
-				 x->off + x->got);
+	int rc;
+	if (write) {
+		uint64_t took;
+		rc = wb_submit(cp, x, x->got, x->len, &took);
+	} else {
+		unsigned n = bg_chain_iov(&cp->pool, &x->chain, x->got, x->len - x->got, x->iov,
+					  IOV_WINDOW);
+		rc = bg_http_file_rw(&cp->http, &x->fop, false, o->sfd, x->iov, n, x->off + x->got);
+	}
 	if (rc < 0) {
 		obj_fail(cp, o, "cannot queue a file %s: %s", write ? "write" : "read", strerror(-rc));
 		return -1;
@@ -1657,12 +1780,55 @@ static void local_put_done(bg_copy *cp, xfer *x, int res)
 	xfer_done(&x->req);
 }
 
+/* A write-behind write has landed (or failed) while its GET runs or
+ * waits to be judged. */
+static void wb_done(bg_copy *cp, xfer *x, int res)
+{
+	obj *o = x->o;
+	bool running = x->req.http.active; /* else its end is queued or jpend */
+	if (res <= 0) {
+		local_fail(cp, o, res < 0 ? -res : EIO, "cannot write", o->dkey);
+	} else {
+		x->wdone += (uint64_t)res;
+		cp->stats.bytes_written += (uint64_t)res;
+		x->wsub = x->wdone; /* after a short write, the rest again */
+	}
+	if (x->jpend) {
+		x->jpend = false;
+		xfer_judge(cp, x, &x->req);
+		return;
+	}
+	if (!running || stop_asked(cp))
+		return; /* its end, already queued, is judged next; or it is dropped */
+	if (o->failed || o->restart) {
+		bg_http_abort(&cp->http, &x->req.http);
+		xfer_free(cp, x);
+		return;
+	}
+	if (x->got > x->wsub && (x->wfull || x->got - x->wsub >= WB_CHUNK)) {
+		int rc = wb_write(cp, x);
+		if (rc < 0) {
+			obj_fail(cp, o, "cannot queue a write of %s: %s", o->dkey, strerror(-rc));
+			bg_http_abort(&cp->http, &x->req.http);
+			xfer_free(cp, x);
+			return;
+		}
+	}
+	if (x->wfull) {
+		/* May hand the kept chunk to on_get_bytes right here. */
+		x->wfull = false;
+		curl_easy_pause(x->req.http.easy, CURLPAUSE_CONT);
+	}
+}
+
 static void xfer_fop_done(bg_fop *op)
 {
 	xfer *x = op->owner;
 	if (!x->o)
 		return; /* dropped while stopping */
-	if (x->phase == X_GET)
+	if (x->phase == X_GET && x->wb)
+		wb_done(x->cp, x, op->res);
+	else if (x->phase == X_GET)
 		local_get_done(x->cp, x, op->res);
 	else
 		local_put_done(x->cp, x, op->res);
@@ -1746,8 +1912,11 @@ static void dispatch_data(bg_copy *cp, uint64_t now)
 			uint32_t pi = small ? 0 : o->next_part;
 			uint64_t off, len;
 			bg_plan_part_range(&o->plan, o->size, pi, &off, &len);
-			if (bg_pool_reserve(&cp->pool, len, &x->chain) < 0)
+			bool wb = cp->ldst && !get_checks_etag(cp, o);
+			if (bg_pool_reserve(&cp->pool, wb && len > WB_RING ? WB_RING : len,
+					    &x->chain) < 0)
 				return; /* in order: wait for memory */
+			x->wb = wb;
 			x->o = o;
 			x->part = pi;
 			x->off = off;

@@ -49,6 +49,7 @@ from boto3.s3.transfer import TransferConfig
 
 from conftest import DST_SECRET_KEY, SRC_SECRET_KEY, barge_bin
 from test_journal import listing, multipart_etag  # noqa: E402  (shared helpers)
+from faultproxy import FaultProxy, Rule
 from meterproxy import MeterProxy
 from proxybase import Listener, content_length
 
@@ -652,6 +653,83 @@ def test_download_killed_and_resumed_with_journal(servers, fresh_buckets, tmp_pa
     assert got2 <= len(data) - PART + 64 * KiB, (
         f"the resumed run read {got2} bytes of GET bodies for a {len(data)}-byte object "
         f"(run 1 had read {got1})")
+
+
+def test_download_gets_cut_mid_part_are_written_again(servers, fresh_buckets, barge, tmp_path):
+    """A download part goes to its file while its GET runs (a write for each
+    MiB that arrives), so a GET cut half-way through an 8 MiB part has
+    already written some of it.  The retry starts the part over and writes
+    it again; every file must come out whole and no temporary file stay."""
+    b = fresh_buckets
+    src = servers.src.client
+    objs = {f"w/{i}.bin": os.urandom(n)
+            for i, n in enumerate((24 * MiB + 5, 17 * MiB, 9 * MiB + 1))}
+    for k, v in objs.items():
+        src.put_object(Bucket=b.src, Key=k, Body=v)
+    # half of every other GET body, then the connection closes (or resets)
+    proxy = FaultProxy(servers.src.port, seed=5, rules=[
+        Rule("truncate", rate=0.35, methods=("GET",), ops=("get",)),
+        Rule("reset-body", rate=0.2, methods=("GET",), ops=("get",))])
+    out = tmp_path / "dl"
+    try:
+        r = barge(["copy", f"s3://{b.src}/w", out, "--part-size", "8M", "--concurrency", "3",
+                   "--retries", "12", "--progress", "none"],
+                  env={"AWS_ENDPOINT_URL_S3": proxy.url}, timeout=180)
+    finally:
+        proxy.close()
+    assert r.code == 0, ok(r)
+    cut = proxy.counts["truncate"] + proxy.counts["reset-body"]
+    assert cut >= 2, proxy.counts
+    assert partials(tmp_path) == []
+    assert sorted(tree_files(out)) == ["0.bin", "1.bin", "2.bin"]
+    for k, v in objs.items():
+        assert sha256_file(out / k[len("w/"):]) == hashlib.sha256(v).hexdigest(), k
+    print(f"\n[write-behind] {cut} GETs cut: {dict(proxy.counts)}")
+
+
+def peak_rss_mib(args, env, log: Path, timeout: float = 120) -> tuple:
+    """Runs args; returns (exit code, the highest VmHWM of the process seen
+    in /proc while it ran, in MiB).  Read from the kernel, not from barge;
+    VmHWM only rises, and belongs to the program after exec (a forked
+    child's rusage would carry the test process's own memory)."""
+    hwm = 0
+    with open(log, "wb") as err:
+        p = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=err)
+        end = time.monotonic() + timeout
+        while p.poll() is None and time.monotonic() < end:
+            try:
+                with open(f"/proc/{p.pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            hwm = max(hwm, int(line.split()[1]))
+            except OSError:
+                pass
+            time.sleep(0.005)
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+    return p.returncode, hwm / 1024
+
+
+def test_download_holds_a_few_mib_per_part_not_the_part(servers, fresh_buckets, tmp_path):
+    """Two 64 MiB objects in 32 MiB parts, four parts at once: holding each
+    part whole would take 128 MiB of part buffers; written behind their GETs
+    they hold 4 MiB each."""
+    b = fresh_buckets
+    src = servers.src.client
+    objs = {f"h/{i}": os.urandom(64 * MiB) for i in range(2)}
+    for k, v in objs.items():
+        src.put_object(Bucket=b.src, Key=k, Body=v)
+    out = tmp_path / "dl"
+    args = [str(barge_bin()), "copy", f"s3://{b.src}/h", str(out), "--part-size", "32M",
+            "--concurrency", "4", "--memory", "256M", "--progress", "none"]
+    code, peak = peak_rss_mib(args, popen_env(servers), tmp_path / "err")
+    assert code == 0, (tmp_path / "err").read_text(errors="replace")[-3000:]
+    for k, v in objs.items():
+        assert sha256_file(out / k[len("h/"):]) == hashlib.sha256(v).hexdigest(), k
+    print(f"\n[write-behind] peak RSS {peak:.0f} MiB for 4 parts of 32 MiB at once")
+    assert 0 < peak < 96, f"peak RSS {peak:.0f} MiB: parts held whole?"
 
 
 def test_upload_killed_and_resumed_with_journal(servers, fresh_buckets, tmp_path):
