@@ -657,7 +657,7 @@ def test_download_killed_and_resumed_with_journal(servers, fresh_buckets, tmp_pa
 
 def test_download_gets_cut_mid_part_are_written_again(servers, fresh_buckets, barge, tmp_path):
     """A download part goes to its file while its GET runs (a write for each
-    MiB that arrives), so a GET cut half-way through an 8 MiB part has
+    256 KiB that arrives), so a GET cut half-way through an 8 MiB part has
     already written some of it.  The retry starts the part over and writes
     it again; every file must come out whole and no temporary file stay."""
     b = fresh_buckets
@@ -715,7 +715,7 @@ def peak_rss_mib(args, env, log: Path, timeout: float = 120) -> tuple:
 def test_download_holds_a_few_mib_per_part_not_the_part(servers, fresh_buckets, tmp_path):
     """Two 64 MiB objects in 32 MiB parts, four parts at once: holding each
     part whole would take 128 MiB of part buffers; written behind their GETs
-    they hold 4 MiB each."""
+    they hold 2 MiB each."""
     b = fresh_buckets
     src = servers.src.client
     objs = {f"h/{i}": os.urandom(64 * MiB) for i in range(2)}
