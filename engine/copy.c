@@ -1628,8 +1628,9 @@ static int local_get(bg_copy *cp, xfer *x)
 }
 
 /* The temporary file of a download, in its directory (made as needed,
- * never through a symlink).  Its name is the upload ID the journal keeps. */
-static int local_create(bg_copy *cp, obj *o)
+ * never through a symlink).  Its name is the upload ID the journal keeps.
+ * Room for it is made by local_room. */
+static int local_open_temp(bg_copy *cp, obj *o)
 {
 	int rc = o->dirfd >= 0 ? 0 : bg_local_open_parent(cp->dst_root, o->dkey, true, &o->dirfd);
 	if (rc < 0) {
@@ -1656,12 +1657,31 @@ static int local_create(bg_copy *cp, obj *o)
 	}
 	bg_strlcpy(o->upload_id, tmp, sizeof(o->upload_id));
 	o->tfd = fd;
-	/* Room for the whole file now: a full disk shows before any byte moves. */
-	if (o->size && fallocate(fd, 0, 0, (off_t)o->size) < 0 && disk_trouble(errno)) {
-		local_fail(cp, o, errno, "cannot make room for", o->dkey);
-		return -1; /* the abort removes the temporary file */
+	return 0;
+}
+
+/* What fallocate's answer e (an errno, or 0) means: room for the whole
+ * file, so a full disk shows before any byte moves.  A file system that
+ * cannot preallocate is no failure.  -1 fails o (the abort removes the
+ * temporary file). */
+static int local_room(bg_copy *cp, obj *o, int e)
+{
+	if (e && disk_trouble(e)) {
+		local_fail(cp, o, e, "cannot make room for", o->dkey);
+		return -1;
 	}
 	return 0;
+}
+
+/* The temporary file, with room made here, in the loop (single-part
+ * downloads; a multipart one's room is made by io_uring, see O_CREATE). */
+static int local_create(bg_copy *cp, obj *o)
+{
+	if (local_open_temp(cp, o) < 0)
+		return -1;
+	if (!o->size)
+		return 0;
+	return local_room(cp, o, fallocate(o->tfd, 0, 0, (off_t)o->size) < 0 ? errno : 0);
 }
 
 /* Puts the finished temporary file in place under its name, with the
@@ -2487,7 +2507,8 @@ static void local_check_parts(bg_copy *cp, obj *o)
 }
 
 /* A control step on the local side: the work is done here, synchronously
- * (an fdatasync excepted), and answers through c->fop at the next turn,
+ * (an fdatasync and a multipart download's fallocate excepted: io_uring
+ * does those), and answers through c->fop at the next turn,
  * the way a request would: res 0 goes on through ctl_done, res < 0 means
  * the failure is recorded already. */
 static int local_ctl(bg_copy *cp, ctl *c)
@@ -2513,7 +2534,16 @@ static int local_ctl(bg_copy *cp, ctl *c)
 		}
 		break;
 	case O_CREATE:
-		res = local_create(cp, o) < 0 ? -1 : 0;
+		/* The room is made by io_uring: on a large file (or tmpfs, where
+		 * it allocates every page) fallocate takes a while. */
+		if (local_open_temp(cp, o) < 0) {
+			res = -1;
+		} else if (o->size) {
+			rc = bg_http_fallocate(&cp->http, &c->fop, o->tfd, o->size);
+			if (rc == 0)
+				return 0; /* on to ctl_fop_done */
+			res = local_room(cp, o, fallocate(o->tfd, 0, 0, (off_t)o->size) < 0 ? errno : 0);
+		}
 		break;
 	case O_COMPLETE:
 		if (bg_http_fdatasync(&cp->http, &c->fop, o->tfd) < 0) {
@@ -2601,6 +2631,8 @@ static void ctl_fop_done(bg_fop *op)
 		o->put_etag[0] = '\0';
 	} else if (o->state == O_COMPLETE && op->res < 0) {
 		local_fail(cp, o, -op->res, "cannot flush", o->dkey);
+	} else if (o->state == O_CREATE && op->res < 0) {
+		op->res = local_room(cp, o, -op->res);
 	}
 	if (op->res < 0 || (o->failed && o->state != O_ABORT)) {
 		ctl_release(cp, c);

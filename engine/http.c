@@ -220,6 +220,12 @@ int bg_http_fdatasync(bg_http *h, bg_fop *op, int fd)
 	return fop_submit(h, op, bg_ring_fdatasync(&h->ring, fd, fop_ud(op)));
 }
 
+int bg_http_fallocate(bg_http *h, bg_fop *op, int fd, uint64_t len)
+{
+	BG_ASSERT(!op->active);
+	return fop_submit(h, op, bg_ring_fallocate(&h->ring, fd, len, fop_ud(op)));
+}
+
 void bg_http_fop_post(bg_http *h, bg_fop *op, int res)
 {
 	BG_ASSERT(!op->active);

@@ -84,6 +84,8 @@ void bg_http_abort(bg_http *h, bg_http_req *r);
 int bg_http_file_rw(bg_http *h, bg_fop *op, bool write, int fd, const struct iovec *iov,
 		    unsigned n, uint64_t off);
 int bg_http_fdatasync(bg_http *h, bg_fop *op, int fd);
+/* Room for len bytes from offset 0 (fallocate, mode 0). */
+int bg_http_fallocate(bg_http *h, bg_fop *op, int fd, uint64_t len);
 /* Completes op with res at the next turn, with no I/O (for work done
  * synchronously that must answer the way asynchronous work does). */
 void bg_http_fop_post(bg_http *h, bg_fop *op, int res);

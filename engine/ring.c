@@ -107,6 +107,16 @@ int bg_ring_fdatasync(bg_ring *r, int fd, uint64_t user_data)
 	return 0;
 }
 
+int bg_ring_fallocate(bg_ring *r, int fd, uint64_t len, uint64_t user_data)
+{
+	struct io_uring_sqe *sqe = get_sqe(r);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_fallocate(sqe, fd, 0, 0, len);
+	io_uring_sqe_set_data64(sqe, user_data);
+	return 0;
+}
+
 int bg_ring_run(bg_ring *r, uint64_t timeout_ns, bg_ring_handler handler, void *ctx)
 {
 	struct io_uring_cqe *cqe = NULL;

@@ -39,6 +39,7 @@ int bg_ring_file_rw(bg_ring *r, bool write, int fd, const struct iovec *iov, uns
 		    uint64_t off, uint64_t user_data);
 /* Queue an fdatasync of fd. 0 or -errno. */
 int bg_ring_fdatasync(bg_ring *r, int fd, uint64_t user_data);
+int bg_ring_fallocate(bg_ring *r, int fd, uint64_t len, uint64_t user_data);
 
 /* Submits what is queued, waits up to timeout_ns (0: do not wait) for at
  * least one completion, then calls handler once per completion.

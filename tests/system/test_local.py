@@ -805,11 +805,20 @@ def test_download_into_a_full_disk(servers, fresh_buckets, barge, small_fs):
     before = {rel: sha256_file(p) for rel, p in tree_files(out).items()}
     assert sorted(before) == ["pre/f0", "pre/f1", "pre/f2"]
 
-    r = barge(["copy", f"s3://{b.src}/m", out / "m", "--part-size", "5M", "--concurrency", "2",
-               "--progress", "none"], timeout=60)
+    # through a proxy that only forwards, to see which objects were read
+    proxy = FaultProxy(servers.src.port, rate=0.0)
+    try:
+        r = barge(["copy", f"s3://{b.src}/m", out / "m", "--part-size", "5M",
+                   "--concurrency", "2", "--progress", "none"],
+                  env={"AWS_ENDPOINT_URL_S3": proxy.url}, timeout=60)
+    finally:
+        proxy.close()
     no_secrets(r)
     assert r.code == 2, ok(r)
     assert "No space left" in r.stderr, r.stderr
+    # the room for the 8 MiB file is asked for before any byte of it moves
+    big_gets = [q for q in proxy.requests if q[2] == "get" and q[3] == "m/z-big"]
+    assert big_gets == [], f"{len(big_gets)} GETs of m/z-big on a disk without room for it"
     assert partials(small_fs) == [], f"temporary files left: {partials(small_fs)}"
     files = tree_files(out)
     # the earlier files are intact
