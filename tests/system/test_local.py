@@ -732,6 +732,52 @@ def test_download_holds_a_few_mib_per_part_not_the_part(servers, fresh_buckets, 
     assert 0 < peak < 96, f"peak RSS {peak:.0f} MiB: parts held whole?"
 
 
+def test_download_interrupted_mid_part(servers, fresh_buckets, tmp_path):
+    """Ctrl-C while parts are being written behind their GETs.  Without a
+    journal: barge says "interrupted", exits non-zero and removes its
+    temporary file.  With one: the temporary file stays, and the same
+    command run again completes the file whole."""
+    b = fresh_buckets
+    src = servers.src.client
+    data = os.urandom(24 * MiB)
+    src.put_object(Bucket=b.src, Key="i/big.bin", Body=data)
+    meter = GetMeter(servers.src.port)
+    env = popen_env(servers, AWS_ENDPOINT_URL_S3=meter.url)
+    codes = {}
+    try:
+        for journal in (None, tmp_path / "j.db"):
+            out = tmp_path / ("dl-journal" if journal else "dl")
+            args = [str(barge_bin()), "copy", f"s3://{b.src}/i", str(out), "--part-size", "5M",
+                    "--concurrency", "2", "--bwlimit", "4M", "--progress", "none"]
+            if journal:
+                args += ["--journal", str(journal)]
+            run = meter.new_run()
+            p = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            end = time.monotonic() + 30
+            while meter.bytes_of(run) < 6 * MiB and p.poll() is None and time.monotonic() < end:
+                time.sleep(0.05)
+            assert p.poll() is None, f"ended before the interrupt: {p.stderr.read()[-2000:]}"
+            p.send_signal(signal.SIGINT)
+            _, err = p.communicate(timeout=60)
+            codes[bool(journal)] = p.returncode
+            assert p.returncode == 1 and "interrupted" in err, (p.returncode, err[-2000:])
+            assert not (out / "big.bin").exists(), "a file in place after an interrupt"
+            left = [n for n in os.listdir(out) if PARTIAL_RE.match(n)] if out.exists() else []
+            if not journal:
+                assert partials(tmp_path / "dl") == [], "temporary file left without a journal"
+                continue
+            assert left, "the journaled run's temporary file is gone"
+            p2 = subprocess.run(args, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                                text=True, timeout=120)
+            assert p2.returncode == 0, p2.stderr[-3000:]
+            assert partials(out) == []
+            assert sha256_file(out / "big.bin") == hashlib.sha256(data).hexdigest()
+    finally:
+        meter.close()
+    print(f"\n[interrupt] exit codes: without journal {codes[False]}, with {codes[True]}")
+
+
 def test_upload_killed_and_resumed_with_journal(servers, fresh_buckets, tmp_path):
     """The same for an upload: killed inside a multipart upload, run again
     with the same command and journal; the destination (through a metering
