@@ -405,6 +405,12 @@ static void obj_reset_for_plan(bg_copy *cp, obj *o)
 }
 
 /* A permanent problem: stop dispatching, abort the upload if one is open. */
+/* Has the user asked the copy to stop (Ctrl-C)? */
+static bool stop_asked(const bg_copy *cp)
+{
+	return cp->o->stop && *cp->o->stop;
+}
+
 static void obj_fail(bg_copy *cp, obj *o, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void obj_fail(bg_copy *cp, obj *o, const char *fmt, ...)
@@ -781,7 +787,7 @@ static bool jadmit(bg_copy *cp, obj *o, const bg_jobject *jo)
 
 static void admit(bg_copy *cp)
 {
-	if (cp->fatal || (cp->o->stop && *cp->o->stop))
+	if (cp->fatal || stop_asked(cp))
 		return;
 	for (unsigned i = 0; i < cp->nobjs && cp->qlen; i++) {
 		obj *o = &cp->objs[i];
@@ -1075,11 +1081,6 @@ static void md5_finish(bg_copy *cp, xfer *x)
  * ring (docs/bench.md, "Local paths").  A retried GET starts the part
  * over and writes it again.  The part is judged only when no write is in
  * flight (jpend). */
-static bool stop_asked(const bg_copy *cp)
-{
-	return cp->o->stop && *cp->o->stop;
-}
-
 static uint64_t wb_cap(const bg_copy *cp, const xfer *x)
 {
 	return (uint64_t)x->chain.nblocks * cp->pool.block_size;
@@ -1223,7 +1224,6 @@ static void xfer_done(bg_s3_req *r);
 static int local_get(bg_copy *cp, xfer *x);
 static int local_put(bg_copy *cp, xfer *x);
 static int local_create(bg_copy *cp, obj *o);
-static int local_step(bg_copy *cp, xfer *x);
 
 /* A download of a single-part object, whose ETag is the MD5 of its bytes:
  * checked when the GET is done, before any byte is written.  Not from AWS
@@ -1485,8 +1485,7 @@ static void xfer_judge(bg_copy *cp, xfer *x, bg_s3_req *r)
 			 * written part (local_put_done) */
 			x->phase = X_PUT;
 			x->got = x->wdone;
-			x->syncing = false;
-			if (local_step(cp, x) < 0)
+			if (local_put(cp, x) < 0)
 				xfer_free(cp, x);
 			return;
 		}
@@ -1673,15 +1672,21 @@ static int local_room(bg_copy *cp, obj *o, int e)
 	return 0;
 }
 
-/* The temporary file, with room made here, in the loop (single-part
- * downloads; a multipart one's room is made by io_uring, see O_CREATE). */
+/* local_room with fallocate called here, in the loop. */
+static int local_room_now(bg_copy *cp, obj *o)
+{
+	if (!o->size)
+		return 0;
+	return local_room(cp, o, fallocate(o->tfd, 0, 0, (off_t)o->size) < 0 ? errno : 0);
+}
+
+/* The temporary file, with room made in the loop (single-part downloads;
+ * a multipart one's room is made by io_uring, see O_CREATE). */
 static int local_create(bg_copy *cp, obj *o)
 {
 	if (local_open_temp(cp, o) < 0)
 		return -1;
-	if (!o->size)
-		return 0;
-	return local_room(cp, o, fallocate(o->tfd, 0, 0, (off_t)o->size) < 0 ? errno : 0);
+	return local_room_now(cp, o);
 }
 
 /* Puts the finished temporary file in place under its name, with the
@@ -1872,7 +1877,7 @@ static void dispatch_data(bg_copy *cp, uint64_t now)
 		if (rc < 0)
 			xfer_free(cp, x);
 	}
-	if (cp->o->stop && *cp->o->stop)
+	if (stop_asked(cp))
 		return;
 	/* --concurrency GETs and --concurrency uploads at most: a part whose
 	 * GET is done uploads on a slot of its own, so uploads never hold back
@@ -2536,14 +2541,12 @@ static int local_ctl(bg_copy *cp, ctl *c)
 	case O_CREATE:
 		/* The room is made by io_uring: on a large file (or tmpfs, where
 		 * it allocates every page) fallocate takes a while. */
-		if (local_open_temp(cp, o) < 0) {
+		if (local_open_temp(cp, o) < 0)
 			res = -1;
-		} else if (o->size) {
-			rc = bg_http_fallocate(&cp->http, &c->fop, o->tfd, o->size);
-			if (rc == 0)
-				return 0; /* on to ctl_fop_done */
-			res = local_room(cp, o, fallocate(o->tfd, 0, 0, (off_t)o->size) < 0 ? errno : 0);
-		}
+		else if (o->size && bg_http_fallocate(&cp->http, &c->fop, o->tfd, o->size) == 0)
+			return 0; /* on to ctl_fop_done */
+		else
+			res = local_room_now(cp, o); /* the ring refused it: here */
 		break;
 	case O_COMPLETE:
 		if (bg_http_fdatasync(&cp->http, &c->fop, o->tfd) < 0) {
