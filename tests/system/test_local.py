@@ -595,9 +595,10 @@ def test_missing_source_directory(servers, fresh_buckets, barge, tmp_path):
 
 # ---- 7. an interrupted download, resumed -----------------------------------------------
 
-def kill_when(args, env, log: Path, reached) -> None:
-    """Starts barge (stderr to log) and SIGKILLs it once reached() is true
-    (polled for 30 s at most, then 0.3 s more); asserts it was still running."""
+def kill_when(args, env, log: Path, reached, sig=signal.SIGKILL) -> int:
+    """Starts barge (stderr to log) and sends it sig (SIGKILL) once reached()
+    is true (polled for 30 s at most, then 0.3 s more); asserts it was still
+    running.  Returns its exit code."""
     with open(log, "wb") as err:
         p = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=err)
@@ -607,8 +608,8 @@ def kill_when(args, env, log: Path, reached) -> None:
     time.sleep(0.3)
     assert p.poll() is None, (f"the first run ended by itself (exit {p.returncode}):\n"
                               + log.read_text(errors="replace"))
-    p.send_signal(signal.SIGKILL)
-    p.wait(timeout=30)
+    p.send_signal(sig)
+    return p.wait(timeout=30)
 
 
 def test_download_killed_and_resumed_with_journal(servers, fresh_buckets, tmp_path):
@@ -752,16 +753,12 @@ def test_download_interrupted_mid_part(servers, fresh_buckets, tmp_path):
             if journal:
                 args += ["--journal", str(journal)]
             run = meter.new_run()
-            p = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            end = time.monotonic() + 30
-            while meter.bytes_of(run) < 6 * MiB and p.poll() is None and time.monotonic() < end:
-                time.sleep(0.05)
-            assert p.poll() is None, f"ended before the interrupt: {p.stderr.read()[-2000:]}"
-            p.send_signal(signal.SIGINT)
-            _, err = p.communicate(timeout=60)
-            codes[bool(journal)] = p.returncode
-            assert p.returncode == 1 and "interrupted" in err, (p.returncode, err[-2000:])
+            log = tmp_path / f"run-{bool(journal)}.err"
+            code = kill_when(args, env, log, lambda: meter.bytes_of(run) >= 6 * MiB,
+                             sig=signal.SIGINT)
+            err = log.read_text(errors="replace")
+            codes[bool(journal)] = code
+            assert code == 1 and "interrupted" in err, (code, err[-2000:])
             assert not (out / "big.bin").exists(), "a file in place after an interrupt"
             left = [n for n in os.listdir(out) if PARTIAL_RE.match(n)] if out.exists() else []
             if not journal:
