@@ -57,11 +57,25 @@ const synth_sources = [_][]const u8{
     "bench/synth/relay.c",
 };
 
+/// Zig 0.13 (LLVM 18) detects some AVX-512 CPUs (AMD Zen 4 and 5 among
+/// them) as having avx512f without evex512, the feature LLVM 18 split
+/// out of it; xxhash.h's AVX-512 path then fails to compile.  Every CPU
+/// with avx512f has 512-bit vectors, so the feature is added back.
+fn withEvex512(b: *std.Build, t: std.Build.ResolvedTarget) std.Build.ResolvedTarget {
+    const x86 = std.Target.x86;
+    const f = t.result.cpu.features;
+    if (t.result.cpu.arch != .x86_64 or !x86.featureSetHas(f, .avx512f) or x86.featureSetHas(f, .evex512))
+        return t;
+    var q = t.query;
+    q.cpu_features_add.addFeature(@intFromEnum(x86.Feature.evex512));
+    return b.resolveTargetQuery(q);
+}
+
 pub fn build(b: *std.Build) void {
     if (!std.mem.eql(u8, builtin.zig_version_string, zig_version)) {
         std.debug.panic("barge pins Zig {s}; this is {s}: pip install ziglang=={s}", .{ zig_version, builtin.zig_version_string, zig_version });
     }
-    const target = b.standardTargetOptions(.{});
+    const target = withEvex512(b, b.standardTargetOptions(.{}));
     const optimize = b.standardOptimizeOption(.{});
 
     const lib = b.addStaticLibrary(.{ .name = "barge", .target = target, .optimize = optimize });
