@@ -1516,12 +1516,14 @@ static void xfer_judge(bg_copy *cp, xfer *x, bg_s3_req *r)
 		o->xxh[x->part] = x->digest;
 		o->pdone[x->part] = 1;
 		o->parts_done++;
+		cp->stats.parts_bytes += x->len;
 		if (cp->j)
 			jpart(cp, o, x->part, true, tries);
 		if (o->parts_done == o->plan.nparts)
 			o->state = O_COMPLETE;
 	} else {
 		o->xxh[0] = x->digest;
+		cp->stats.parts_bytes += x->len;
 		bg_strlcpy(o->put_etag, r->etag, sizeof(o->put_etag));
 		bg_strlcpy(o->expect_etag, r->etag, sizeof(o->expect_etag));
 		o->state = O_VERIFY;

@@ -26,6 +26,9 @@ typedef struct bg_copy_stats {
 	uint64_t failed_objects;
 	uint64_t skipped_objects; /* filtered out by include/exclude */
 	uint64_t bytes_read, bytes_written; /* data bytes moved, retries included */
+	uint64_t parts_bytes;     /* bytes of parts (and single PUTs) the destination
+				   * accepted this run, before their objects are done:
+				   * progress while large objects are still open */
 	uint64_t retries;
 	uint64_t same_etag;       /* objects whose destination ETag equals the source's */
 	uint64_t requests;
