@@ -54,6 +54,7 @@
 #define STREAM_LOW (256u << 10) /* a starved cut-through upload resumes with this much */
 #define WB_RING (2u << 20)    /* pool bytes a download part holds (write-behind) */
 #define WB_CHUNK (256u << 10) /* bytes of a running download GET worth a file write */
+#define HALT_GRACE_NS (5000000000ull) /* a stop's aborts and commits get this long */
 
 typedef struct pending {
 	char key[BG_KEY_MAX + 1];
@@ -227,6 +228,12 @@ typedef struct bg_copy {
 	bg_bucket bw_up, bw_down;
 	bool fatal;
 	bg_status fatal_st;
+	/* Stopping (Ctrl-C, or a fatal error): see halt().  Set only by the
+	 * loop, at the top of a turn, so callbacks test this, never the
+	 * signal's flag, and a stop never lands half way through a turn. */
+	bool halting;
+	uint64_t halt_deadline; /* then halt_force drops what is left */
+	uint64_t left_open;     /* uploads halt_force could not abort */
 	/* local files as source or destination */
 	bool lsrc, ldst;
 	int src_root, dst_root; /* O_PATH descriptors of the two directories */
@@ -683,7 +690,7 @@ static void list_local(bg_copy *cp)
 
 static void maybe_list(bg_copy *cp)
 {
-	if (cp->list_done || cp->list_busy || cp->fatal)
+	if (cp->list_done || cp->list_busy || cp->halting || cp->fatal)
 		return;
 	if (cp->lsrc) {
 		list_local(cp);
@@ -787,7 +794,7 @@ static bool jadmit(bg_copy *cp, obj *o, const bg_jobject *jo)
 
 static void admit(bg_copy *cp)
 {
-	if (cp->fatal || stop_asked(cp))
+	if (cp->halting || cp->fatal)
 		return;
 	for (unsigned i = 0; i < cp->nobjs && cp->qlen; i++) {
 		obj *o = &cp->objs[i];
@@ -1141,7 +1148,7 @@ static size_t on_get_bytes(void *ctx, const char *p, size_t n)
 	if (x->wb && x->got + n - x->wdone > wb_cap(cp, x)) {
 		/* The ring is full of unwritten bytes: wait for the write (none
 		 * starts once the copy is stopping: the GET is dropped). */
-		int rc = x->fop.active || stop_asked(cp) ? 0 : wb_write(cp, x);
+		int rc = x->fop.active || cp->halting ? 0 : wb_write(cp, x);
 		if (rc < 0 || n > wb_cap(cp, x)) {
 			bg_snprintf(x->req.sink_msg, sizeof(x->req.sink_msg),
 				    "cannot queue a file write: %s",
@@ -1162,7 +1169,7 @@ static size_t on_get_bytes(void *ctx, const char *p, size_t n)
 	xfer_hash(x, (const unsigned char *)p, n);
 	x->got += n;
 	cp->stats.bytes_read += n;
-	if (x->wb && !x->fop.active && x->got - x->wsub >= WB_CHUNK && !stop_asked(cp)) {
+	if (x->wb && !x->fop.active && x->got - x->wsub >= WB_CHUNK && !cp->halting) {
 		int rc = wb_write(cp, x);
 		if (rc < 0) {
 			bg_snprintf(x->req.sink_msg, sizeof(x->req.sink_msg),
@@ -1385,6 +1392,9 @@ static void xfer_done(bg_s3_req *r)
 {
 	xfer *x = r->owner;
 	bg_copy *cp = x->cp;
+	/* Freeing x cancels both its requests, done or not (bg_http_abort
+	 * takes a finished one out of the done queue), so x has its object. */
+	BG_ASSERT(x->o);
 	if (r == &x->sreq) {
 		note_req(cp, r, BG_MX_DST, x->o->plan.multipart ? BG_M_UPLOAD_PART : BG_M_PUT);
 		x->starved = x->spaused = false;
@@ -1827,7 +1837,7 @@ static void wb_done(bg_copy *cp, xfer *x, int res)
 		xfer_judge(cp, x, &x->req);
 		return;
 	}
-	if (!running || stop_asked(cp))
+	if (!running || cp->halting)
 		return; /* its end, already queued, is judged next; or it is dropped */
 	if (o->failed || o->restart) {
 		bg_http_abort(&cp->http, &x->req.http);
@@ -1879,7 +1889,7 @@ static void dispatch_data(bg_copy *cp, uint64_t now)
 		if (rc < 0)
 			xfer_free(cp, x);
 	}
-	if (stop_asked(cp))
+	if (cp->halting)
 		return;
 	/* --concurrency GETs and --concurrency uploads at most: a part whose
 	 * GET is done uploads on a slot of its own, so uploads never hold back
@@ -2830,14 +2840,25 @@ static bool bw_turn(bg_copy *cp, uint64_t now)
 	return waiting;
 }
 
-/* Objects whose final record has committed are counted and reported. */
+/* Has the journal's writer failed?  Then no record commits any more. */
+static bool jdead(bg_copy *cp)
+{
+	return cp->j && bg_journal_error_state(cp->j, NULL);
+}
+
+/* Objects whose final record has committed are counted and reported.
+ * If the journal has failed, that record never commits: the object is
+ * let go uncounted (the next run finds it not done and checks it again). */
 static void finish_journaled(bg_copy *cp)
 {
+	bool dead = jdead(cp);
 	for (obj *o = cp->active_head; o;) {
 		obj *next = o->next;
 		if (o->state == O_JFINAL) {
 			if (jready(cp, o))
 				obj_finish(cp, o);
+			else if (dead)
+				obj_release(cp, o);
 			else
 				cp->jwaiting++;
 		}
@@ -2854,65 +2875,130 @@ static void quiesce_files(bg_copy *cp)
 			break;
 }
 
-/* Interrupted with a journal: stop at once and leave open uploads to the
- * next run, which continues or aborts them from what the journal says. */
-static void stop_journaled(bg_copy *cp)
+/* Drops a transfer at once: its requests (in flight or finished and not
+ * yet judged) and its blocks; its object is not settled. */
+static void xfer_drop(bg_copy *cp, xfer *x)
 {
-	for (unsigned i = 0; i < cp->nxf; i++) {
-		xfer *x = &cp->xf[i];
-		if (x->phase == X_FREE)
-			continue;
-		if (x->req.http.active)
-			bg_http_abort(&cp->http, &x->req.http);
-		stream_cancel(cp, x);
-		bg_pool_release(&cp->pool, &x->chain);
-		x->o->parts_inflight--;
-		x->o = NULL;
-		x->phase = X_FREE;
-		x->waiting = false;
-	}
-	for (unsigned i = 0; i < cp->nctl; i++) {
-		ctl *c = &cp->ctls[i];
-		if (!c->busy)
-			continue;
-		if (c->req.http.active)
-			bg_http_abort(&cp->http, &c->req.http);
-		c->o->ctl_busy = false;
-		c->busy = c->waiting = false;
-		c->o = NULL;
-	}
+	bg_http_abort(&cp->http, &x->req.http);
+	stream_cancel(cp, x);
+	bg_pool_release(&cp->pool, &x->chain);
+	x->o->parts_inflight--;
+	x->o = NULL;
+	x->phase = X_FREE;
+	x->waiting = false;
+}
+
+/* Drops a control request at once; its object is not settled. */
+static void ctl_drop(bg_copy *cp, ctl *c)
+{
+	bg_http_abort(&cp->http, &c->req.http);
+	c->o->ctl_busy = false;
+	c->busy = c->waiting = false;
+	c->o = NULL;
+}
+
+/* Stopping with a journal: drop everything in flight and leave open
+ * uploads to the next run, which continues or aborts them from what the
+ * journal says.  Objects whose final record is queued finish once it
+ * commits (finish_journaled). */
+static void halt_journaled(bg_copy *cp)
+{
+	for (unsigned i = 0; i < cp->nxf; i++)
+		if (cp->xf[i].phase != X_FREE)
+			xfer_drop(cp, &cp->xf[i]);
+	for (unsigned i = 0; i < cp->nctl; i++)
+		if (cp->ctls[i].busy)
+			ctl_drop(cp, &cp->ctls[i]);
+	bool dead = jdead(cp);
 	for (obj *o = cp->active_head; o;) {
 		obj *next = o->next;
-		if (o->state != O_JFINAL) /* those finish once committed */
+		if (o->state != O_JFINAL || dead)
 			obj_release(cp, o);
 		o = next;
 	}
 }
 
-static void stop_everything(bg_copy *cp)
+/* Stopping without a journal: every object in flight fails with why, and
+ * its open upload is aborted through the usual path, so none is left
+ * behind (within HALT_GRACE_NS: see halt_force). */
+static void halt_unjournaled(bg_copy *cp, const char *why)
 {
-	quiesce_files(cp);
-	if (cp->j) {
-		stop_journaled(cp);
-		return;
-	}
-	/* Interrupted: drop transfers, fail their objects; open uploads are
-	 * aborted through the normal path so none are left behind. */
 	for (unsigned i = 0; i < cp->nxf; i++) {
 		xfer *x = &cp->xf[i];
 		if (x->phase == X_FREE)
 			continue;
-		if (x->req.http.active)
-			bg_http_abort(&cp->http, &x->req.http);
-		obj_fail(cp, x->o, "interrupted");
+		bg_http_abort(&cp->http, &x->req.http);
+		obj_fail(cp, x->o, "%s", why);
 		xfer_free(cp, x);
 	}
 	for (obj *o = cp->active_head; o;) {
 		obj *next = o->next; /* settling may release o */
-		obj_fail(cp, o, "interrupted");
+		obj_fail(cp, o, "%s", why);
 		obj_settle(cp, o);
 		o = next;
 	}
+}
+
+/* The run stops: Ctrl-C, or a fatal error (the listing failed, the
+ * journal cannot be written, the disk is full).  Nothing new starts, the
+ * listing is dropped with whatever page is in flight (a page arriving
+ * after the stop must not queue keys nobody will take), and what is in
+ * flight is settled.  Called once, at the top of a loop turn. */
+static void halt(bg_copy *cp)
+{
+	BG_ASSERT(!cp->halting);
+	cp->halting = true;
+	cp->halt_deadline = bg_now_ns() + HALT_GRACE_NS;
+	bg_http_abort(&cp->http, &cp->list.http);
+	cp->list_busy = cp->list_waiting = false;
+	cp->list_done = true;
+	cp->qlen = 0;
+	quiesce_files(cp);
+	if (cp->j)
+		halt_journaled(cp);
+	else
+		halt_unjournaled(cp, cp->fatal ? "not finished: the copy stopped on an error"
+						: "interrupted");
+}
+
+/* The stop's grace is over: whatever is still in flight (an abort that
+ * keeps failing, a commit that does not come) is dropped.  Without a
+ * journal an upload left open is named in its object's failure. */
+static void halt_force(bg_copy *cp)
+{
+	quiesce_files(cp);
+	for (unsigned i = 0; i < cp->nxf; i++)
+		if (cp->xf[i].phase != X_FREE)
+			xfer_drop(cp, &cp->xf[i]);
+	for (unsigned i = 0; i < cp->nctl; i++)
+		if (cp->ctls[i].busy)
+			ctl_drop(cp, &cp->ctls[i]);
+	while (cp->active_head) {
+		obj *o = cp->active_head;
+		if (!cp->j && o->upload_id[0]) {
+			char keep[BG_MSG_MAX];
+			bg_snprintf(keep, sizeof(keep), "%s; its upload %s was left open (no answer to the abort in time)",
+				    o->failed ? o->err : "interrupted", o->upload_id);
+			bg_strlcpy(o->err, keep, sizeof(o->err));
+			cp->left_open++;
+		}
+		if (!cp->j) {
+			o->failed = true;
+			cp->stats.failed_objects++;
+			emit(cp, BG_EV_FAILED, o, o->err);
+		}
+		obj_release(cp, o);
+	}
+}
+
+/* Is the loop done?  Running: when the listing is read to its end and
+ * every object it gave is finished.  Stopping: when nothing is in flight
+ * any more (queued keys do not count: nobody will take them). */
+static bool run_over(const bg_copy *cp)
+{
+	if (cp->halting)
+		return !cp->active && !cp->list_busy && !cp->http.fops && !cp->http.fop_head;
+	return !cp->active && !cp->qlen && !cp->list_busy && cp->list_done;
 }
 
 static void teardown(bg_copy *cp)
@@ -3138,11 +3224,9 @@ static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 
 /* HEAD of the destination bucket before anything moves: a missing bucket
  * or bad keys are configuration errors, not a thousand failed objects. */
-static bool preflight_done;
 static void preflight_cb(bg_s3_req *r)
 {
-	(void)r;
-	preflight_done = true;
+	(void)r; /* the loop below waits for r to leave curl and the done queue */
 }
 
 static bg_err preflight(bg_copy *cp, bg_status *st)
@@ -3153,12 +3237,17 @@ static bg_err preflight(bg_copy *cp, bg_status *st)
 		if (bg_s3_prepare(r, &cp->o->dst_ep, &c, st) < 0)
 			return st->code;
 		r->done = preflight_cb;
-		preflight_done = false;
 		if (bg_s3_start(&cp->http, r) < 0)
 			return bg_fail(st, BG_E_INTERNAL, "cannot start a request");
-		while (!preflight_done)
+		while (r->http.active || r->http.queued) {
+			if (stop_asked(cp)) {
+				bg_http_abort(&cp->http, &r->http);
+				r->done = ctl_done;
+				return bg_fail(st, BG_E_USAGE, "interrupted");
+			}
 			if (bg_http_turn(&cp->http, 100000000ull) < 0)
 				return bg_fail(st, BG_E_INTERNAL, "event loop failed");
+		}
 		r->done = ctl_done;
 		note_req(cp, r, BG_MX_DST, BG_M_HEAD);
 		char msg[BG_MSG_MAX];
@@ -3168,8 +3257,8 @@ static bg_err preflight(bg_copy *cp, bg_status *st)
 		if (out == BG_S3_RETRY && attempt < cp->o->retries) {
 			note_retry(cp, r, BG_M_HEAD, "", attempt, msg, false);
 			uint64_t until = bg_now_ns() + bg_s3_backoff_ns(r, attempt);
-			while (bg_now_ns() < until)
-				bg_http_turn(&cp->http, until - bg_now_ns());
+			for (uint64_t now; (now = bg_now_ns()) < until && !stop_asked(cp);)
+				bg_http_turn(&cp->http, until - now < 100000000ull ? until - now : 100000000ull);
 			continue;
 		}
 		if (r->status == 404)
@@ -3205,24 +3294,17 @@ bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 	bg_bucket_set(&cp->bw_down, o->bw_down, cp->t0);
 	bw_reload(cp, cp->t0, true);
 	cp->last_metrics = cp->t0;
-	bool stopping = false;
 	for (;;) {
 		uint64_t now = bg_now_ns();
-		if (o->stop && *o->stop && !stopping) {
-			stopping = true;
-			cp->list_done = true;
-			cp->qlen = 0;
-			stop_everything(cp);
-		}
-		if (cp->fatal && !stopping) {
-			stopping = true;
-			cp->qlen = 0;
-		}
 		if (cp->j) {
 			bg_status jst = { 0 };
 			if (bg_journal_error_state(cp->j, &jst))
 				set_fatal(cp, jst.code ? jst.code : BG_E_IO, "journal: %s", jst.msg);
 		}
+		if (!cp->halting && (stop_asked(cp) || cp->fatal))
+			halt(cp);
+		if (cp->halting && now >= cp->halt_deadline)
+			halt_force(cp);
 		cp->jwaiting = 0;
 		maybe_list(cp);
 		admit(cp);
@@ -3236,9 +3318,7 @@ bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 		bw_reload(cp, now, false);
 		stream_turn(cp);
 		bool throttled = bw_turn(cp, bg_now_ns());
-		bool idle = !cp->active && !cp->qlen && !cp->list_busy &&
-			    (cp->list_done || cp->fatal);
-		if (idle)
+		if (run_over(cp))
 			break;
 		uint64_t wait = 100000000ull; /* progress cadence */
 		if (cp->jwaiting)
@@ -3247,8 +3327,14 @@ bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 			wait = hash_wait; /* a part waits to be hashed beside another */
 		if (throttled && wait > 2000000ull)
 			wait = 2000000ull; /* tokens come back every few ms */
-		if (bg_http_turn(&cp->http, wait) < 0) {
-			bg_fail(st, BG_E_INTERNAL, "event loop failed");
+		if (cp->halting) {
+			uint64_t left = cp->halt_deadline > now ? cp->halt_deadline - now : 1;
+			if (left < wait)
+				wait = left; /* halt_force's moment */
+		}
+		int lrc = bg_http_turn(&cp->http, wait);
+		if (lrc < 0) {
+			set_fatal(cp, BG_E_INTERNAL, "event loop failed: %s", strerror(-lrc));
 			break;
 		}
 	}

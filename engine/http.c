@@ -148,8 +148,26 @@ int bg_http_add(bg_http *h, bg_http_req *r)
 	return 0;
 }
 
+/* Takes r out of the done queue (its callback must not run). */
+static void unqueue(bg_http *h, bg_http_req *r)
+{
+	bg_http_req **pp = &h->done_head, *prev = NULL;
+	while (*pp && *pp != r) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	BG_ASSERT(*pp == r);
+	*pp = r->next;
+	if (h->done_tail == r)
+		h->done_tail = prev;
+	r->next = NULL;
+	r->queued = false;
+}
+
 void bg_http_abort(bg_http *h, bg_http_req *r)
 {
+	if (r->queued)
+		unqueue(h, r);
 	if (!r->active)
 		return;
 	curl_multi_remove_handle(h->multi, r->easy);
@@ -173,6 +191,7 @@ static void harvest(bg_http *h)
 		r->active = false;
 		h->active--;
 		r->next = NULL;
+		r->queued = true;
 		if (h->done_tail)
 			h->done_tail->next = r;
 		else
@@ -314,14 +333,17 @@ int bg_http_turn(bg_http *h, uint64_t max_wait_ns)
 	}
 	harvest(h);
 
-	/* Callbacks run from the drained queue, after curl returned. */
-	bg_http_req *r = h->done_head;
-	h->done_head = h->done_tail = NULL;
-	while (r) {
-		bg_http_req *next = r->next;
+	/* Callbacks run from the drained queue, after curl returned.  One at
+	 * a time off the head: a callback may abort a request still queued
+	 * (bg_http_abort unqueues it), and nothing harvests meanwhile. */
+	bg_http_req *r;
+	while ((r = h->done_head)) {
+		h->done_head = r->next;
+		if (!h->done_head)
+			h->done_tail = NULL;
 		r->next = NULL;
+		r->queued = false;
 		r->done(r, r->result);
-		r = next;
 	}
 	bg_fop *op = h->fop_head;
 	h->fop_head = h->fop_tail = NULL;

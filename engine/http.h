@@ -31,6 +31,7 @@ struct bg_http_req {
 	bg_http_req *next; /* done-queue link */
 	CURLcode result;   /* set when the transfer finished */
 	bool active;
+	bool queued;       /* finished, its callback not yet run */
 };
 
 /* A file operation on the same ring (reads and writes of local files, an
@@ -77,7 +78,8 @@ void bg_http_free(bg_http *h);
 
 /* Starts a transfer. 0 or -1 (curl refused the handle). */
 int bg_http_add(bg_http *h, bg_http_req *r);
-/* Stops a transfer without running its callback. */
+/* Stops a transfer without running its callback: also one that has
+ * finished and waits in the done queue (its callback will not run). */
 void bg_http_abort(bg_http *h, bg_http_req *r);
 
 /* File operations (see bg_fop).  0 or -errno (the ring refused it). */
