@@ -462,6 +462,8 @@ static int on_listed(void *ctx, const bg_xml_object *x)
 	alister *l = ctx;
 	if (x->key_len < l->plen || memcmp(x->key, l->prefix, l->plen) != 0)
 		return 0; /* not below the prefix (a server ignoring prefix) */
+	if (x->key_len == l->plen && l->plen)
+		return 0; /* the prefix's own folder marker: barge copy skips it too */
 	if (bg_apage_add(l->fill, x->key + l->plen, x->key_len - l->plen, x->size,
 			 x->etag) < 0) {
 		l->overflow = true;

@@ -42,6 +42,7 @@
 #include "s3.h"
 
 #define QUEUE_MAX 4096
+#define LIST_PAGE 1000 /* max-keys: a listing page needs this much queue room */
 #define NCTL_MIN 8
 #define POOL_BLOCK (64 * 1024)
 #define LIST_BODY_MAX (16u << 20)
@@ -212,6 +213,7 @@ typedef struct bg_copy {
 	/* listing */
 	bg_s3_req list;
 	bool list_busy, list_waiting, list_done;
+	bool list_overflow; /* a page held more keys than the queue had room for */
 	uint64_t list_retry_at;
 	unsigned list_attempt;
 	char token[BG_TOKEN_MAX];
@@ -545,17 +547,29 @@ static int obj_req_start(bg_copy *cp, obj *o, bg_s3_req *r, const bg_endpoint *e
 
 /* ---- listing ---------------------------------------------------------- */
 
+static void local_notice(bg_copy *cp, bg_obj_event_kind kind, const char *rel, const char *why);
+
 static int on_listed(void *ctx, const bg_xml_object *x)
 {
 	bg_copy *cp = ctx;
 	if (x->key_len < cp->src_plen || memcmp(x->key, cp->src_prefix, cp->src_plen) != 0)
 		return 0; /* not below the prefix (a server ignoring prefix) */
 	const char *rel = x->key + cp->src_plen;
+	if (!rel[0]) {
+		/* "data/" itself when copying s3://b/data: the folder's marker,
+		 * no object under it (its destination key would be the prefix,
+		 * or "" with none: a PUT of the bucket, or a file without name) */
+		local_notice(cp, BG_EV_SKIPPED, cp->src_prefix, "the folder marker of the source prefix");
+		return 0;
+	}
 	if (!bg_copy_filter(cp->o->filters, cp->o->nfilters, rel)) {
 		cp->stats.skipped_objects++;
 		return 0;
 	}
-	BG_ASSERT(cp->qlen < QUEUE_MAX);
+	if (cp->qlen == QUEUE_MAX) {
+		cp->list_overflow = true; /* more keys than max-keys asked for */
+		return 1;
+	}
 	pending *p = &cp->queue[(cp->qhead + cp->qlen) % QUEUE_MAX];
 	memcpy(p->key, x->key, x->key_len);
 	p->key[x->key_len] = '\0';
@@ -595,10 +609,21 @@ static void list_done(bg_s3_req *r)
 		bg_xml_list_result res;
 		char err[256];
 		unsigned before = cp->qlen;
+		bg_copy_stats was = cp->stats;
+		cp->list_overflow = false;
 		if (bg_xml_parse_list(r->resp.data, r->resp.len, on_listed, cp, &res, err,
-				      sizeof(err)) < 0) {
-			/* The page may have been cut short: read it again. */
+				      sizeof(err)) != 0) {
+			/* The page may have been cut short: read it again, and
+			 * count its keys once. */
 			cp->qlen = before;
+			cp->stats.listed_objects = was.listed_objects;
+			cp->stats.listed_bytes = was.listed_bytes;
+			cp->stats.skipped_objects = was.skipped_objects;
+			if (cp->list_overflow) {
+				set_fatal(cp, BG_E_PARSE, "the source's listing sent a page of more than "
+					  "the %u keys asked for (%s)", LIST_PAGE, cp->o->src_ep.url);
+				return;
+			}
 			bg_strlcpy(msg, err, sizeof(msg));
 			out = BG_S3_RETRY;
 			parse_failed = true;
@@ -698,13 +723,16 @@ static void maybe_list(bg_copy *cp)
 	}
 	if (cp->list_waiting && !is_retry_due(true, cp->list_retry_at, bg_now_ns()))
 		return;
-	if (QUEUE_MAX - cp->qlen < 1000)
+	if (QUEUE_MAX - cp->qlen < LIST_PAGE)
 		return;
 	cp->list_waiting = false;
-	bg_query_param q[4];
+	bg_query_param q[5];
 	size_t nq = 0;
+	char page[16];
+	bg_snprintf(page, sizeof(page), "%u", LIST_PAGE);
 	q[nq++] = (bg_query_param){ "list-type", "2" };
 	q[nq++] = (bg_query_param){ "encoding-type", "url" };
+	q[nq++] = (bg_query_param){ "max-keys", page };
 	if (cp->src_prefix[0])
 		q[nq++] = (bg_query_param){ "prefix", cp->src_prefix };
 	if (cp->token[0])
@@ -2145,13 +2173,16 @@ static void jfresh(bg_copy *cp, obj *o)
 /* Resuming: our upload is gone.  If the journal has every part, a run
  * killed while Complete was with the server may have finished the object:
  * a HEAD showing the size and the ETag those parts make proves it (and
- * nothing is sent again); anything else copies the object anew. */
+ * nothing is sent again); anything else copies the object anew.  A local
+ * file has no such ETag (a stat shows only its size, and a stale file of
+ * the same size would pass): a download whose temporary file is gone is
+ * always copied anew. */
 static void jgone(bg_copy *cp, obj *o)
 {
 	uint32_t have = 0;
 	for (uint32_t i = 0; o->resumed && i < o->plan.nparts; i++)
 		have += o->jhave[i];
-	if (!o->resumed || have != o->plan.nparts) {
+	if (!o->resumed || have != o->plan.nparts || cp->ldst) {
 		jfresh(cp, o);
 		return;
 	}
@@ -2344,6 +2375,9 @@ static void ctl_done(bg_s3_req *r)
 		break;
 	case O_UPLOADS: {
 		bool trunc = false;
+		char was_key[BG_KEY_MAX + 1], was_upload[BG_TOKEN_MAX];
+		bg_strlcpy(was_key, o->lu_key, sizeof(was_key));
+		bg_strlcpy(was_upload, o->lu_upload, sizeof(was_upload));
 		if (!local)
 			o->stray_id[0] = '\0';
 		if (!local && bg_xml_parse_list_uploads(r->resp.data ? r->resp.data : "", r->resp.len,
@@ -2356,8 +2390,14 @@ static void ctl_done(bg_s3_req *r)
 			o->state = O_ABORT_STRAY;
 			break;
 		}
-		if (trunc && (o->lu_key[0] || o->lu_upload[0]))
-			break; /* next page */
+		if (trunc && (o->lu_key[0] || o->lu_upload[0])) {
+			/* next page; a server that gives the same markers again
+			 * would be asked for the same page forever */
+			if (strcmp(was_key, o->lu_key) == 0 && strcmp(was_upload, o->lu_upload) == 0)
+				obj_fail(cp, o, "ListMultipartUploads of the destination key does not "
+					 "advance (the same next markers twice)");
+			break;
+		}
 		o->lu_key[0] = o->lu_upload[0] = '\0';
 		if (o->sweeping) {
 			o->sweeping = o->create_lost = false;
@@ -2571,11 +2611,9 @@ static int local_ctl(bg_copy *cp, ctl *c)
 		if (rc == 0 && fstatat(o->dirfd, bg_local_base(o->dkey), &st, AT_SYMLINK_NOFOLLOW) < 0)
 			rc = -errno;
 		if (rc == -ENOENT || rc == -ENOTDIR) {
-			r->status = 404;
-			if (!o->recheck) {
-				obj_fail(cp, o, "%s is not there after the rename", o->dkey);
-				res = -1;
-			}
+			/* (never a resume's recheck: jgone copies anew) */
+			obj_fail(cp, o, "%s is not there after the rename", o->dkey);
+			res = -1;
 		} else if (rc < 0) {
 			obj_fail(cp, o, "cannot stat %s: %s", o->dkey, strerror(-rc));
 			res = -1;

@@ -270,9 +270,13 @@ void bg_local_temp_name(const char *dkey, char out[BG_TEMP_NAME_MAX])
 
 void bg_local_etag(const struct stat *st, char *out, size_t cap)
 {
-	/* No '-': that would read as a multipart ETag's part count. */
-	bg_snprintf(out, cap, "%llx.%09ld.%llx", (unsigned long long)st->st_mtim.tv_sec,
-		    (long)st->st_mtim.tv_nsec, (unsigned long long)st->st_size);
+	/* No '-': that would read as a multipart ETag's part count.  The
+	 * change time and inode too: `cp -p` and `rsync -t` keep the size and
+	 * the modification time of a file they rewrite, never its ctime. */
+	bg_snprintf(out, cap, "%llx.%09ld.%llx.%llx.%09ld.%llx",
+		    (unsigned long long)st->st_mtim.tv_sec, (long)st->st_mtim.tv_nsec,
+		    (unsigned long long)st->st_size, (unsigned long long)st->st_ctim.tv_sec,
+		    (long)st->st_ctim.tv_nsec, (unsigned long long)st->st_ino);
 }
 
 int bg_local_meta_mtime(bg_meta *m, const struct timespec *ts)

@@ -43,6 +43,14 @@ Who gets a fault
       (see `operation`), a key regex (searched in the decoded key) and a
       maximum count.  `rules` replaces rate/faults.
 
+Answers of a test's own
+  FaultProxy(port, ..., answer=fn, rewrite=fn)
+      answer(method, target) -> bytes or None: a whole HTTP response sent
+      instead of forwarding the request (None: forward it); rewrite(method,
+      target, response) -> bytes: the upstream's whole response as the
+      client will get it.  Both run before any fault of the request; the
+      request is counted in `counts`/`ops` either way.
+
 Counters: `counts` has "requests" and one entry per fault class injected
 (so the sum of the others is the number of faults); `ops` counts requests
 per operation; `log` lists (fault, method, operation, key) per injection;
@@ -150,8 +158,11 @@ class FaultProxy(Listener):
     def __init__(self, upstream_port: int, rate: float = 0.2, seed: int = 1,
                  faults=("503", "429", "500", "reset"), truncate_methods=("GET",),
                  rules: Optional[Sequence[Rule]] = None, delay_s: float = 1.0,
-                 stall_s: float = 40.0, retry_after: int = 1, slow_rate: int = 16 << 20):
+                 stall_s: float = 40.0, retry_after: int = 1, slow_rate: int = 16 << 20,
+                 answer=None, rewrite=None):
         self.upstream_port = upstream_port
+        self.answer = answer
+        self.rewrite = rewrite
         self.rate = rate
         self.faults = list(faults)
         for f in self.faults:
@@ -271,6 +282,10 @@ class FaultProxy(Listener):
                     return
                 body += chunk
                 need -= len(chunk)
+            canned = self.answer(method, target) if self.answer else None
+            if canned is not None:
+                conn.sendall(canned)
+                return
             if fault == "reset":
                 self._reset(conn)
                 return
@@ -301,6 +316,8 @@ class FaultProxy(Listener):
                     break
                 resp += chunk
             up.close()
+            if self.rewrite:
+                resp = self.rewrite(method, target, resp)
             rhead, _, rbody = resp.partition(b"\r\n\r\n")
             if fault == "truncate":
                 if len(rbody) > 1:

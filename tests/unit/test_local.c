@@ -108,10 +108,25 @@ static void test_mtime(void)
 	struct stat st = { 0 };
 	st.st_size = 4096;
 	st.st_mtim.tv_sec = 16;
+	st.st_ctim.tv_sec = 17;
+	st.st_ctim.tv_nsec = 5;
+	st.st_ino = 255;
 	char e[BG_ETAG_MAX];
 	bg_local_etag(&st, e, sizeof(e));
-	CHECK_STR(e, "10.000000000.1000");
+	CHECK_STR(e, "10.000000000.1000.11.000000005.ff");
 	CHECK(strchr(e, '-') == NULL); /* not read as a multipart ETag */
+	/* a file rewritten in place with its size and mtime kept (cp -p):
+	 * only its change time tells */
+	char e2[BG_ETAG_MAX];
+	st.st_ctim.tv_nsec = 6;
+	bg_local_etag(&st, e2, sizeof(e2));
+	CHECK(strcmp(e, e2) != 0);
+	st.st_mtim.tv_sec = st.st_ctim.tv_sec = 0xffffffffffll; /* the year 36812 */
+	st.st_mtim.tv_nsec = st.st_ctim.tv_nsec = 999999999;
+	st.st_size = (off_t)0x7fffffffffffffffll;
+	st.st_ino = ~(ino_t)0;
+	bg_local_etag(&st, e2, sizeof(e2));
+	CHECK_INT(strlen(e2), 75); /* fits BG_ETAG_MAX with its NUL */
 }
 
 static void test_dirs(void)

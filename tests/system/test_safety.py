@@ -1,0 +1,149 @@
+"""The journal never says "done" for what the destination lacks (issue 17):
+one test per way a run once did, or once failed where it had no reason to.
+Every check reads the servers with boto3, the files with Python and the
+journal with sqlite3, never through barge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import barge_bin, run_barge
+
+MiB = 1 << 20
+PARTIAL_RE = re.compile(r"^\.barge\.[0-9a-f]{16}\.partial$")
+
+
+def md5(b: bytes) -> str:
+    return hashlib.md5(b).hexdigest()
+
+
+def popen_env(servers, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "R2_", "BARGE_"))}
+    env.update(servers.barge_env(**extra))
+    return env
+
+
+def jquery(journal: Path, sql: str, args=()) -> list:
+    try:
+        db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+        try:
+            return db.execute(sql, args).fetchall()
+        finally:
+            db.close()
+    except sqlite3.OperationalError:
+        return []  # not made yet
+
+
+def kill_once(args, env, log: Path, reached, timeout=60) -> None:
+    """Starts barge, kill -9 once reached() holds; asserts it was running."""
+    with open(log, "wb") as err:
+        p = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=err)
+    end = time.monotonic() + timeout
+    while not reached() and p.poll() is None and time.monotonic() < end:
+        time.sleep(0.05)
+    assert p.poll() is None, "ended before the kill:\n" + log.read_text(errors="replace")
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=30)
+
+
+# ---- item 5: the folder marker at the source prefix -----------------------------
+
+@pytest.mark.parametrize("to", ["bucket", "dir"])
+def test_folder_marker_at_the_source_prefix(servers, fresh_buckets, tmp_path, barge, to):
+    """`data/` (what consoles make for a folder) when copying s3://b/data:
+    it became the empty key: a PUT of the destination bucket itself with no
+    destination prefix, a file without a name for a download."""
+    b = fresh_buckets
+    src = servers.src.client
+    src.put_object(Bucket=b.src, Key="data/", Body=b"")
+    src.put_object(Bucket=b.src, Key="data/x", Body=b"x-bytes")
+    src.put_object(Bucket=b.src, Key="data/sub/", Body=b"")  # a marker below: an object
+    dst = b.dst_url if to == "bucket" else str(tmp_path / "dl")
+    r = barge(["copy", f"s3://{b.src}/data", dst, "--progress", "none"])
+    assert r.code == 0, r.stderr
+    assert "folder marker" in r.stderr
+    if to == "bucket":
+        got = {o["Key"]: o["Size"] for o in
+               servers.dst.client.list_objects_v2(Bucket=b.dst).get("Contents", [])}
+        assert got == {"x": 7, "sub/": 0}
+        a = barge(["audit", f"s3://{b.src}/data", b.dst_url])
+        assert a.code == 0, a.stdout + a.stderr
+    else:
+        assert (tmp_path / "dl" / "x").read_bytes() == b"x-bytes"
+        assert os.listdir(tmp_path / "dl") == ["x"]  # markers below are skipped too
+
+
+# ---- item 8: a resumed download whose temporary file is gone ---------------------
+
+def test_resumed_download_without_its_temporary_file_is_copied_anew(
+        servers, fresh_buckets, tmp_path):
+    """The journal has every part of a download, its temporary file is gone,
+    and a stale file of the same size stands at the name.  The resume took
+    a stat of the right size as proof and called it done."""
+    b = fresh_buckets
+    data = os.urandom(12 * MiB)
+    servers.src.client.put_object(Bucket=b.src, Key="big", Body=data)
+    out, journal = tmp_path / "dl", tmp_path / "j"
+    args = [str(barge_bin()), "copy", f"s3://{b.src}", str(out), "--journal", str(journal),
+            "--part-size", "5M", "--concurrency", "1", "--bwlimit", "2M", "--progress", "none"]
+    kill_once(args, popen_env(servers), tmp_path / "run1.err",
+              lambda: jquery(journal, "SELECT 1 FROM objects WHERE state = 2"))
+    # What a kill between the last part and the rename leaves in the
+    # journal: every part uploaded (docs/journal.md, `parts`).
+    (oid, nparts, ps), = jquery(journal, "SELECT id, nparts, part_size FROM objects")
+    db = sqlite3.connect(journal)
+    for n in range(1, nparts + 1):
+        off = (n - 1) * ps
+        db.execute("INSERT OR REPLACE INTO parts (object_id, number, \"offset\", length, xxh3,"
+                   " etag, crc32c, state, attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0,"
+                   " 'uploaded', 1, 0)", (oid, n, off, min(ps, len(data) - off), "0" * 32, "0" * 32))
+    db.commit()
+    db.close()
+    for name in os.listdir(out):
+        if PARTIAL_RE.match(name):
+            os.unlink(out / name)
+    (out / "big").write_bytes(os.urandom(len(data)))  # stale, same size
+    r = run_barge(["resume", str(journal), "--bwlimit", "0"], env=servers.barge_env())
+    assert r.code == 0, r.stderr
+    assert md5((out / "big").read_bytes()) == md5(data), "the stale file was called done"
+
+
+# ---- item 8: a local file rewritten with its size and mtime kept ------------------
+
+def test_upload_resumed_after_cp_p_starts_over(servers, fresh_buckets, tmp_path):
+    """`cp -p` rewrites a file in place and gives it back its mtime: same
+    size, same mtime, same inode.  A resume continued the upload and mixed
+    the old file's parts with the new one's."""
+    b = fresh_buckets
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    f = tree / "ckpt.bin"
+    old = os.urandom(16 * MiB)
+    f.write_bytes(old)
+    journal = tmp_path / "j"
+    args = [str(barge_bin()), "copy", str(tree), b.dst_url, "--journal", str(journal),
+            "--part-size", "5M", "--concurrency", "1", "--bwlimit", "3M", "--progress", "none"]
+    kill_once(args, popen_env(servers), tmp_path / "run1.err",
+              lambda: jquery(journal, "SELECT 1 FROM parts WHERE state = 'uploaded'"))
+    st = f.stat()
+    new = os.urandom(len(old))
+    with open(f, "r+b") as w:  # in place, as cp -p does
+        w.write(new)
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert f.stat().st_mtime_ns == st.st_mtime_ns and f.stat().st_size == st.st_size
+    r = run_barge(["resume", str(journal), "--bwlimit", "0"], env=servers.barge_env())
+    assert r.code == 0, r.stderr
+    got = servers.dst.client.get_object(Bucket=b.dst, Key="ckpt.bin")["Body"].read()
+    assert md5(got) == md5(new), "old parts mixed into the new file"
