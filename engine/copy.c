@@ -89,6 +89,9 @@ struct obj {
 	bool failed;     /* finish by aborting then reporting */
 	bool restart;    /* source changed: abort, then start over */
 	bool no_reuse;   /* the source's part layout proved not uniform */
+	bool etag_opaque; /* SSE-KMS/SSE-C source: its ETag is no MD5 of the bytes,
+			   * so no ETag comparison can prove them (barge's own
+			   * proof, the parts' MD5s, stands alone) */
 	bool data_started;
 	obj *next;       /* admission-ordered active list */
 	char key[BG_KEY_MAX + 1];
@@ -1086,7 +1089,7 @@ static void md5_finish(bg_copy *cp, xfer *x)
 		return;
 	}
 	unsigned char want[16];
-	if (!o->plan.multipart && bg_unhex16(o->etag, want) == 0 &&
+	if (!o->plan.multipart && !o->etag_opaque && bg_unhex16(o->etag, want) == 0 &&
 	    memcmp(want, x->md5sum, 16) != 0) {
 		x->phase = X_GET;
 		if (++x->attempt < cp->o->retries) {
@@ -1508,6 +1511,7 @@ static void xfer_judge(bg_copy *cp, xfer *x, bg_s3_req *r)
 		x->attempt = 0;
 	if (x->phase == X_GET) {
 		x->digest = XXH3_128bits_digest(x->xs);
+		o->etag_opaque |= r->etag_opaque;
 		if (!o->plan.multipart) {
 			o->meta = r->meta; /* headers to preserve, from the GET */
 			if (r->etag[0] && strcmp(r->etag, o->etag) != 0) {
@@ -2337,7 +2341,10 @@ static void ctl_done(bg_s3_req *r)
 		bg_strlcpy(o->etag, r->etag, sizeof(o->etag));
 		o->size = r->content_length;
 		o->meta = r->meta;
-		if (bg_plan_etag_parts(o->etag) > 0)
+		o->etag_opaque = r->etag_opaque;
+		/* An opaque ETag cannot be matched by reusing the source's parts:
+		 * barge's own layout, without asking for the source's. */
+		if (bg_plan_etag_parts(o->etag) > 0 && !o->etag_opaque)
 			o->state = O_HEAD_PART;
 		else
 			planned_from_head(cp, o);
@@ -2472,7 +2479,8 @@ static void ctl_done(bg_s3_req *r)
 			char m[256];
 			bg_snprintf(m, sizeof(m), "ETag %s, expected %s", r->etag, o->expect_etag);
 			obj_fail(cp, o, "destination HEAD shows %s", m);
-		} else if (o->plan.same_layout && !cp->ldst && strcmp(r->etag, o->etag) != 0) {
+		} else if (o->plan.same_layout && !cp->ldst && !o->etag_opaque &&
+			   strcmp(r->etag, o->etag) != 0) {
 			/* The parts arrived as sent, yet over the source's boundaries
 			 * the ETags differ: the source's middle parts are not uniform
 			 * (first and last were checked), or the bytes read were not the
@@ -2487,8 +2495,9 @@ static void ctl_done(bg_s3_req *r)
 		} else {
 			unsigned char a[16];
 			/* single-part source: its ETag is an MD5, and so is ours */
-			if (!o->plan.multipart && !cp->ldst && bg_unhex16(o->etag, a) == 0 &&
-			    bg_unhex16(r->etag, a) == 0 && strcmp(r->etag, o->etag) != 0) {
+			if (!o->plan.multipart && !cp->ldst && !o->etag_opaque &&
+			    bg_unhex16(o->etag, a) == 0 && bg_unhex16(r->etag, a) == 0 &&
+			    strcmp(r->etag, o->etag) != 0) {
 				char m[256];
 				bg_snprintf(m, sizeof(m), "%s, source %s", r->etag, o->etag);
 				obj_fail(cp, o, "content differs: destination ETag %s", m);

@@ -38,6 +38,19 @@ int bg_meta_capture(bg_meta *m, const char *name, size_t nlen, const char *value
 	return 0;
 }
 
+/* Does this response header say the object's ETag is not the MD5 of its
+ * bytes?  AWS documents that for SSE-KMS (aws:kms, aws:kms:dsse) and SSE-C
+ * objects; SSE-S3 (AES256) keeps the MD5. */
+static bool etag_opaque_header(const char *n, size_t nlen, const char *v, size_t vlen)
+{
+	static const char sse[] = "x-amz-server-side-encryption";
+	static const char ssec[] = "x-amz-server-side-encryption-customer-algorithm";
+	if (nlen == sizeof(ssec) - 1 && strncasecmp(n, ssec, nlen) == 0)
+		return true;
+	return nlen == sizeof(sse) - 1 && strncasecmp(n, sse, nlen) == 0 && vlen >= 7 &&
+	       strncmp(v, "aws:kms", 7) == 0;
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
 	bg_s3_req *r = ud;
@@ -49,6 +62,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 		r->etag[0] = '\0';
 		r->has_length = false;
 		r->mp_parts = 0;
+		r->etag_opaque = false;
 		r->retry_after_s = -1;
 		bg_meta_clear(&r->meta);
 		return len;
@@ -85,6 +99,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 		memcpy(tmp, v, vlen);
 		tmp[vlen] = '\0';
 		r->mp_parts = bg_parse_u64(tmp, 1, 10000, &pc) == 0 ? (unsigned)pc : 0;
+	} else if (etag_opaque_header(p, nlen, v, vlen)) {
+		r->etag_opaque = true;
 	} else if (nlen == 11 && strncasecmp(p, "retry-after", 11) == 0 && vlen < sizeof(tmp)) {
 		uint64_t s;
 		memcpy(tmp, v, vlen);
@@ -296,6 +312,7 @@ int bg_s3_prepare(bg_s3_req *r, const bg_endpoint *ep, const bg_s3_call *c, bg_s
 	r->has_length = false;
 	r->content_length = 0;
 	r->mp_parts = 0;
+	r->etag_opaque = false;
 	r->retry_after_s = -1;
 	bg_meta_clear(&r->meta);
 	memset(&r->err, 0, sizeof(r->err));

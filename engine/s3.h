@@ -90,6 +90,7 @@ struct bg_s3_req {
 	uint64_t content_length;
 	bool has_length;
 	unsigned mp_parts;   /* x-amz-mp-parts-count */
+	bool etag_opaque;    /* SSE-KMS or SSE-C: the ETag is not an MD5 of the bytes */
 	long retry_after_s;  /* -1 if absent */
 	bg_meta meta;
 	bg_xml_error err;    /* filled by bg_s3_classify on errors */

@@ -44,12 +44,13 @@ Who gets a fault
       maximum count.  `rules` replaces rate/faults.
 
 Answers of a test's own
-  FaultProxy(port, ..., answer=fn, rewrite=fn)
+  FaultProxy(port, ..., answer=fn, rewrite=fn, request=fn)
       answer(method, target) -> bytes or None: a whole HTTP response sent
       instead of forwarding the request (None: forward it); rewrite(method,
       target, response) -> bytes: the upstream's whole response as the
-      client will get it.  Both run before any fault of the request; the
-      request is counted in `counts`/`ops` either way.
+      client will get it; request(method, target, head) -> head: the
+      request head as the upstream will get it.  They run before any fault
+      of the request; the request is counted in `counts`/`ops` either way.
 
 Counters: `counts` has "requests" and one entry per fault class injected
 (so the sum of the others is the number of faults); `ops` counts requests
@@ -159,10 +160,11 @@ class FaultProxy(Listener):
                  faults=("503", "429", "500", "reset"), truncate_methods=("GET",),
                  rules: Optional[Sequence[Rule]] = None, delay_s: float = 1.0,
                  stall_s: float = 40.0, retry_after: int = 1, slow_rate: int = 16 << 20,
-                 answer=None, rewrite=None):
+                 answer=None, rewrite=None, request=None):
         self.upstream_port = upstream_port
         self.answer = answer
         self.rewrite = rewrite
+        self.request_hook = request
         self.rate = rate
         self.faults = list(faults)
         for f in self.faults:
@@ -305,6 +307,8 @@ class FaultProxy(Listener):
             if fault == "delay":
                 if self._stop.wait(self.delay_s):
                     return
+            if self.request_hook:
+                head = self.request_hook(method, target, head)
             up = socket.create_connection(("127.0.0.1", self.upstream_port))
             # one request per connection, both ways
             lines = [l for l in head.split(b"\r\n") if not l.lower().startswith(b"connection:")]
