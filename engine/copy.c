@@ -119,6 +119,8 @@ struct obj {
 	bool create_lost;     /* a CreateMultipartUpload answer was lost: an upload
 			       * we never heard of may exist */
 	bool sweeping;        /* O_UPLOADS after the copy: abort such uploads */
+	bool orphan;          /* not listed: a journal row of an earlier run whose
+			       * uploads are swept (sweep_orphans) */
 	/* local files: the source file, the download's temporary file and
 	 * the directory it is in (-1 when not open) */
 	int sfd, tfd, dirfd;
@@ -244,6 +246,11 @@ typedef struct bg_copy {
 	int src_root, dst_root; /* O_PATH descriptors of the two directories */
 	bg_walk walk;
 	bool walking;
+	/* After a complete listing, journal rows still creating or uploading
+	 * name keys no longer listed: sweep_orphans aborts their uploads. */
+	bool sweep_done;
+	int64_t sweep_after;    /* the last row taken */
+	unsigned orphans_active;
 	bool single;            /* the source is one file: single_key, single_dkey */
 	char single_key[256], single_dkey[BG_KEY_MAX + 1];
 	unsigned char *vbuf;    /* VERIFY_BUF bytes when the destination is local */
@@ -378,9 +385,33 @@ static void jpart(bg_copy *cp, obj *o, uint32_t part, bool uploaded, unsigned at
 		cp->jseq = seq;
 }
 
+/* An orphan's uploads are gone: its row leaves the journal (if that does
+ * not commit, the next run sweeps it again). */
+static void orphan_finish(bg_copy *cp, obj *o)
+{
+	cp->orphans_active--;
+	if (o->failed) {
+		bg_journal_error(cp->j, o->jid, o->key, o->err);
+		cp->stats.failed_objects++;
+		emit(cp, BG_EV_FAILED, o, o->err);
+	} else {
+		static const char why[] = "no longer listed at the source: its open upload (if "
+					  "any) was aborted and its journal row dropped";
+		bg_journal_error(cp->j, o->jid, o->key, why);
+		bg_journal_drop_object(cp->j, o->jid);
+		cp->stats.orphans++;
+		emit(cp, BG_EV_SKIPPED, o, why);
+	}
+	obj_release(cp, o);
+}
+
 static void obj_finish(bg_copy *cp, obj *o)
 {
 	BG_ASSERT(o->parts_inflight == 0 && !o->ctl_busy);
+	if (o->orphan) {
+		orphan_finish(cp, o);
+		return;
+	}
 	if (cp->j && !cp->o->dry_run && !o->jfinal) {
 		/* Counted and reported once the record has committed. */
 		o->jfinal = true;
@@ -437,6 +468,14 @@ static void obj_fail(bg_copy *cp, obj *o, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Is the object taking its uploads down (its own, or every one of its key)?
+ * That goes on when it has failed. */
+static bool cleaning(const obj *o)
+{
+	return o->state == O_ABORT ||
+	       (o->sweeping && (o->state == O_UPLOADS || o->state == O_ABORT_STRAY));
+}
+
 /* Called whenever an object may be able to move on after a request. */
 static void obj_settle(bg_copy *cp, obj *o)
 {
@@ -446,6 +485,16 @@ static void obj_settle(bg_copy *cp, obj *o)
 		if (o->upload_id[0]) {
 			/* dispatch_ctl sends the abort; it clears upload_id */
 			o->state = O_ABORT;
+			return;
+		}
+		if (o->failed && cleaning(o))
+			return; /* its sweep goes on (O_UPLOADS, O_ABORT_STRAY) */
+		if (o->failed && o->create_lost && !o->sweeping) {
+			/* A Create whose answer was lost may have made an upload
+			 * we never heard of: abort every upload of the key. */
+			o->sweeping = true;
+			o->lu_key[0] = o->lu_upload[0] = '\0';
+			o->state = O_UPLOADS;
 			return;
 		}
 		if (o->restart && !o->failed) {
@@ -823,30 +872,74 @@ static bool jadmit(bg_copy *cp, obj *o, const bg_jobject *jo)
 	return true;
 }
 
-static void admit(bg_copy *cp)
+/* A free object slot, linked at the end of the active list, or NULL. */
+static obj *obj_take(bg_copy *cp)
 {
-	if (cp->halting || cp->fatal)
-		return;
-	for (unsigned i = 0; i < cp->nobjs && cp->qlen; i++) {
+	for (unsigned i = 0; i < cp->nobjs; i++) {
 		obj *o = &cp->objs[i];
 		if (o->state != O_FREE)
 			continue;
-		pending *p = &cp->queue[cp->qhead];
-		cp->qhead = (cp->qhead + 1) % QUEUE_MAX;
-		cp->qlen--;
 		memset(o, 0, offsetof(obj, md5));
 		o->sfd = o->tfd = o->dirfd = -1;
-		bg_strlcpy(o->key, p->key, sizeof(o->key));
-		o->size = p->size;
-		bg_strlcpy(o->etag, p->etag, sizeof(o->etag));
-		bg_strlcpy(o->last_modified, p->last_modified, sizeof(o->last_modified));
-		o->next = NULL;
 		if (cp->active_tail)
 			cp->active_tail->next = o;
 		else
 			cp->active_head = o;
 		cp->active_tail = o;
 		cp->active++;
+		return o;
+	}
+	return NULL;
+}
+
+/* Once every listed object is finished, the journal's rows still creating
+ * or uploading are keys an earlier run left in progress that this run did
+ * not list (deleted at the source, or newly excluded): each becomes an
+ * orphan object that aborts every upload of its destination key (the
+ * sweep of O_UPLOADS), then leaves the journal (orphan_finish). */
+static void sweep_orphans(bg_copy *cp)
+{
+	if (!cp->j || cp->sweep_done || cp->halting || cp->fatal || !cp->list_done || cp->qlen ||
+	    cp->active != cp->orphans_active)
+		return;
+	for (;;) {
+		if (cp->active == cp->nobjs)
+			return; /* the next turn goes on */
+		int64_t id;
+		char key[BG_KEY_MAX + 1], dkey[BG_KEY_MAX + 1];
+		bg_status st = { 0 };
+		int f = bg_journal_next_open(cp->j, cp->sweep_after, &id, key, sizeof(key), dkey,
+					     sizeof(dkey), &st);
+		if (f < 0)
+			set_fatal(cp, st.code ? st.code : BG_E_IO, "journal: %s", st.msg);
+		if (f <= 0) {
+			cp->sweep_done = f == 0;
+			return;
+		}
+		cp->sweep_after = id;
+		obj *o = obj_take(cp);
+		bg_strlcpy(o->key, key, sizeof(o->key));
+		bg_strlcpy(o->dkey, dkey, sizeof(o->dkey));
+		o->jid = id;
+		o->orphan = o->sweeping = true;
+		o->state = O_UPLOADS;
+		cp->orphans_active++;
+	}
+}
+
+static void admit(bg_copy *cp)
+{
+	if (cp->halting || cp->fatal)
+		return;
+	obj *o;
+	while (cp->qlen && (o = obj_take(cp))) {
+		pending *p = &cp->queue[cp->qhead];
+		cp->qhead = (cp->qhead + 1) % QUEUE_MAX;
+		cp->qlen--;
+		bg_strlcpy(o->key, p->key, sizeof(o->key));
+		o->size = p->size;
+		bg_strlcpy(o->etag, p->etag, sizeof(o->etag));
+		bg_strlcpy(o->last_modified, p->last_modified, sizeof(o->last_modified));
 		o->state = O_VERIFY; /* any non-free state until decided below */
 		bool long_key = bg_snprintf(o->dkey, sizeof(o->dkey), "%s%s", cp->dst_prefix,
 					    p->key + cp->src_plen) < 0 ||
@@ -2259,7 +2352,7 @@ static void ctl_done(bg_s3_req *r)
 			o->put_etag[0] = '\0';
 		}
 	}
-	if (o->failed && o->state != O_ABORT) {
+	if (o->failed && !cleaning(o)) {
 		/* An upload created meanwhile must still be aborted. */
 		if (o->state == O_CREATE && out == BG_S3_DONE && !local &&
 		    bg_xml_parse_initiate(r->resp.data ? r->resp.data : "", r->resp.len,
@@ -2696,7 +2789,7 @@ static void ctl_fop_done(bg_fop *op)
 	} else if (o->state == O_CREATE && op->res < 0) {
 		op->res = local_room(cp, o, -op->res);
 	}
-	if (op->res < 0 || (o->failed && o->state != O_ABORT)) {
+	if (op->res < 0 || (o->failed && !cleaning(o))) {
 		ctl_release(cp, c);
 		return;
 	}
@@ -2707,6 +2800,8 @@ static bool needs_ctl(const obj *o)
 {
 	if (o->ctl_busy || o->parts_inflight)
 		return false;
+	if (cleaning(o))
+		return true;
 	switch (o->state) {
 	case O_HEAD:
 	case O_HEAD_PART:
@@ -2718,8 +2813,6 @@ static bool needs_ctl(const obj *o)
 	case O_ABORT_STRAY:
 	case O_LISTPARTS:
 		return !o->failed && !o->restart;
-	case O_ABORT:
-		return true;
 	default:
 		return false;
 	}
@@ -2732,7 +2825,7 @@ static void dispatch_ctl(bg_copy *cp, uint64_t now)
 		if (!is_retry_due(c->waiting, c->retry_at, now))
 			continue;
 		c->waiting = false;
-		if ((c->o->failed || c->o->restart) && c->o->state != O_ABORT) {
+		if ((c->o->failed || c->o->restart) && !cleaning(c->o)) {
 			ctl_release(cp, c);
 			continue;
 		}
@@ -3045,7 +3138,8 @@ static bool run_over(const bg_copy *cp)
 {
 	if (cp->halting)
 		return !cp->active && !cp->list_busy && !cp->http.fops && !cp->http.fop_head;
-	return !cp->active && !cp->qlen && !cp->list_busy && cp->list_done;
+	return !cp->active && !cp->qlen && !cp->list_busy && cp->list_done &&
+	       (!cp->j || cp->sweep_done);
 }
 
 static void teardown(bg_copy *cp)
@@ -3355,6 +3449,7 @@ bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 		cp->jwaiting = 0;
 		maybe_list(cp);
 		admit(cp);
+		sweep_orphans(cp);
 		dispatch_ctl(cp, now);
 		uint64_t hash_wait = md5_turn(cp);
 		dispatch_data(cp, now);

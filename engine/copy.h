@@ -40,6 +40,9 @@ typedef struct bg_copy_stats {
 	uint64_t resumed_uploads;  /* multipart uploads continued from an earlier run */
 	uint64_t resumed_parts;    /* parts of those found uploaded and not sent again */
 	uint64_t stray_aborts;     /* uploads of an earlier run aborted as unusable */
+	uint64_t orphans;          /* keys journaled in progress by an earlier run and no
+				    * longer listed (deleted at the source, newly
+				    * excluded): their uploads aborted, rows dropped */
 } bg_copy_stats;
 
 typedef enum bg_obj_event_kind {

@@ -54,7 +54,7 @@
 
 enum jtype {
 	JR_OBJECT = 1, JR_PART, JR_FORGET, JR_ERROR, JR_PROGRESS, JR_BEGIN, JR_END,
-	JR_AUDIT_BEGIN, JR_FINDING, JR_AUDIT_END,
+	JR_AUDIT_BEGIN, JR_FINDING, JR_AUDIT_END, JR_DROP,
 };
 
 struct jrec {
@@ -77,7 +77,7 @@ struct jrec {
 			bool uploaded;
 			unsigned attempts;
 		} part;
-		int64_t forget_id;
+		int64_t forget_id; /* JR_FORGET, JR_DROP */
 		struct {
 			int64_t object_id;
 			char *key, *msg;
@@ -144,7 +144,8 @@ struct jrec {
 		   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                 \
 	X(AUDIT_END, "UPDATE audits SET ended_at = ?2, objects_checked = ?3,"          \
 		     " objects_reread = ?4, bytes_reread = ?5, findings = ?6,"          \
-		     " not_comparable = ?7, exit_code = ?8, error = ?9 WHERE id = ?1")
+		     " not_comparable = ?7, exit_code = ?8, error = ?9 WHERE id = ?1")      \
+	X(DROP, "DELETE FROM objects WHERE id = ?1")
 
 #define X(id, sql) W_##id,
 enum wstmt { J_WSTMTS W_COUNT };
@@ -162,7 +163,9 @@ static const char *const wsql[W_COUNT] = { J_WSTMTS };
 	X(PARTS, "SELECT number, \"offset\", length, xxh3, etag, crc32c FROM parts"   \
 		 " WHERE object_id = ?1 AND state = 'uploaded' ORDER BY number")       \
 	X(META, "SELECT value FROM meta WHERE key = ?1")                               \
-	X(LAST_OPTS, "SELECT options FROM runs ORDER BY id DESC LIMIT 1")
+	X(LAST_OPTS, "SELECT options FROM runs ORDER BY id DESC LIMIT 1")                \
+	X(NEXT_OPEN, "SELECT id, key, dst_key FROM objects WHERE state IN (1, 2)"         \
+		     " AND id > ?1 ORDER BY id LIMIT 1")
 
 #define X(id, sql) R_##id,
 enum rstmt { J_RSTMTS R_COUNT };
@@ -874,7 +877,12 @@ static int apply(bg_journal *j, const struct jrec *r)
 		return run(s);
 	}
 	case JR_FORGET:
+	case JR_DROP:
 		s = j->w[W_FORGET];
+		sqlite3_bind_int64(s, 1, r->u.forget_id);
+		if ((rc = run(s)) != SQLITE_OK || r->type == JR_FORGET)
+			return rc;
+		s = j->w[W_DROP];
 		sqlite3_bind_int64(s, 1, r->u.forget_id);
 		return run(s);
 	case JR_ERROR:
@@ -973,6 +981,7 @@ static const char *const type_names[] = {
 	[JR_PROGRESS] = "writing the run's totals", [JR_BEGIN] = "writing the run's start",
 	[JR_END] = "writing the run's end", [JR_AUDIT_BEGIN] = "writing the audit's start",
 	[JR_FINDING] = "writing an audit finding", [JR_AUDIT_END] = "writing the audit's end",
+	[JR_DROP] = "dropping an object",
 };
 
 /* Whether the path still names the file being written (checked at most
@@ -1531,6 +1540,39 @@ uint64_t bg_journal_forget_parts(bg_journal *j, int64_t object_id)
 
 	r.u.forget_id = object_id;
 	return enqueue(j, &r);
+}
+
+uint64_t bg_journal_drop_object(bg_journal *j, int64_t object_id)
+{
+	struct jrec r = { .type = JR_DROP };
+
+	r.u.forget_id = object_id;
+	return enqueue(j, &r);
+}
+
+int bg_journal_next_open(bg_journal *j, int64_t after, int64_t *id, char *key, size_t kcap,
+			 char *dkey, size_t dcap, bg_status *st)
+{
+	sqlite3_stmt *s = j->r[R_NEXT_OPEN];
+	int rc, res = 0;
+
+	sqlite3_bind_int64(s, 1, after);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		res = 1;
+		*id = sqlite3_column_int64(s, 0);
+		if (col_text(s, 1, key, kcap) < 0 || col_text(s, 2, dkey, dcap) < 0 || !dkey[0]) {
+			res = -1;
+			bg_fail(st, BG_E_INTEGRITY, "journal %s: the row of object %" PRId64
+				" is damaged (key or destination key)", j->path, *id);
+		}
+	} else if (rc != SQLITE_DONE) {
+		res = -1;
+		sql_fail(j, j->rdb, "looking for open uploads", st);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return res;
 }
 
 uint64_t bg_journal_error(bg_journal *j, int64_t object_id, const char *key, const char *msg)

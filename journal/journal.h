@@ -101,6 +101,12 @@ typedef struct bg_jobject {
  * journaled, -1 error (st set). */
 int bg_journal_lookup(bg_journal *j, const char *key, bg_jobject *out, bg_status *st);
 
+/* The first object after id `after` (in id order) whose row is creating or
+ * uploading: an upload of it may be open.  1 found (id, key and dst_key
+ * filled), 0 none, -1 error (st set).  Committed rows only. */
+int bg_journal_next_open(bg_journal *j, int64_t after, int64_t *id, char *key, size_t kcap,
+			 char *dkey, size_t dcap, bg_status *st);
+
 typedef struct bg_jpart {
 	uint32_t number; /* 1-based */
 	uint64_t offset, length;
@@ -151,6 +157,10 @@ uint64_t bg_journal_part(bg_journal *j, int64_t object_id, const bg_jpart *p, bo
 
 /* Forgets every part of an object (its upload was aborted or replaced). */
 uint64_t bg_journal_forget_parts(bg_journal *j, int64_t object_id);
+
+/* Deletes an object's row and its parts: its key is no longer part of the
+ * copy (not listed at the source any more) and its uploads were aborted. */
+uint64_t bg_journal_drop_object(bg_journal *j, int64_t object_id);
 
 /* An error event (a retry that gave up, a failed object, an abort that
  * failed), kept in the errors table with the time and the current run. */

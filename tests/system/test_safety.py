@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import barge_bin, run_barge
-from faultproxy import FaultProxy
+from faultproxy import FaultProxy, Rule
 
 MiB = 1 << 20
 PARTIAL_RE = re.compile(r"^\.barge\.[0-9a-f]{16}\.partial$")
@@ -219,3 +219,58 @@ def test_sse_kms_sources_copy_once_and_verify(servers, fresh_buckets, tmp_path, 
     assert md5(dst.get_object(Bucket=b.dst, Key="kms/big")["Body"].read()) == md5(big)
     # Read once: one GET for the small object, one per part of the big one.
     assert proxy.ops["get"] == 1 + 3, proxy.ops
+
+
+# ---- item 6: multipart uploads nobody would ever abort ------------------------------
+
+def open_uploads(client, bucket: str) -> list:
+    return [(u["Key"], u["UploadId"]) for u in
+            client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+
+
+@pytest.mark.parametrize("how", ["deleted", "excluded"])
+def test_resume_aborts_uploads_of_keys_no_longer_listed(servers, fresh_buckets, tmp_path, how):
+    """A run is killed with a multipart upload open; before the resume the
+    key is deleted at the source (or excluded).  The resume never looked at
+    the key again, and the upload stayed open for good."""
+    b = fresh_buckets
+    src = servers.src.client
+    src.put_object(Bucket=b.src, Key="big", Body=os.urandom(16 * MiB))
+    src.put_object(Bucket=b.src, Key="keep", Body=b"keep me")
+    journal = tmp_path / "j"
+    args = [str(barge_bin()), "copy", b.src_url, b.dst_url, "--journal", str(journal),
+            "--part-size", "5M", "--concurrency", "1", "--bwlimit", "3M", "--progress", "none"]
+    kill_once(args, popen_env(servers), tmp_path / "run1.err",
+              lambda: jquery(journal, "SELECT 1 FROM parts WHERE state = 'uploaded'"))
+    assert [k for k, _ in open_uploads(servers.dst.client, b.dst)] == ["big"]
+    extra = []
+    if how == "deleted":
+        src.delete_object(Bucket=b.src, Key="big")
+    else:
+        extra = ["--exclude", "big"]
+    r = run_barge(["resume", str(journal), "--bwlimit", "0", *extra], env=servers.barge_env())
+    assert r.code == 0, r.stderr
+    assert open_uploads(servers.dst.client, b.dst) == []
+    assert "no longer listed" in r.stderr, r.stderr
+    assert jquery(journal, "SELECT key FROM objects WHERE state IN (1, 2)") == []
+    assert servers.dst.client.get_object(Bucket=b.dst, Key="keep")["Body"].read() == b"keep me"
+
+
+def test_failed_object_aborts_the_upload_whose_create_answer_was_lost(
+        servers, fresh_buckets, tmp_path):
+    """CreateMultipartUpload made an upload but its answer was cut, so barge
+    asked again and got a second one; the object then failed.  Its own
+    upload was aborted, the first stayed open."""
+    b = fresh_buckets
+    servers.src.client.put_object(Bucket=b.src, Key="big", Body=os.urandom(11 * MiB))
+    proxy = FaultProxy(servers.dst.port, rules=[Rule("truncate", ops=("create",), limit=1),
+                                                Rule("500", ops=("upload-part",))])
+    try:
+        r = run_barge(["copy", b.src_url, b.dst_url, "--part-size", "5M", "--retries", "2",
+                       "--progress", "none"],
+                      env=servers.barge_env(R2_ENDPOINT_URL=proxy.url), timeout=120)
+    finally:
+        proxy.close()
+    assert r.code == 1, r.stderr
+    assert proxy.counts["truncate"] == 1 and proxy.ops["create"] == 2, proxy.ops
+    assert open_uploads(servers.dst.client, b.dst) == [], (proxy.ops, r.stderr)
