@@ -241,6 +241,9 @@ typedef struct bg_copy {
 	bool halting;
 	uint64_t halt_deadline; /* then halt_force drops what is left */
 	uint64_t left_open;     /* uploads halt_force could not abort */
+	uint64_t settled;       /* listed objects done, failed, skipped as done
+				 * before, or dropped as directory markers: a run
+				 * that ends unstopped has settled every one */
 	/* local files as source or destination */
 	bool lsrc, ldst;
 	int src_root, dst_root; /* O_PATH descriptors of the two directories */
@@ -422,6 +425,7 @@ static void obj_finish(bg_copy *cp, obj *o)
 		o->state = O_JFINAL;
 		return;
 	}
+	cp->settled++;
 	if (o->failed) {
 		cp->stats.failed_objects++;
 		emit(cp, BG_EV_FAILED, o, o->err);
@@ -841,6 +845,7 @@ static bool jadmit(bg_copy *cp, obj *o, const bg_jobject *jo)
 	bool same = jo->size == o->size && strcmp(jo->src_etag, o->etag) == 0;
 	if (same && jo->state == BG_JS_DONE) {
 		cp->stats.already_done_objects++;
+		cp->settled++;
 		cp->stats.already_done_bytes += o->size;
 		obj_release(cp, o);
 		return true;
@@ -952,6 +957,7 @@ static void admit(bg_copy *cp)
 			if (n && o->dkey[n - 1] == '/' && o->size == 0) {
 				/* a directory marker: directories come with the files */
 				cp->stats.skipped_objects++;
+				cp->settled++;
 				obj_release(cp, o);
 				continue;
 			}
@@ -995,6 +1001,7 @@ static void admit(bg_copy *cp)
 			emit(cp, BG_EV_PLANNED, o, NULL);
 			cp->stats.done_objects++;
 			cp->stats.done_bytes += o->size;
+			cp->settled++;
 			obj_release(cp, o);
 			continue;
 		}
@@ -3480,6 +3487,11 @@ bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 			break;
 		}
 	}
+	if (!cp->halting && !cp->fatal && cp->settled != cp->stats.listed_objects)
+		set_fatal(cp, BG_E_INTERNAL, "%llu of %llu listed objects were never settled (a bug in "
+			  "barge: please report it); the copy is not complete",
+			  (unsigned long long)(cp->stats.listed_objects - cp->settled),
+			  (unsigned long long)cp->stats.listed_objects);
 	progress(cp, true);
 	publish_metrics(cp, true);
 	*stats = cp->stats;
