@@ -25,6 +25,7 @@ const c_flags = [_][]const u8{
 
 const engine_sources = [_][]const u8{
     "engine/util.c",
+    "engine/esc.c",
     "engine/ring.c",
     "engine/http.c",
     "engine/sigv4.c",
@@ -46,7 +47,7 @@ const engine_sources = [_][]const u8{
 
 const system_libs = [_][]const u8{ "curl", "uring", "ssl", "crypto", "xxhash", "expat", "inih", "sqlite3" };
 
-const unit_tests = [_][]const u8{ "sigv4", "xml", "config", "plan", "pool", "cksum", "md5", "util", "journal", "audit", "metrics", "local" };
+const unit_tests = [_][]const u8{ "sigv4", "xml", "config", "plan", "pool", "cksum", "md5", "util", "journal", "audit", "metrics", "local", "esc" };
 
 const synth_sources = [_][]const u8{
     "bench/synth/main.c",
