@@ -16,6 +16,7 @@
 #include "audit.h"
 #include "cmdutil.h"
 #include "config.h"
+#include "esc.h"
 #include "journal.h"
 #include "plan.h"
 #include "progress.h"
@@ -66,45 +67,6 @@ static const char *const value_options[] = {
 		"--retries", "--progress", "--src-profile", "--dst-profile", "--env-file",
 };
 
-/* JSON string; bytes that are not UTF-8 become U+FFFD. */
-static void jstr(FILE *f, const char *s)
-{
-	if (!s) {
-		fputs("null", f);
-		return;
-	}
-	const unsigned char *p = (const unsigned char *)s;
-	fputc('"', f);
-	while (*p) {
-		unsigned c = *p;
-		size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
-			   (c & 0xF8) == 0xF0 ? 4 : 0;
-		bool ok = n > 0 && !(n == 2 && c < 0xC2);
-		for (size_t i = 1; ok && i < n; i++)
-			ok = (p[i] & 0xC0) == 0x80;
-		if (!ok) {
-			fputs("\\ufffd", f);
-			p++;
-			continue;
-		}
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fwrite(p, 1, n, f);
-		p += n;
-	}
-	fputc('"', f);
-}
-
-/* Terminal text: control characters as '?'. */
-static void tstr(FILE *f, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, f);
-}
-
 static void jnum(FILE *f, int64_t v)
 {
 	if (v < 0)
@@ -116,19 +78,19 @@ static void jnum(FILE *f, int64_t v)
 static void finding_json(FILE *f, const bg_afinding *x)
 {
 	fputs("{\"kind\": ", f);
-	jstr(f, bg_audit_kind_name(x->kind));
+	bg_json_put(f, bg_audit_kind_name(x->kind));
 	fputs(", \"key\": ", f);
-	jstr(f, x->key);
+	bg_json_put(f, x->key);
 	fputs(", \"detail\": ", f);
-	jstr(f, x->detail);
+	bg_json_put(f, x->detail);
 	fputs(", \"src_size\": ", f);
 	jnum(f, x->src_size);
 	fputs(", \"dst_size\": ", f);
 	jnum(f, x->dst_size);
 	fputs(", \"src_etag\": ", f);
-	jstr(f, x->src_etag && x->src_etag[0] ? x->src_etag : NULL);
+	bg_json_put(f, x->src_etag && x->src_etag[0] ? x->src_etag : NULL);
 	fputs(", \"dst_etag\": ", f);
-	jstr(f, x->dst_etag && x->dst_etag[0] ? x->dst_etag : NULL);
+	bg_json_put(f, x->dst_etag && x->dst_etag[0] ? x->dst_etag : NULL);
 	fputs(", \"part\": ", f);
 	jnum(f, x->part ? (int64_t)x->part : -1);
 	fputc('}', f);
@@ -169,11 +131,11 @@ static void on_finding(void *ctx, const bg_afinding *f)
 	c->printed++;
 	clear_bar(c);
 	printf("%-20s ", bg_audit_kind_name(f->kind));
-	tstr(stdout, f->key);
+	bg_text_put(stdout, f->key);
 	if (f->part)
 		printf(" (part %u)", f->part);
 	fputs(": ", stdout);
-	tstr(stdout, f->detail);
+	bg_text_put(stdout, f->detail);
 	fputc('\n', stdout);
 	fflush(stdout);
 }
@@ -358,11 +320,11 @@ static void report_tail(FILE *f, const bg_audit_stats *s, const aargs *a, const 
 {
 	fprintf(f, "%s],\n", s->findings ? "\n" : "");
 	fputs("\"report\": \"barge audit\", \"version\": 1,\n\"source\": ", f);
-	jstr(f, srcu);
+	bg_json_put(f, srcu);
 	fputs(", \"destination\": ", f);
-	jstr(f, dstu);
+	bg_json_put(f, dstu);
 	fputs(", \"journal\": ", f);
-	jstr(f, a->journal);
+	bg_json_put(f, a->journal);
 	fputs(", \"audit_id\": ", f);
 	jnum(f, a->journal ? audit_id : -1);
 	fprintf(f, ",\n\"started_at\": %.3f, \"ended_at\": %.3f,\n", t0, wall_now());
@@ -393,7 +355,7 @@ static void report_tail(FILE *f, const bg_audit_stats *s, const aargs *a, const 
 	}
 	fprintf(f, "}, \"elapsed_s\": %.3f},\n\"exit_code\": %d, \"error\": ",
 		(double)s->elapsed_ns / 1e9, code);
-	jstr(f, code == EXIT_USAGE ? error : NULL);
+	bg_json_put(f, code == EXIT_USAGE ? error : NULL);
 	fputs("}\n", f);
 }
 

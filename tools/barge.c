@@ -14,6 +14,7 @@
 #include "cmdutil.h"
 #include "config.h"
 #include "copy.h"
+#include "esc.h"
 #include "journal.h"
 #include "audit_cmd.h"
 #include "bench_cmd.h"
@@ -143,19 +144,16 @@ static int parse_size_opt(const char *name, const char *v, uint64_t min, uint64_
 	return 0;
 }
 
-/* Appends one JSON string to the {"args": [...]} being built. */
-static void json_arg(bg_buf *b, unsigned *n, const char *v)
+/* Appends one JSON string to the {"args": [...]} being built.  False when
+ * v is not UTF-8: JSON cannot carry it unchanged, so barge resume would
+ * repeat another value. */
+static bool json_arg(bg_buf *b, unsigned *n, const char *v)
 {
-	bg_buf_addf(b, "%s\"", (*n)++ ? ", " : "");
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			bg_buf_addf(b, "\\%c", *p);
-		else if (*p < 0x20)
-			bg_buf_addf(b, "\\u%04x", *p);
-		else
-			bg_buf_add(b, p, 1);
-	}
-	bg_buf_addf(b, "\"");
+	size_t len = strlen(v);
+
+	bg_buf_add(b, ", ", (*n)++ ? 2 : 0);
+	bg_json_buf(b, v, len);
+	return bg_utf8_valid(v, len);
 }
 
 /* The location as the journal records it: scheme://bucket[/prefix]. */
@@ -228,6 +226,7 @@ static int cmd_copy(int argc, char **argv)
 	bg_buf_init(&args_json, 64 * 1024);
 	bg_buf_addf(&args_json, "{\"args\": [");
 	unsigned nargs_json = 0;
+	const char *not_utf8 = NULL; /* an option whose value JSON cannot keep */
 
 	o.concurrency = 32;
 	o.part_size = 16 * BG_MIB;
@@ -350,7 +349,8 @@ static int cmd_copy(int argc, char **argv)
 				return usage_error("unknown option '%s'", a);
 			}
 			json_arg(&args_json, &nargs_json, a);
-			json_arg(&args_json, &nargs_json, val);
+			if (!json_arg(&args_json, &nargs_json, val))
+				not_utf8 = a;
 			continue;
 		} else if (a[0] == '-' && a[1]) {
 			return usage_error("unknown option '%s'", a);
@@ -361,6 +361,9 @@ static int cmd_copy(int argc, char **argv)
 	}
 	if (npos < 2)
 		return usage_error("copy needs SRC and DST%s", "");
+	if (not_utf8 && journal_path)
+		return usage_error("the value of %s is not UTF-8: a journal cannot record it for "
+				   "barge resume (give it in UTF-8, or copy without --journal)", not_utf8);
 	if (!threshold_set)
 		o.threshold = o.part_size;
 	if (o.memory < 2 * o.part_size) {
@@ -513,6 +516,62 @@ static int cmd_copy(int argc, char **argv)
 	return EXIT_USAGE;
 }
 
+/* Appends cp (a code point below U+10000, not a surrogate or NUL) to
+ * buf as UTF-8.  0, or -1. */
+static int put_utf8(unsigned cp, char *buf, size_t *used, size_t cap)
+{
+	unsigned char u[3];
+	size_t n = 0;
+
+	if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF))
+		return -1;
+	if (cp < 0x80) {
+		u[n++] = (unsigned char)cp;
+	} else if (cp < 0x800) {
+		u[n++] = (unsigned char)(0xC0 | cp >> 6);
+		u[n++] = (unsigned char)(0x80 | (cp & 0x3F));
+	} else {
+		u[n++] = (unsigned char)(0xE0 | cp >> 12);
+		u[n++] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+		u[n++] = (unsigned char)(0x80 | (cp & 0x3F));
+	}
+	if (*used + n + 1 > cap)
+		return -1;
+	memcpy(buf + *used, u, n);
+	*used += n;
+	return 0;
+}
+
+/* The escape after a backslash, at *p (moved past it), appended to buf:
+ * the ones bg_esc_json writes, and the rest of JSON's (not surrogate
+ * pairs, which it never writes).  0, or -1. */
+static int unescape(const char **p, char *buf, size_t *used, size_t cap)
+{
+	static const char from[] = "\"\\/ntrbf", to[] = "\"\\/\n\t\r\b\f";
+	static const char hex[] = "0123456789abcdef";
+	const char *q = *p, *f;
+	unsigned cp = 0;
+
+	if (*q != 'u') {
+		f = *q ? strchr(from, *q) : NULL;
+		if (!f || *used + 2 > cap)
+			return -1;
+		buf[(*used)++] = to[f - from];
+		*p = q + 1;
+		return 0;
+	}
+	for (int k = 1; k <= 4; k++) {
+		char c = q[k] >= 'A' && q[k] <= 'F' ? (char)(q[k] - 'A' + 'a') : q[k];
+
+		f = c ? strchr(hex, c) : NULL;
+		if (!f)
+			return -1;
+		cp = cp << 4 | (unsigned)(f - hex);
+	}
+	*p = q + 5;
+	return put_utf8(cp, buf, used, cap);
+}
+
 /* Reads the {"args": [...]} a journal keeps (written by json_arg) into
  * argv-style strings inside buf.  Returns the count, or -1. */
 static int parse_args_json(const char *s, char *buf, size_t cap, char **out, int max)
@@ -530,28 +589,18 @@ static int parse_args_json(const char *s, char *buf, size_t cap, char **out, int
 		if (*p != '"' || n == max)
 			return -1;
 		out[n++] = buf + used;
-		for (p++; *p != '"'; p++) {
-			unsigned c = (unsigned char)*p;
-			if (!c)
+		for (p++; *p != '"';) {
+			if (!*p)
 				return -1;
-			if (c == '\\') {
+			if (*p == '\\') {
 				p++;
-				if (*p == 'u') {
-					char hex[5] = { 0 };
-					for (int k = 0; k < 4; k++)
-						if (!(hex[k] = p[1 + k]))
-							return -1;
-					c = (unsigned)strtoul(hex, NULL, 16);
-					p += 4;
-				} else if (*p == '"' || *p == '\\') {
-					c = (unsigned char)*p;
-				} else {
+				if (unescape(&p, buf, &used, cap) < 0)
 					return -1;
-				}
+				continue;
 			}
 			if (used + 2 > cap)
 				return -1;
-			buf[used++] = (char)c;
+			buf[used++] = *p++;
 		}
 		p++;
 		buf[used++] = '\0';

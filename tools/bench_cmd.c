@@ -11,6 +11,7 @@
 #include "bench.h"
 #include "cmdutil.h"
 #include "config.h"
+#include "esc.h"
 #include "plan.h"
 
 #define EXIT_FAILED 1
@@ -69,31 +70,16 @@ static int size_opt(const char *name, const char *v, uint64_t min, uint64_t max,
 	return 0;
 }
 
-/* JSON string of plain text (the keys and messages barge makes). */
-static void jstr(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p >= 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
-
 static void print_json(const bg_bench_opts *o, const bg_bench_result *r, bg_err rc,
 		       const char *msg)
 {
 	FILE *f = stdout;
 	fputs("{\"run_id\": ", f);
-	jstr(f, r->run_id);
+	bg_json_put(f, r->run_id);
 	fputs(", \"src_prefix\": ", f);
-	jstr(f, r->src_prefix);
+	bg_json_put(f, r->src_prefix);
 	fputs(", \"dst_prefix\": ", f);
-	jstr(f, r->dst_prefix);
+	bg_json_put(f, r->dst_prefix);
 	fprintf(f, ", \"size\": %llu, \"count\": %u, \"concurrency\": %u, \"part_size\": %llu, "
 		   "\"parts_per_object\": %u, \"memory\": %llu, \"keep\": %s, \"ok\": %s, "
 		   "\"error\": ",
@@ -104,7 +90,7 @@ static void print_json(const bg_bench_opts *o, const bg_bench_result *r, bg_err 
 	if (rc == BG_OK)
 		fputs("null", f);
 	else
-		jstr(f, msg);
+		bg_json_put(f, msg);
 	fputs(", \"phases\": {", f);
 	bool first = true;
 	for (int k = 0; k < BG_BPH_COUNT; k++) {
@@ -113,7 +99,7 @@ static void print_json(const bg_bench_opts *o, const bg_bench_result *r, bg_err 
 			continue;
 		fprintf(f, "%s\n  ", first ? "" : ",");
 		first = false;
-		jstr(f, bg_bench_phase_name((bg_bench_phase_id)k));
+		bg_json_put(f, bg_bench_phase_name((bg_bench_phase_id)k));
 		fprintf(f, ": {\"bytes\": %llu, \"objects\": %llu, \"failed\": %llu, "
 			   "\"requests\": %llu, \"errors\": %llu, \"retries\": %llu, "
 			   "\"wall_s\": %.6f, \"mb_s\": %.3f, \"objects_s\": %.3f, "
@@ -124,7 +110,7 @@ static void print_json(const bg_bench_opts *o, const bg_bench_result *r, bg_err 
 			(unsigned long long)p->errors, (unsigned long long)p->retries, p->wall_s,
 			p->mb_s, p->objects_s, p->cpu_s, p->cpu_s_per_gib, p->peak_rss_kib);
 		if (p->error[0])
-			jstr(f, p->error);
+			bg_json_put(f, p->error);
 		else
 			fputs("null", f);
 		if (!p->latencies) {

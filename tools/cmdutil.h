@@ -1,7 +1,7 @@
 /* cmdutil.h - small pieces the utility commands share (barge ls, doctor,
  * plan): locations and endpoints from the usual options, a whole
- * ListObjectsV2 listing run one page at a time on a private loop, and
- * escaping keys for the terminal and for JSON. */
+ * ListObjectsV2 listing run one page at a time on a private loop.  Keys
+ * are escaped for the terminal and for JSON by engine/esc.h. */
 #ifndef BG_CMDUTIL_H
 #define BG_CMDUTIL_H
 
@@ -60,15 +60,6 @@ typedef struct cu_list_stats {
  * with msg (the callback's non-zero value also stops with -1). */
 int cu_list(bg_http *h, bg_s3_req *r, const bg_endpoint *ep, const cu_list_opts *o,
 	    cu_list_stats *s, char *msg, size_t cap);
-
-/* n bytes as a JSON string: ", \ and control characters escaped, bytes
- * that are not UTF-8 as U+FFFD. */
-void cu_json_str(FILE *f, const char *s, size_t n);
-
-/* n bytes for a terminal, one line: backslash as \\, newline, tab and
- * carriage return as \n \t \r, other control characters, DEL and bytes
- * that are not UTF-8 as \xHH.  Reversible. */
-void cu_text_str(FILE *f, const char *s, size_t n);
 
 /* Checks that path can be read (--ca-bundle); 0 or -1 with err. */
 int cu_readable(const char *what, const char *path, char *err, size_t cap);

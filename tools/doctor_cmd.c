@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "cmdutil.h"
+#include "esc.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
@@ -113,7 +114,7 @@ static const char *shown(const char *key, char *buf, size_t cap)
 	FILE *f = open_memstream(&p, &n);
 	if (!f)
 		return key;
-	cu_text_str(f, key, strlen(key));
+	bg_text_putn(f, key, strlen(key));
 	fclose(f);
 	bg_snprintf(buf, cap, "%s", p ? p : "");
 	free(p);

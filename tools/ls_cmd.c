@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cmdutil.h"
+#include "esc.h"
 
 #define EXIT_USAGE 2
 #define ETAG_COL 38 /* 32 hex digits and "-10000" */
@@ -62,13 +63,13 @@ static int on_prefix(void *ctx, const char *p, size_t n)
 	lsctx *c = ctx;
 	if (c->json) {
 		fputs("{\"type\": \"prefix\", \"prefix\": ", stdout);
-		cu_json_str(stdout, p, n);
+		bg_json_putn(stdout, p, n);
 		fputs("}\n", stdout);
 	} else {
 		size_t cut = n >= c->plen ? c->plen : 0;
 		printf("%*s", 19 + 2 + 12 + 2 + ETAG_COL - 2, "");
 		fputs("PRE ", stdout);
-		cu_text_str(stdout, p + cut, n - cut);
+		bg_text_putn(stdout, p + cut, n - cut);
 		fputc('\n', stdout);
 	}
 	return ferror(stdout) ? 1 : 0;
@@ -80,11 +81,11 @@ static int on_object(void *ctx, const bg_xml_object *o)
 	const char *lm = o->last_modified ? o->last_modified : "";
 	if (c->json) {
 		fputs("{\"type\": \"object\", \"key\": ", stdout);
-		cu_json_str(stdout, o->key, o->key_len);
+		bg_json_putn(stdout, o->key, o->key_len);
 		printf(", \"size\": %" PRIu64 ", \"last_modified\": ", o->size);
-		cu_json_str(stdout, lm, strlen(lm));
+		bg_json_putn(stdout, lm, strlen(lm));
 		fputs(", \"etag\": ", stdout);
-		cu_json_str(stdout, o->etag, strlen(o->etag));
+		bg_json_putn(stdout, o->etag, strlen(o->etag));
 		fputs("}\n", stdout);
 	} else {
 		/* "2024-01-02T03:04:05.000Z" -> "2024-01-02 03:04:05" */
@@ -97,7 +98,7 @@ static int on_object(void *ctx, const bg_xml_object *o)
 		size_t cut = c->recursive ? 0 : o->key_len >= c->plen ? c->plen : 0;
 		printf("%-19s  %12" PRIu64 "  %-*s  ", date, o->size, ETAG_COL,
 		       o->etag[0] ? o->etag : "-");
-		cu_text_str(stdout, o->key + cut, o->key_len - cut);
+		bg_text_putn(stdout, o->key + cut, o->key_len - cut);
 		fputc('\n', stdout);
 	}
 	return ferror(stdout) ? 1 : 0;

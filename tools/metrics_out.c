@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "esc.h"
 #include "progress.h"
 
 typedef struct snap {
@@ -324,11 +325,11 @@ static void log_event(bg_log_level lv, const char *event, const char *key, const
 	FILE *f = stderr;
 	if (log_json) {
 		fprintf(f, "{\"time\":\"%s\",\"level\":\"%s\",\"event\":\"%s\",\"key\":", t, names[lv], event);
-		bg_json_str(f, key ? key : "");
+		bg_json_put(f, key ? key : "");
 		fputs(",\"op\":", f);
-		bg_json_str(f, op ? op : "");
+		bg_json_put(f, op ? op : "");
 		fprintf(f, ",\"status\":%ld,\"attempt\":%u,\"message\":", status, attempt);
-		bg_json_str(f, message ? message : "");
+		bg_json_put(f, message ? message : "");
 		fputs("}\n", f);
 	} else {
 		fprintf(f, "%s %s %s %s%s%s", t, names[lv], event, key && key[0] ? key : "-",

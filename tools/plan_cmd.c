@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "cmdutil.h"
+#include "esc.h"
 #include "copy.h"
 #include "plan.h"
 #include "progress.h"
@@ -381,13 +382,13 @@ static void print_failure(pctx *c, const char *key, size_t klen, const char *why
 {
 	if (c->json) {
 		fputs("{\"type\": \"failure\", \"key\": ", stdout);
-		cu_json_str(stdout, key, klen);
+		bg_json_putn(stdout, key, klen);
 		fputs(", \"error\": ", stdout);
-		cu_json_str(stdout, why, strlen(why));
+		bg_json_putn(stdout, why, strlen(why));
 		fputs("}\n", stdout);
 	} else if (c->failed <= MAX_FAIL_LINES) {
 		fputs("cannot copy: ", stdout);
-		cu_text_str(stdout, key, klen);
+		bg_text_putn(stdout, key, klen);
 		printf(": %s\n", why);
 	}
 }
@@ -396,7 +397,7 @@ static void print_object(pctx *c, const bg_xml_object *o, const bg_plan *p)
 {
 	if (c->json) {
 		fputs("{\"type\": \"object\", \"key\": ", stdout);
-		cu_json_str(stdout, o->key, o->key_len);
+		bg_json_putn(stdout, o->key, o->key_len);
 		printf(", \"size\": %" PRIu64 ", \"multipart\": %s, \"part_size\": %" PRIu64
 		       ", \"nparts\": %" PRIu32 ", \"same_layout\": %s}\n", o->size,
 		       p->multipart ? "true" : "false", p->multipart ? p->part_size : 0, p->nparts,
@@ -408,7 +409,7 @@ static void print_object(pctx *c, const bg_xml_object *o, const bg_plan *p)
 			       p->same_layout ? "same layout" : "");
 		else
 			printf("%-33s", "single PUT");
-		cu_text_str(stdout, o->key, o->key_len);
+		bg_text_putn(stdout, o->key, o->key_len);
 		fputc('\n', stdout);
 	}
 }
@@ -773,9 +774,9 @@ static void print_json(const pctx *c, const pargs *a, const prices *p, const cos
 {
 	const reqs *r = &c->r;
 	fputs("{\"type\": \"summary\", \"source\": ", stdout);
-	cu_json_str(stdout, srcu, strlen(srcu));
+	bg_json_putn(stdout, srcu, strlen(srcu));
 	fputs(", \"destination\": ", stdout);
-	cu_json_str(stdout, dstu, strlen(dstu));
+	bg_json_putn(stdout, dstu, strlen(dstu));
 	printf(", \"objects\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"excluded\": %" PRIu64
 	       ", \"failed\": %" PRIu64 ", \"failed_bytes\": %" PRIu64 ", \"size_classes\": [",
 	       c->objects, c->bytes, c->excluded, c->failed, c->failed_bytes);
@@ -808,14 +809,14 @@ static void print_json(const pctx *c, const pargs *a, const prices *p, const cos
 	       a->bandwidth, a->concurrency, a->rtt_ms, data_s > req_s ? data_s : req_s, data_s,
 	       req_s);
 	fputs(", \"cost\": {\"currency\": ", stdout);
-	cu_json_str(stdout, p->currency, strlen(p->currency));
+	bg_json_putn(stdout, p->currency, strlen(p->currency));
 	fputs(", \"prices_file\": ", stdout);
 	if (p->file)
-		cu_json_str(stdout, p->file, strlen(p->file));
+		bg_json_putn(stdout, p->file, strlen(p->file));
 	else
 		fputs("null", stdout);
 	fputs(", \"as_of\": ", stdout);
-	cu_json_str(stdout, p->as_of, strlen(p->as_of));
+	bg_json_putn(stdout, p->as_of, strlen(p->as_of));
 	printf(", \"gb\": %.6f, \"s3_egress\": %.6f, \"s3_get\": %.6f, \"s3_list\": %.6f"
 	       ", \"r2_class_a\": %.6f, \"r2_class_b\": %.6f, \"one_time_total\": %.6f"
 	       ", \"r2_storage_per_month\": %.6f, \"s3_get_requests\": %" PRIu64

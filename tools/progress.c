@@ -1,6 +1,7 @@
 /* progress.c - progress bar, JSON lines and summary (see progress.h). */
 #include "progress.h"
 
+#include "esc.h"
 #include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,20 +15,6 @@ void bg_human_bytes(double b, char *out, size_t cap)
 		i++;
 	}
 	snprintf(out, cap, i ? "%.1f %s" : "%.0f %s", b, u[i]);
-}
-
-void bg_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
 }
 
 void bg_progress_init(bg_progress *p, bg_prog_mode mode, bool dry_run)
@@ -102,14 +89,14 @@ void bg_progress_object(void *ctx, const bg_obj_event *e)
 				 e->kind == BG_EV_FAILED ? "failed" :
 				 e->kind == BG_EV_SKIPPED ? "skipped" : "planned";
 		fprintf(p->out, "{\"type\":\"object\",\"status\":\"%s\",\"key\":", st);
-		bg_json_str(p->out, e->key);
+		bg_json_put(p->out, e->key);
 		fprintf(p->out, ",\"dst_key\":");
-		bg_json_str(p->out, e->dst_key);
+		bg_json_put(p->out, e->dst_key);
 		fprintf(p->out, ",\"size\":%" PRIu64 ",\"src_etag\":", e->size);
-		bg_json_str(p->out, e->src_etag);
+		bg_json_put(p->out, e->src_etag);
 		if (e->kind == BG_EV_DONE) {
 			fprintf(p->out, ",\"dst_etag\":");
-			bg_json_str(p->out, e->dst_etag);
+			bg_json_put(p->out, e->dst_etag);
 			fprintf(p->out, ",\"same_etag\":%s,\"parts\":%u,\"part_size\":%" PRIu64
 				",\"xxh3_128\":\"%s\"",
 				e->same_etag ? "true" : "false", e->plan->nparts,
@@ -120,7 +107,7 @@ void bg_progress_object(void *ctx, const bg_obj_event *e)
 				e->plan->part_size);
 		} else {
 			fprintf(p->out, ",\"error\":");
-			bg_json_str(p->out, e->error ? e->error : "");
+			bg_json_put(p->out, e->error ? e->error : "");
 		}
 		fprintf(p->out, "}\n");
 		fflush(p->out);

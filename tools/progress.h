@@ -23,8 +23,6 @@ void bg_progress_tick(void *ctx, const bg_copy_stats *s);
 void bg_progress_object(void *ctx, const bg_obj_event *e);
 void bg_progress_summary(bg_progress *p, const bg_copy_stats *s, bg_err rc);
 
-/* Writes s as a JSON string (quotes included). */
-void bg_json_str(FILE *f, const char *s);
 /* "1.5 GiB" */
 void bg_human_bytes(double b, char *out, size_t cap);
 
