@@ -1,6 +1,7 @@
 /* esc.c - see esc.h */
 #include "esc.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 static const char hexd[] = "0123456789abcdef";
@@ -177,6 +178,21 @@ void bg_text_put(FILE *f, const char *s)
 {
 	if (s)
 		bg_esc_text(to_file, f, s, strlen(s));
+}
+
+void bg_text_line(FILE *f, const char *fmt, ...)
+{
+	char line[16384];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	bg_esc_text(to_file, f, line, strnlen(line, sizeof(line)));
+	fputc('\n', f);
 }
 
 struct buf_sink {

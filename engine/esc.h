@@ -48,6 +48,13 @@ void bg_json_putn(FILE *f, const char *s, size_t n);
 void bg_text_put(FILE *f, const char *s);
 void bg_text_putn(FILE *f, const char *s, size_t n);
 
+/* One line of text to f: fmt formatted, the result escaped as a whole
+ * with bg_esc_text (the keys, paths and server messages in it cannot
+ * drive the terminal), then a newline.  fmt has no newline of its own;
+ * a line longer than 16 KiB is cut there.  The way barge prints its
+ * messages ("barge: ..."). */
+void bg_text_line(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* The same appended to a buffer; 0, or -1 when it is full. */
 int bg_json_buf(bg_buf *b, const char *s, size_t n);
 int bg_text_buf(bg_buf *b, const char *s, size_t n);

@@ -275,10 +275,12 @@ static void summary(FILE *f, const bg_audit_stats *s, const aargs *a, const char
 	bg_human_bytes((double)s->src_bytes, sb, sizeof(sb));
 	bg_human_bytes((double)s->dst_bytes, db, sizeof(db));
 	bg_human_bytes((double)s->bytes_reread, rb, sizeof(rb));
-	fprintf(f, "audit %s -> %s", srcu, dstu);
+	char jn[64] = "";
 	if (a->journal)
-		fprintf(f, " with journal %s (audit %" PRId64 ")", a->journal, audit_id);
-	fprintf(f, "\n  listed: %" PRIu64 " source objects (%s), %" PRIu64
+		bg_snprintf(jn, sizeof(jn), " (audit %" PRId64 ")", audit_id);
+	bg_text_line(f, "audit %s -> %s%s%s%s", srcu, dstu, a->journal ? " with journal " : "",
+		     a->journal ? a->journal : "", jn);
+	fprintf(f, "  listed: %" PRIu64 " source objects (%s), %" PRIu64
 		" destination objects (%s)%s\n", s->src_objects, sb, s->dst_objects, db,
 		s->listing_done ? "" : ", listing incomplete");
 	fprintf(f, "  compared: %" PRIu64 " keys, %" PRIu64 " on both sides", s->objects_checked,
@@ -312,7 +314,7 @@ static void summary(FILE *f, const bg_audit_stats *s, const aargs *a, const char
 	else if (code == EXIT_FOUND)
 		fputs("result: problems found (exit 1)\n", f);
 	else
-		fprintf(f, "result: the audit could not be completed: %s (exit 2)\n", error);
+		bg_text_line(f, "result: the audit could not be completed: %s (exit 2)", error);
 }
 
 static void report_tail(FILE *f, const bg_audit_stats *s, const aargs *a, const char *srcu,
@@ -370,21 +372,21 @@ int cmd_audit(int argc, char **argv)
 
 	char err[512];
 	if (a.env_file && bg_envfile_load(a.env_file, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (bg_location_parse(a.pos[0], &o.src, err, sizeof(err)) < 0 ||
 	    bg_location_parse(a.pos[1], &o.dst, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (o.src.kind == BG_LOC_LOCAL || o.dst.kind == BG_LOC_LOCAL) {
-		fprintf(stderr, "barge: audit compares buckets: use s3://bucket or r2://bucket on both sides\n");
+		bg_text_line(stderr, "barge: audit compares buckets: use s3://bucket or r2://bucket on both sides");
 		return EXIT_USAGE;
 	}
 	if (bg_endpoint_resolve(o.src.kind, a.src_profile, &o.src_ep, err, sizeof(err)) < 0 ||
 	    bg_endpoint_resolve(o.dst.kind, a.dst_profile, &o.dst_ep, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (a.has_sample && !a.has_seed) {
@@ -402,12 +404,12 @@ int cmd_audit(int argc, char **argv)
 	FILE *rep = NULL;
 	if (a.report) {
 		if (bg_snprintf(tmp, sizeof(tmp), "%s.tmp", a.report) < 0) {
-			fprintf(stderr, "barge: --report path too long\n");
+			bg_text_line(stderr, "barge: --report path too long");
 			return EXIT_USAGE;
 		}
 		rep = fopen(tmp, "w");
 		if (!rep) {
-			fprintf(stderr, "barge: cannot write the report %s: %s\n", tmp, strerror(errno));
+			bg_text_line(stderr, "barge: cannot write the report %s: %s", tmp, strerror(errno));
 			return EXIT_USAGE;
 		}
 		fputs("{\"findings\": [", rep);
@@ -428,7 +430,7 @@ int cmd_audit(int argc, char **argv)
 				       .has_seed = a.has_sample, .seed = a.seed };
 		if (bg_journal_open(&j, a.journal, 0, BG_JSYNC_NORMAL, &st) != BG_OK ||
 		    bg_journal_begin_audit(j, &jb, &audit_id, &st) != BG_OK) {
-			fprintf(stderr, "barge: %s\n", st.msg);
+			bg_text_line(stderr, "barge: %s", st.msg);
 			bg_journal_close(j, NULL);
 			if (rep) {
 				fclose(rep);
@@ -476,7 +478,7 @@ int cmd_audit(int argc, char **argv)
 		bg_status jst = { 0 };
 		if (bg_journal_end_audit(j, &je, &jst) != BG_OK ||
 		    bg_journal_close(j, &jst) != BG_OK) {
-			fprintf(stderr, "barge: journal %s: %s (this audit's record may be incomplete)\n",
+			bg_text_line(stderr, "barge: journal %s: %s (this audit's record may be incomplete)",
 				a.journal, jst.msg);
 			if (code == 0 || code == EXIT_FOUND) {
 				code = EXIT_USAGE;
@@ -488,7 +490,7 @@ int cmd_audit(int argc, char **argv)
 		report_tail(rep, &s, &a, srcu, dstu, audit_id, t0, code, st.msg);
 		bool bad = ferror(rep) != 0;
 		if (fclose(rep) != 0 || bad || rename(tmp, a.report) != 0) {
-			fprintf(stderr, "barge: cannot write the report %s: %s\n", a.report,
+			bg_text_line(stderr, "barge: cannot write the report %s: %s", a.report,
 				strerror(errno));
 			unlink(tmp);
 			code = EXIT_USAGE;
@@ -514,6 +516,6 @@ int cmd_audit(int argc, char **argv)
 	}
 	fflush(stdout);
 	if (code == EXIT_USAGE)
-		fprintf(stderr, "barge: %s\n", st.msg);
+		bg_text_line(stderr, "barge: %s", st.msg);
 	return code;
 }

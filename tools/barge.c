@@ -136,8 +136,8 @@ static int parse_size_opt(const char *name, const char *v, uint64_t min, uint64_
 			  uint64_t *out)
 {
 	if (!v || bg_parse_size(v, out) < 0 || *out < min || *out > max) {
-		fprintf(stderr, "barge: %s '%s' is not a size between %llu and %llu bytes "
-				"(use forms like 16M, 1G)\n",
+		bg_text_line(stderr, "barge: %s '%s' is not a size between %llu and %llu bytes "
+				"(use forms like 16M, 1G)",
 			name, v ? v : "", (unsigned long long)min, (unsigned long long)max);
 		return -1;
 	}
@@ -284,7 +284,7 @@ static int cmd_copy(int argc, char **argv)
 				size_t n = strlen(val);
 				char *f = malloc(n + 2);
 				if (!f) {
-					fprintf(stderr, "barge: out of memory\n");
+					bg_text_line(stderr, "barge: out of memory");
 					return EXIT_USAGE;
 				}
 				f[0] = a[2] == 'i' ? '+' : '-';
@@ -367,12 +367,12 @@ static int cmd_copy(int argc, char **argv)
 	if (!threshold_set)
 		o.threshold = o.part_size;
 	if (o.memory < 2 * o.part_size) {
-		fprintf(stderr, "barge: --memory must be at least twice --part-size "
-				"(a part is buffered while the next one is read)\n");
+		bg_text_line(stderr, "barge: --memory must be at least twice --part-size "
+				"(a part is buffered while the next one is read)");
 		return EXIT_USAGE;
 	}
 	if (o.threshold > o.memory / 2) {
-		fprintf(stderr, "barge: --multipart-threshold must be at most half of --memory\n");
+		bg_text_line(stderr, "barge: --multipart-threshold must be at most half of --memory");
 		return EXIT_USAGE;
 	}
 	o.filters = filters;
@@ -380,40 +380,40 @@ static int cmd_copy(int argc, char **argv)
 
 	char err[512];
 	if (env_file && bg_envfile_load(env_file, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (bg_location_parse(pos[0], &o.src, err, sizeof(err)) < 0 ||
 	    bg_location_parse(pos[1], &o.dst, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	bool lsrc = o.src.kind == BG_LOC_LOCAL, ldst = o.dst.kind == BG_LOC_LOCAL;
 	if (lsrc && ldst) {
-		fprintf(stderr, "barge: both SRC and DST are local paths: barge copies to or from a bucket (use cp or rsync between directories)\n");
+		bg_text_line(stderr, "barge: both SRC and DST are local paths: barge copies to or from a bucket (use cp or rsync between directories)");
 		return EXIT_USAGE;
 	}
 	if ((!lsrc && bg_endpoint_resolve(o.src.kind, src_profile, &o.src_ep, err, sizeof(err)) < 0) ||
 	    (!ldst && bg_endpoint_resolve(o.dst.kind, dst_profile, &o.dst_ep, err, sizeof(err)) < 0)) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (ca_bundle && (cu_set_ca(ca_bundle, &o.src_ep, err, sizeof(err)) < 0 ||
 			  cu_set_ca(ca_bundle, &o.dst_ep, err, sizeof(err)) < 0)) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (insecure) {
 		o.src_ep.insecure = o.dst_ep.insecure = true;
-		fprintf(stderr, "barge: WARNING: --insecure: TLS certificates are NOT verified on either "
-				"endpoint; anyone on the path can impersonate them, read and change the data\n");
+		bg_text_line(stderr, "barge: WARNING: --insecure: TLS certificates are NOT verified on either "
+				"endpoint; anyone on the path can impersonate them, read and change the data");
 	}
 	if (!lsrc && !ldst && strcmp(o.src_ep.url, o.dst_ep.url) == 0 &&
 	    strcmp(o.src.bucket, o.dst.bucket) == 0) {
 		const char *a = o.src.prefix, *b = o.dst.prefix;
 		size_t la = strlen(a), lb = strlen(b);
 		if (strncmp(a, b, la < lb ? la : lb) == 0) {
-			fprintf(stderr, "barge: SRC and DST overlap in the same bucket: choose prefixes that do not contain each other\n");
+			bg_text_line(stderr, "barge: SRC and DST overlap in the same bucket: choose prefixes that do not contain each other");
 			return EXIT_USAGE;
 		}
 	}
@@ -426,7 +426,7 @@ static int cmd_copy(int argc, char **argv)
 	if (metrics_file || metrics_listen) {
 		cctx.mout = bg_mout_start(metrics_file, metrics_listen, err, sizeof(err));
 		if (!cctx.mout) {
-			fprintf(stderr, "barge: %s\n", err);
+			bg_text_line(stderr, "barge: %s", err);
 			return EXIT_USAGE;
 		}
 		o.on_metrics = copy_on_metrics;
@@ -452,14 +452,14 @@ static int cmd_copy(int argc, char **argv)
 		location_url(&o.dst, dstu, sizeof(dstu));
 		if (bg_journal_open(&j, journal_path, BG_J_CREATE, jsync, &st) != BG_OK ||
 		    bg_journal_begin_run(j, srcu, dstu, args_json.data, &st) != BG_OK) {
-			fprintf(stderr, "barge: %s\n", st.msg);
+			bg_text_line(stderr, "barge: %s", st.msg);
 			bg_journal_close(j, NULL);
 			bg_buf_free(&args_json);
 			return EXIT_USAGE;
 		}
 		o.journal = j;
 		if (resuming)
-			fprintf(stderr, "barge: resuming %s -> %s from %s\n", srcu, dstu, journal_path);
+			bg_text_line(stderr, "barge: resuming %s -> %s from %s", srcu, dstu, journal_path);
 	}
 	bg_buf_free(&args_json);
 
@@ -478,7 +478,7 @@ static int cmd_copy(int argc, char **argv)
 		bg_status jst = { 0 };
 		if (bg_journal_end_run(j, code, &t, &jst) != BG_OK ||
 		    bg_journal_close(j, &jst) != BG_OK) {
-			fprintf(stderr, "barge: journal %s: %s (the copy's last records may be missing: a resume redoes that work)\n",
+			bg_text_line(stderr, "barge: journal %s: %s (the copy's last records may be missing: a resume redoes that work)",
 				journal_path, jst.msg);
 			return EXIT_USAGE;
 		}
@@ -490,12 +490,12 @@ static int cmd_copy(int argc, char **argv)
 	if (rc == BG_OK || rc == BG_E_INTEGRITY || (stop_flag && rc == BG_E_USAGE)) {
 		bg_progress_summary(&prog, &stats, rc);
 		if (stop_flag && j) {
-			fprintf(stderr, "barge: interrupted; the journal keeps the uploads in progress: 'barge resume %s' goes on from here\n",
+			bg_text_line(stderr, "barge: interrupted; the journal keeps the uploads in progress: 'barge resume %s' goes on from here",
 				journal_path);
 			return EXIT_PARTIAL;
 		}
 		if (stop_flag) {
-			fprintf(stderr, "barge: interrupted: objects in flight are named above; %llu listed objects were not started\n",
+			bg_text_line(stderr, "barge: interrupted: objects in flight are named above; %llu listed objects were not started",
 				(unsigned long long)(stats.listed_objects - stats.done_objects -
 						     stats.failed_objects - stats.already_done_objects));
 			return EXIT_PARTIAL;
@@ -504,15 +504,15 @@ static int cmd_copy(int argc, char **argv)
 		    o.src.kind != BG_LOC_LOCAL) {
 			char srcu[8300];
 			location_url(&o.src, srcu, sizeof(srcu));
-			fprintf(stderr, "barge: nothing to copy: no keys under %s%s (a prefix is a folder; "
-					"to copy one object, give its folder and --include its name)\n",
+			bg_text_line(stderr, "barge: nothing to copy: no keys under %s%s (a prefix is a folder; "
+					"to copy one object, give its folder and --include its name)",
 				srcu, o.src.prefix[0] ? "/" : "");
 		}
 		return rc == BG_OK ? 0 : EXIT_PARTIAL;
 	}
 	if (prog.bar_drawn)
 		fputc('\n', stderr);
-	fprintf(stderr, "barge: %s\n", st.msg);
+	bg_text_line(stderr, "barge: %s", st.msg);
 	return EXIT_USAGE;
 }
 
@@ -622,7 +622,7 @@ static int cmd_resume(int argc, char **argv)
 		return 0;
 	}
 	if (argc < 1 || argv[0][0] == '-') {
-		fprintf(stderr, "barge: resume needs a JOURNAL (see 'barge resume --help')\n");
+		bg_text_line(stderr, "barge: resume needs a JOURNAL (see 'barge resume --help')");
 		return EXIT_USAGE;
 	}
 	const char *path = argv[0];
@@ -630,17 +630,17 @@ static int cmd_resume(int argc, char **argv)
 	bg_status st = { 0 };
 	static char src[1200], dst[1200], opts[64 * 1024], buf[64 * 1024];
 	if (bg_journal_open(&j, path, BG_J_READONLY, BG_JSYNC_NORMAL, &st) != BG_OK) {
-		fprintf(stderr, "barge: %s\n", st.msg);
+		bg_text_line(stderr, "barge: %s", st.msg);
 		return EXIT_USAGE;
 	}
 	int f = bg_journal_locations(j, src, sizeof(src), dst, sizeof(dst), opts, sizeof(opts), &st);
 	bg_journal_close(j, NULL);
 	if (f < 0) {
-		fprintf(stderr, "barge: %s\n", st.msg);
+		bg_text_line(stderr, "barge: %s", st.msg);
 		return EXIT_USAGE;
 	}
 	if (f == 1) {
-		fprintf(stderr, "barge: journal %s records no copy yet: start one with 'barge copy SRC DST --journal %s'\n",
+		bg_text_line(stderr, "barge: journal %s records no copy yet: start one with 'barge copy SRC DST --journal %s'",
 			path, path);
 		return EXIT_USAGE;
 	}
@@ -651,7 +651,7 @@ static int cmd_resume(int argc, char **argv)
 	av[n++] = dst;
 	int k = parse_args_json(opts, buf, sizeof(buf), av + n, MAXA - argc);
 	if (k < 0) {
-		fprintf(stderr, "barge: journal %s: its recorded options cannot be read; run 'barge copy SRC DST --journal %s' with them again\n",
+		bg_text_line(stderr, "barge: journal %s: its recorded options cannot be read; run 'barge copy SRC DST --journal %s' with them again",
 			path, path);
 		return EXIT_USAGE;
 	}
@@ -679,22 +679,22 @@ static int cmd_status(int argc, char **argv)
 			      "the journal records them; safe to run while a copy writes it.\n", stdout);
 			return 0;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "barge: unknown option '%s' (see 'barge status --help')\n", argv[i]);
+			bg_text_line(stderr, "barge: unknown option '%s' (see 'barge status --help')", argv[i]);
 			return EXIT_USAGE;
 		} else if (path) {
-			fprintf(stderr, "barge: status takes one JOURNAL, not also '%s'\n", argv[i]);
+			bg_text_line(stderr, "barge: status takes one JOURNAL, not also '%s'", argv[i]);
 			return EXIT_USAGE;
 		} else {
 			path = argv[i];
 		}
 	}
 	if (!path) {
-		fprintf(stderr, "barge: status needs a JOURNAL (see 'barge status --help')\n");
+		bg_text_line(stderr, "barge: status needs a JOURNAL (see 'barge status --help')");
 		return EXIT_USAGE;
 	}
 	bg_status st = { 0 };
 	if (bg_journal_print_status(path, json, stdout, &st) < 0) {
-		fprintf(stderr, "barge: %s\n", st.msg);
+		bg_text_line(stderr, "barge: %s", st.msg);
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -726,7 +726,7 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 4 << 20);
 	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fprintf(stderr, "barge: libcurl failed to initialise\n");
+		bg_text_line(stderr, "barge: libcurl failed to initialise");
 		return EXIT_USAGE;
 	}
 	int rc;
@@ -747,7 +747,7 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "doctor") == 0) {
 		rc = cmd_doctor(argc - 2, argv + 2);
 	} else {
-		fprintf(stderr, "barge: unknown command '%s' (see 'barge help')\n", cmd);
+		bg_text_line(stderr, "barge: unknown command '%s' (see 'barge help')", cmd);
 		rc = EXIT_USAGE;
 	}
 	curl_global_cleanup();

@@ -1,5 +1,6 @@
 /* cmdutil.c - shared pieces of barge ls, doctor and plan (see cmdutil.h). */
 #include "cmdutil.h"
+#include "esc.h"
 #include "plan.h"
 
 #include <errno.h>
@@ -164,7 +165,7 @@ int cu_usage_error(const char *cmd, const char *fmt, const char *arg)
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
 	snprintf(msg, sizeof(msg), fmt, arg);
 #pragma GCC diagnostic pop
-	fprintf(stderr, "barge: %s (see 'barge %s --help')\n", msg, cmd);
+	bg_text_line(stderr, "barge: %s (see 'barge %s --help')", msg, cmd);
 	return 2;
 }
 

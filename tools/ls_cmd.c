@@ -44,9 +44,10 @@ static const char usage_ls[] =
 	"Text lines: 'DATE TIME  SIZE  ETAG  NAME' (UTC, bytes), and 'PRE NAME' for a\n"
 	"folder; the name starts in column 76 (after an ETag of up to 38 characters).\n"
 	"Names are printed exactly, except that a backslash is written \\\\, newline,\n"
-	"tab and carriage return as \\n \\t \\r, and other control characters and\n"
-	"bytes that are not UTF-8 as \\xHH: every line is one object, and the escapes\n"
-	"can be undone.\n"
+	"tab and carriage return as \\n \\t \\r, and other control characters (C0,\n"
+	"DEL, each byte of a C1 control) and bytes that are not UTF-8 as \\xHH: every\n"
+	"line is one object, nothing in it drives the terminal, and the escapes can be\n"
+	"undone (docs/output.md).\n"
 	"\n"
 	"Credentials as for 'barge copy' (see 'barge copy --help').\n"
 	"Exit: 0 listed (also when nothing is there), 2 usage, configuration, a missing\n"
@@ -157,26 +158,26 @@ int cmd_ls(int argc, char **argv)
 
 	char err[512];
 	if (env_file && bg_envfile_load(env_file, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (cu_resolve(url, &w, &loc, &ep, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (w.insecure)
-		fprintf(stderr, "barge: WARNING: --insecure: the TLS certificate is NOT verified\n");
+		bg_text_line(stderr, "barge: WARNING: --insecure: the TLS certificate is NOT verified");
 	char folder[BG_KEY_MAX + 2];
 	cu_folder(loc.prefix, folder, sizeof(folder));
 	c.plen = strlen(folder);
 
 	bg_status st = { 0 };
 	if (bg_http_init(&http, 16, 4, &st) != BG_OK) {
-		fprintf(stderr, "barge: %s\n", st.msg);
+		bg_text_line(stderr, "barge: %s", st.msg);
 		return EXIT_USAGE;
 	}
 	if (bg_s3_req_init(&req, 16u << 20, &st) != BG_OK) {
-		fprintf(stderr, "barge: %s\n", st.msg);
+		bg_text_line(stderr, "barge: %s", st.msg);
 		bg_http_free(&http);
 		return EXIT_USAGE;
 	}
@@ -193,16 +194,16 @@ int cmd_ls(int argc, char **argv)
 	bg_s3_req_free(&req);
 	bg_http_free(&http);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "barge: cannot write the listing to standard output\n");
+		bg_text_line(stderr, "barge: cannot write the listing to standard output");
 		return EXIT_USAGE;
 	}
 	if (rc < 0) {
 		const char *scheme = loc.kind == BG_LOC_R2 ? "r2" : "s3";
 		if (strcmp(ls.err_code, "NoSuchBucket") == 0)
-			fprintf(stderr, "barge: bucket '%s' does not exist at %s: check the URL "
-					"(%s://BUCKET/prefix) and the endpoint\n", loc.bucket, ep.url, scheme);
+			bg_text_line(stderr, "barge: bucket '%s' does not exist at %s: check the URL "
+					"(%s://BUCKET/prefix) and the endpoint", loc.bucket, ep.url, scheme);
 		else
-			fprintf(stderr, "barge: cannot list %s://%s: %s (%s)%s\n", scheme, loc.bucket,
+			bg_text_line(stderr, "barge: cannot list %s://%s: %s (%s)%s", scheme, loc.bucket,
 				msg, ep.url, ls.pages ? "; the listing above is incomplete" : "");
 		return EXIT_USAGE;
 	}

@@ -389,7 +389,8 @@ static void print_failure(pctx *c, const char *key, size_t klen, const char *why
 	} else if (c->failed <= MAX_FAIL_LINES) {
 		fputs("cannot copy: ", stdout);
 		bg_text_putn(stdout, key, klen);
-		printf(": %s\n", why);
+		fputs(": ", stdout);
+		bg_text_line(stdout, "%s", why);
 	}
 }
 
@@ -692,12 +693,12 @@ static int parse(int argc, char **argv, pargs *a, pctx *c, const char **filters,
 	if (!threshold_set)
 		c->threshold = c->part_size;
 	if (c->memory < 2 * c->part_size) {
-		fprintf(stderr, "barge: --memory must be at least twice --part-size (as for copy)\n");
+		bg_text_line(stderr, "barge: --memory must be at least twice --part-size (as for copy)");
 		return EXIT_USAGE;
 	}
 	if (c->threshold > c->memory / 2) {
-		fprintf(stderr, "barge: --multipart-threshold must be at most half of --memory "
-				"(as for copy)\n");
+		bg_text_line(stderr, "barge: --multipart-threshold must be at most half of --memory "
+				"(as for copy)");
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -708,7 +709,7 @@ static void print_text(const pctx *c, const pargs *a, const prices *p, const cos
 {
 	char b1[32], b2[32], t1[32], t2[32], t3[32], rate[32];
 	bg_human_bytes((double)c->bytes, b1, sizeof(b1));
-	printf("plan %s -> %s\n", srcu, dstu);
+	bg_text_line(stdout, "plan %s -> %s", srcu, dstu);
 	printf("  objects: %" PRIu64 " (%s, %" PRIu64 " bytes)", c->objects, b1, c->bytes);
 	if (c->excluded)
 		printf("; %" PRIu64 " more excluded by --include/--exclude", c->excluded);
@@ -756,8 +757,8 @@ static void print_text(const pctx *c, const pargs *a, const prices *p, const cos
 	human_time(req_s, t3, sizeof(t3));
 	printf("  time at %s: about %s (bytes / bandwidth: %s; requests x %.0f ms / %" PRIu64
 	       " in flight: %s)\n", rate, t1, t2, a->rtt_ms, a->concurrency, t3);
-	printf("  cost (%s, prices as of %s from %s):\n", p->currency, p->as_of,
-	       p->file ? p->file : "barge's built-in table (docs/prices.ini)");
+	bg_text_line(stdout, "  cost (%s, prices as of %s from %s):", p->currency, p->as_of,
+		     p->file ? p->file : "barge's built-in table (docs/prices.ini)");
 	printf("    S3 egress          %12.4f  (%.2f GB)\n", k->egress, k->gb);
 	printf("    S3 GET/HEAD        %12.4f  (%" PRIu64 " requests)\n", k->s3_get, k->s3_get_reqs);
 	printf("    S3 LIST            %12.4f  (%" PRIu64 " requests)\n", k->s3_list, k->s3_list_reqs);
@@ -877,7 +878,7 @@ int cmd_plan(int argc, char **argv)
 	if (cu_resolve(a.pos[0], &w, &src, &ep, err, sizeof(err)) < 0)
 		goto fail;
 	if (a.insecure)
-		fprintf(stderr, "barge: WARNING: --insecure: the TLS certificate is NOT verified\n");
+		bg_text_line(stderr, "barge: WARNING: --insecure: the TLS certificate is NOT verified");
 
 	char folder[BG_KEY_MAX + 2], dfolder[BG_KEY_MAX + 2], srcu[1200], dstu[1200];
 	cu_folder(src.prefix, folder, sizeof(folder));
@@ -933,7 +934,7 @@ int cmd_plan(int argc, char **argv)
 	code = c.failed ? EXIT_FAILED : 0;
 	goto out;
 fail:
-	fprintf(stderr, "barge: %s\n", err);
+	bg_text_line(stderr, "barge: %s", err);
 	code = EXIT_USAGE;
 out:
 	bg_endpoint_wipe(&ep);

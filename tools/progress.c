@@ -116,18 +116,19 @@ void bg_progress_object(void *ctx, const bg_obj_event *e)
 		bg_human_bytes((double)e->size, sz, sizeof(sz));
 		bg_human_bytes((double)e->plan->part_size, ps, sizeof(ps));
 		if (e->plan->multipart)
-			fprintf(p->out, "would copy %s -> %s (%s, %u parts of %s)\n", e->key,
-				e->dst_key, sz, e->plan->nparts, ps);
+			bg_text_line(p->out, "would copy %s -> %s (%s, %u parts of %s)", e->key,
+				     e->dst_key, sz, e->plan->nparts, ps);
 		else
-			fprintf(p->out, "would copy %s -> %s (%s, one PUT)\n", e->key, e->dst_key, sz);
+			bg_text_line(p->out, "would copy %s -> %s (%s, one PUT)", e->key, e->dst_key,
+				     sz);
 	}
 	if (e->kind == BG_EV_FAILED && !p->json_log) { /* else the event log has it */
 		clear_bar(p);
-		fprintf(p->err, "barge: failed: %s: %s\n", e->key, e->error ? e->error : "");
+		bg_text_line(p->err, "barge: failed: %s: %s", e->key, e->error ? e->error : "");
 	}
 	if (e->kind == BG_EV_SKIPPED && !p->json_log) {
 		clear_bar(p);
-		fprintf(p->err, "barge: skipped: %s: %s\n", e->key, e->error ? e->error : "");
+		bg_text_line(p->err, "barge: skipped: %s: %s", e->key, e->error ? e->error : "");
 	}
 }
 
