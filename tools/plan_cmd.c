@@ -601,8 +601,8 @@ static const char *const value_options[] = {
 static int size_opt(const char *name, const char *v, uint64_t min, uint64_t max, uint64_t *out)
 {
 	if (bg_parse_size(v, out) < 0 || *out < min || *out > max) {
-		fprintf(stderr, "barge: %s '%s' is not a size between %" PRIu64 " and %" PRIu64
-				" bytes (use forms like 16M, 1G)\n", name, v, min, max);
+		bg_text_line(stderr, "barge: %s '%s' is not a size between %" PRIu64 " and %"
+			     PRIu64 " bytes (use forms like 16M, 1G)", name, v, min, max);
 		return -1;
 	}
 	return 0;
