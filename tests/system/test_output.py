@@ -145,3 +145,41 @@ def test_progress_json_parses_for_a_file_name_that_is_not_utf8(servers, fresh_bu
     got = [o["Key"] for o in servers.dst.client.list_objects_v2(
         Bucket=fresh_buckets.dst).get("Contents", [])]
     assert got == ["l/good.txt"], got
+
+
+# ---- progress counts the parts the destination accepted -------------------------------
+
+MiB = 1 << 20
+BIG = 30 * MiB       # 6 parts of 5 MiB, uploaded at 10 MiB/s: about 3 s
+
+
+def test_progress_counts_uploaded_parts_before_the_object_is_done(servers, fresh_buckets):
+    b = fresh_buckets
+    data = os.urandom(BIG)
+    servers.src.client.put_object(Bucket=b.src, Key="p/big", Body=data)
+    slow = ["--part-size", "5M", "--concurrency", "2", "--bwlimit", "up:10M"]
+    code, out, err = run_raw(servers, ["copy", f"s3://{b.src}/p", f"r2://{b.dst}/j",
+                                       "--progress", "json", *slow])
+    assert code == 0, err[-3000:]
+    events = json_lines("--progress json", out)
+    done_at = next(i for i, e in enumerate(events)
+                   if e.get("type") == "object" and e["status"] == "done")
+    before = [e for e in events[:done_at] if e.get("type") == "progress"]
+    seen = [e["uploaded_bytes"] for e in before]
+    rising = sorted({u for u in seen if 0 < u < BIG})
+    assert len(rising) >= 2, f"uploaded_bytes before the object was done: {seen}"
+    assert seen == sorted(seen), seen
+    assert all(e["done_bytes"] == 0 for e in before)
+    last = [e for e in events if e.get("type") == "progress"][-1]
+    assert last["uploaded_bytes"] == BIG and last["done_bytes"] == BIG, last
+
+    # the bar shows those bytes too, while the object is 0/1
+    code, out, err = run_raw(servers, ["copy", f"s3://{b.src}/p", f"r2://{b.dst}/b",
+                                       "--progress", "bar", *slow])
+    assert code == 0, err[-3000:]
+    frames = [f for f in err.decode().split("\r") if "0/1 objects" in f]
+    moved = [f for f in frames if re.search(r"\] [1-9][0-9.]* MiB / 30\.0 MiB", f)]
+    assert moved, f"no bar frame shows bytes while the object is open: {frames[-5:]}"
+    for k in ("j/big", "b/big"):
+        got = servers.dst.client.get_object(Bucket=b.dst, Key=k)["Body"].read()
+        assert got == data, k
