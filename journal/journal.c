@@ -261,6 +261,31 @@ static const char *const migrations[BG_J_VERSION] = {
 	" WHEN exit_code = 1 THEN 'findings' ELSE 'error' END AS outcome,"
 	" exit_code, deep, sample, seed, objects_checked, objects_reread, bytes_reread,"
 	" findings, not_comparable, error, src, dst FROM audits ORDER BY id;",
+	/* 2 -> 3: the outcomes of exit codes 75 (temporary), 130 and 143
+	 * (interrupted), which runs and audits record since */
+	"DROP VIEW runs_summary;"
+	"CREATE VIEW runs_summary AS SELECT id, datetime(started_at, 'unixepoch') AS started,"
+	" datetime(ended_at, 'unixepoch') AS ended,"
+	" round(coalesce(ended_at, updated_at) - started_at, 1) AS seconds,"
+	" CASE WHEN ended_at IS NULL THEN 'running or killed' WHEN exit_code = 0 THEN 'ok'"
+	" WHEN exit_code = 1 THEN 'some objects failed' WHEN exit_code = 75 THEN 'temporary'"
+	" WHEN exit_code = 130 THEN 'interrupted (SIGINT)'"
+	" WHEN exit_code = 143 THEN 'interrupted (SIGTERM)' ELSE 'error' END AS outcome,"
+	" exit_code, objects_done, bytes_done, objects_failed, objects_skipped,"
+	" bytes_read, bytes_written, retries,"
+	" round(bytes_written / 1048576.0 / max(coalesce(ended_at, updated_at) - started_at,"
+	" 0.001), 1) AS mib_per_s,"
+	" (SELECT count(*) FROM errors e WHERE e.run_id = runs.id) AS errors,"
+	" src, dst FROM runs ORDER BY id;"
+	"DROP VIEW audits_summary;"
+	"CREATE VIEW audits_summary AS SELECT id, datetime(started_at, 'unixepoch') AS started,"
+	" round(coalesce(ended_at, started_at) - started_at, 1) AS seconds,"
+	" CASE WHEN ended_at IS NULL THEN 'running or killed' WHEN exit_code = 0 THEN 'clean'"
+	" WHEN exit_code = 1 THEN 'findings' WHEN exit_code = 75 THEN 'temporary'"
+	" WHEN exit_code = 130 THEN 'interrupted (SIGINT)'"
+	" WHEN exit_code = 143 THEN 'interrupted (SIGTERM)' ELSE 'error' END AS outcome,"
+	" exit_code, deep, sample, seed, objects_checked, objects_reread, bytes_reread,"
+	" findings, not_comparable, error, src, dst FROM audits ORDER BY id;",
 };
 
 struct bg_journal {
@@ -706,7 +731,7 @@ bg_err bg_journal_open(bg_journal **out, const char *path, unsigned flags, bg_js
 		goto fail;
 	if (!readonly && flock(j->lockfd, LOCK_EX | LOCK_NB) != 0) {
 		e = errno == EWOULDBLOCK
-			? bg_fail(st, BG_E_CONFIG, "journal %s is in use by another barge: wait "
+			? bg_fail(st, BG_E_BUSY, "journal %s is in use by another barge: wait "
 				  "for it to finish or give another --journal path", path)
 			: bg_fail(st, BG_E_IO, "cannot lock journal %s: %s", path, strerror(errno));
 		goto fail;

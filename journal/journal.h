@@ -48,7 +48,8 @@ typedef enum bg_jstate {
  * of a schema version this build knows (older ones are migrated, newer
  * ones refused), and passes SQLite's quick_check.  Every refusal is
  * BG_E_CONFIG or BG_E_IO with a one-line message naming the path and
- * what to do, and never modifies or replaces the file: not an SQLite
+ * what to do (BG_E_BUSY when another process holds the journal's lock: a
+ * condition that passes), and never modifies or replaces the file: not an SQLite
  * file, a foreign SQLite database, corrupt or truncated, newer schema,
  * unwritable directory or file, missing file without BG_J_CREATE. */
 bg_err bg_journal_open(bg_journal **out, const char *path, unsigned flags, bg_jsync sync,

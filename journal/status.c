@@ -54,6 +54,19 @@ static void json_num_or_null(FILE *out, sqlite3_stmt *s, int col, bool real)
 		fprintf(out, "%lld", (long long)sqlite3_column_int64(s, col));
 }
 
+/* What a run's exit code says (docs/output.md). */
+static const char *outcome(int code)
+{
+	switch (code) {
+	case 0: return "all done";
+	case 1: return "some objects failed";
+	case 75: return "temporary: journal in use or endpoints unreachable";
+	case 130: return "interrupted by Ctrl-C";
+	case 143: return "interrupted by SIGTERM";
+	default: return "error";
+	}
+}
+
 struct counts {
 	int64_t n[4], b[4]; /* done, in progress, failed, total */
 };
@@ -186,8 +199,7 @@ static int print(bg_journal *j, bool json, FILE *out, bg_status *st)
 
 			snprintf(last, sizeof(last), "run %lld started %s: exited %d (%s); %s "
 				 "written", (long long)sqlite3_column_int64(s, 0), t, code,
-				 code == 0 ? "all done" : code == 1 ? "some objects failed, or interrupted"
-				 : "error", h);
+				 outcome(code), h);
 		}
 	}
 	sqlite3_finalize(s);

@@ -23,6 +23,7 @@
 
 #define EXIT_FOUND 1
 #define EXIT_USAGE 2
+#define EXIT_TEMPFAIL 75 /* journal in use, endpoints unreachable: run it again later */
 #define MAX_LINES 100 /* findings printed on the terminal */
 
 static const char usage_audit[] =
@@ -59,7 +60,20 @@ static const char usage_audit[] =
 	"be done (usage, configuration, a bucket missing, access denied, a listing that\n"
 	"failed, an unreadable journal).\n";
 
-static volatile int stop_flag;
+static volatile int stop_flag; /* the signal that asked to stop, 0 */
+
+/* The exit code of an audit that returned rc: 0 clean, 1 findings, 75
+ * temporary, 128 + the signal when interrupted, else 2. */
+static int exit_code(bg_err rc, int sig)
+{
+	if (rc == BG_OK)
+		return 0;
+	if (sig)
+		return 128 + sig;
+	if (rc == BG_E_INTEGRITY)
+		return EXIT_FOUND;
+	return rc == BG_E_NET || rc == BG_E_BUSY ? EXIT_TEMPFAIL : EXIT_USAGE;
+}
 
 /* Long options that take a value. */
 static const char *const value_options[] = {
@@ -314,7 +328,7 @@ static void summary(FILE *f, const bg_audit_stats *s, const aargs *a, const char
 	else if (code == EXIT_FOUND)
 		fputs("result: problems found (exit 1)\n", f);
 	else
-		bg_text_line(f, "result: the audit could not be completed: %s (exit 2)", error);
+		bg_text_line(f, "result: the audit could not be completed: %s (exit %d)", error, code);
 }
 
 static void report_tail(FILE *f, const bg_audit_stats *s, const aargs *a, const char *srcu,
@@ -357,7 +371,7 @@ static void report_tail(FILE *f, const bg_audit_stats *s, const aargs *a, const 
 	}
 	fprintf(f, "}, \"elapsed_s\": %.3f},\n\"exit_code\": %d, \"error\": ",
 		(double)s->elapsed_ns / 1e9, code);
-	bg_json_put(f, code == EXIT_USAGE ? error : NULL);
+	bg_json_put(f, code > EXIT_FOUND ? error : NULL);
 	fputs("}\n", f);
 }
 
@@ -436,7 +450,7 @@ int cmd_audit(int argc, char **argv)
 				fclose(rep);
 				unlink(tmp);
 			}
-			return EXIT_USAGE;
+			return exit_code(st.code, 0); /* in use by another barge: 75 */
 		}
 	}
 
@@ -466,7 +480,7 @@ int cmd_audit(int argc, char **argv)
 	bg_err rc = bg_audit_run(&o, &s, &st);
 	bg_endpoint_wipe(&o.src_ep);
 	bg_endpoint_wipe(&o.dst_ep);
-	int code = rc == BG_OK ? 0 : rc == BG_E_INTEGRITY ? EXIT_FOUND : EXIT_USAGE;
+	int code = exit_code(rc, stop_flag);
 	clear_bar(&c);
 
 	if (j) {
@@ -474,7 +488,7 @@ int cmd_audit(int argc, char **argv)
 				     .objects_reread = s.objects_reread,
 				     .bytes_reread = s.bytes_reread, .findings = s.findings,
 				     .not_comparable = s.not_comparable, .exit_code = code,
-				     .error = code == EXIT_USAGE ? st.msg : NULL };
+				     .error = code > EXIT_FOUND ? st.msg : NULL };
 		bg_status jst = { 0 };
 		if (bg_journal_end_audit(j, &je, &jst) != BG_OK ||
 		    bg_journal_close(j, &jst) != BG_OK) {
@@ -515,7 +529,7 @@ int cmd_audit(int argc, char **argv)
 		summary(stdout, &s, &a, srcu, dstu, audit_id, code, st.msg);
 	}
 	fflush(stdout);
-	if (code == EXIT_USAGE)
+	if (code > EXIT_FOUND)
 		bg_text_line(stderr, "barge: %s", st.msg);
 	return code;
 }

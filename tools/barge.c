@@ -1,6 +1,8 @@
 /* barge.c - the command line: parses, resolves configuration, calls the
- * engine.  Exit codes: 0 all done, 1 some objects failed, 2 usage,
- * configuration or environment error. */
+ * engine.  Exit codes (docs/output.md): 0 all done, 1 some objects failed,
+ * 2 usage, configuration or environment error, 75 a temporary condition
+ * (journal in use, endpoints unreachable), 130 and 143 interrupted by
+ * SIGINT and SIGTERM. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <malloc.h>
@@ -26,9 +28,10 @@
 
 #define EXIT_PARTIAL 1
 #define EXIT_USAGE 2
+#define EXIT_TEMPFAIL 75 /* sysexits.h EX_TEMPFAIL: worth running again as it is */
 #define MAX_FILTERS 64
 
-static volatile int stop_flag;
+static volatile int stop_flag; /* the signal that asked to stop, 0 */
 static volatile int reload_flag; /* SIGHUP: re-read --bwlimit-file */
 
 static void on_hup(int sig)
@@ -40,7 +43,7 @@ static bool resuming; /* cmd_copy runs for barge resume */
 
 static void on_signal(int sig)
 {
-	stop_flag = 1;
+	stop_flag = sig;
 	signal(sig, SIG_DFL); /* a second Ctrl-C ends it at once */
 }
 
@@ -113,8 +116,13 @@ static const char usage_copy[] =
 	"AWS_ENDPOINT_URL, AWS_CA_BUNDLE; r2:// uses R2_ACCOUNT_ID, R2_ACCESS_KEY_ID,\n"
 	"R2_SECRET_ACCESS_KEY and R2_ENDPOINT_URL. Secrets are never taken as arguments.\n"
 	"\n"
-	"Exit: 0 all copied and verified, 1 some objects failed (each named), 2 usage or\n"
-	"configuration error.\n";
+	"Exit: 0  all copied and verified\n"
+	"      1  some objects failed (each is named on stderr and in the journal)\n"
+	"      2  usage, configuration or environment error: the message says what to fix\n"
+	"     75  a temporary condition: the journal is in use by another barge, or the\n"
+	"         endpoints could not be reached; run the same command again later\n"
+	"    130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM (with --journal, barge\n"
+	"         resume goes on from there)\n";
 
 static int usage_error(const char *fmt, const char *arg)
 	__attribute__((format(printf, 1, 0)));
@@ -201,6 +209,71 @@ static void copy_on_retry(void *ctx, const bg_retry_event *e)
 static void copy_on_metrics(void *ctx, const bg_metrics *m)
 {
 	bg_mout_publish(((copy_ctx *)ctx)->mout, m);
+}
+
+/* The exit code of a copy that returned rc, stopped by signal sig (0:
+ * none).  An interrupted run exits 128 + the signal, as a shell reports a
+ * process the signal ended: 130 after SIGINT, 143 after SIGTERM. */
+static int exit_code(bg_err rc, int sig)
+{
+	if (sig && (rc == BG_E_INTEGRITY || rc == BG_E_USAGE))
+		return 128 + sig;
+	if (rc == BG_OK)
+		return 0;
+	if (rc == BG_E_INTEGRITY)
+		return EXIT_PARTIAL;
+	return rc == BG_E_NET || rc == BG_E_BUSY ? EXIT_TEMPFAIL : EXIT_USAGE;
+}
+
+/* Records the run's end (exit code, totals) and closes the journal.  0, or
+ * -1 (said on stderr). */
+static int end_journal(bg_journal *j, const char *path, int code, const bg_copy_stats *s)
+{
+	bg_jtotals t = {
+		.objects_done = s->done_objects, .bytes_done = s->done_bytes,
+		.objects_failed = s->failed_objects, .objects_skipped = s->already_done_objects,
+		.bytes_read = s->bytes_read, .bytes_written = s->bytes_written,
+		.retries = s->retries,
+	};
+	bg_status jst = { 0 };
+	if (bg_journal_end_run(j, code, &t, &jst) != BG_OK || bg_journal_close(j, &jst) != BG_OK) {
+		bg_text_line(stderr, "barge: journal %s: %s (the copy's last records may be missing: "
+			     "a resume redoes that work)", path, jst.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The last words of a copy: the summary, why it stopped.  Returns code. */
+static int say_end(bg_progress *prog, const bg_copy_opts *o, const bg_copy_stats *s, bg_err rc,
+		   const bg_status *st, int code, const char *journal)
+{
+	if (code == EXIT_USAGE || code == EXIT_TEMPFAIL) {
+		if (prog->bar_drawn)
+			fputc('\n', stderr);
+		bg_text_line(stderr, "barge: %s%s", st->msg, code == EXIT_TEMPFAIL ?
+			     " (temporary: run the same command again later)" : "");
+		return code;
+	}
+	bg_progress_summary(prog, s, rc);
+	const char *by = code == 128 + SIGTERM ? "SIGTERM" : code == 128 + SIGINT ? "Ctrl-C" : NULL;
+	if (by && journal) {
+		bg_text_line(stderr, "barge: interrupted by %s; the journal keeps the uploads in progress: "
+			     "'barge resume %s' goes on from here", by, journal);
+	} else if (by) {
+		bg_text_line(stderr, "barge: interrupted by %s: objects in flight are named above; %llu "
+			     "listed objects were not started", by,
+			     (unsigned long long)(s->listed_objects - s->done_objects -
+						  s->failed_objects - s->already_done_objects));
+	} else if (rc == BG_OK && s->listed_objects == 0 && s->skipped_objects == 0 &&
+		   o->src.kind != BG_LOC_LOCAL) {
+		char srcu[8300];
+		location_url(&o->src, srcu, sizeof(srcu));
+		bg_text_line(stderr, "barge: nothing to copy: no keys under %s%s (a prefix is a folder; "
+			     "to copy one object, give its folder and --include its name)",
+			     srcu, o->src.prefix[0] ? "/" : "");
+	}
+	return code;
 }
 
 static int cmd_copy(int argc, char **argv)
@@ -455,7 +528,7 @@ static int cmd_copy(int argc, char **argv)
 			bg_text_line(stderr, "barge: %s", st.msg);
 			bg_journal_close(j, NULL);
 			bg_buf_free(&args_json);
-			return EXIT_USAGE;
+			return exit_code(st.code, 0); /* in use by another barge: 75 */
 		}
 		o.journal = j;
 		if (resuming)
@@ -465,55 +538,15 @@ static int cmd_copy(int argc, char **argv)
 
 	bg_copy_stats stats = { 0 };
 	bg_err rc = bg_copy_run(&o, &stats, &st);
+	int code = exit_code(rc, stop_flag);
 	bg_mout_stop(cctx.mout);
-	if (j) {
-		bg_jtotals t = {
-			.objects_done = stats.done_objects, .bytes_done = stats.done_bytes,
-			.objects_failed = stats.failed_objects,
-			.objects_skipped = stats.already_done_objects,
-			.bytes_read = stats.bytes_read, .bytes_written = stats.bytes_written,
-			.retries = stats.retries,
-		};
-		int code = rc == BG_OK ? 0 : (rc == BG_E_INTEGRITY || stop_flag) ? EXIT_PARTIAL : EXIT_USAGE;
-		bg_status jst = { 0 };
-		if (bg_journal_end_run(j, code, &t, &jst) != BG_OK ||
-		    bg_journal_close(j, &jst) != BG_OK) {
-			bg_text_line(stderr, "barge: journal %s: %s (the copy's last records may be missing: a resume redoes that work)",
-				journal_path, jst.msg);
-			return EXIT_USAGE;
-		}
-	}
 	bg_endpoint_wipe(&o.src_ep);
 	bg_endpoint_wipe(&o.dst_ep);
 	for (unsigned i = 0; i < nfilters; i++)
 		free(filter_mem[i]);
-	if (rc == BG_OK || rc == BG_E_INTEGRITY || (stop_flag && rc == BG_E_USAGE)) {
-		bg_progress_summary(&prog, &stats, rc);
-		if (stop_flag && j) {
-			bg_text_line(stderr, "barge: interrupted; the journal keeps the uploads in progress: 'barge resume %s' goes on from here",
-				journal_path);
-			return EXIT_PARTIAL;
-		}
-		if (stop_flag) {
-			bg_text_line(stderr, "barge: interrupted: objects in flight are named above; %llu listed objects were not started",
-				(unsigned long long)(stats.listed_objects - stats.done_objects -
-						     stats.failed_objects - stats.already_done_objects));
-			return EXIT_PARTIAL;
-		}
-		if (rc == BG_OK && stats.listed_objects == 0 && stats.skipped_objects == 0 &&
-		    o.src.kind != BG_LOC_LOCAL) {
-			char srcu[8300];
-			location_url(&o.src, srcu, sizeof(srcu));
-			bg_text_line(stderr, "barge: nothing to copy: no keys under %s%s (a prefix is a folder; "
-					"to copy one object, give its folder and --include its name)",
-				srcu, o.src.prefix[0] ? "/" : "");
-		}
-		return rc == BG_OK ? 0 : EXIT_PARTIAL;
-	}
-	if (prog.bar_drawn)
-		fputc('\n', stderr);
-	bg_text_line(stderr, "barge: %s", st.msg);
-	return EXIT_USAGE;
+	if (j && end_journal(j, journal_path, code, &stats) < 0)
+		return EXIT_USAGE;
+	return say_end(&prog, &o, &stats, rc, &st, code, j ? journal_path : NULL);
 }
 
 /* Appends cp (a code point below U+10000, not a surrogate or NUL) to
@@ -613,7 +646,12 @@ static const char usage_resume[] =
 	"Goes on with the copy JOURNAL records: the same SRC, DST and options as its\n"
 	"last run (options given here are added after them, so they win), credentials\n"
 	"from the environment as for copy. Same as repeating 'barge copy ... --journal\n"
-	"JOURNAL'.\n";
+	"JOURNAL'. The environment must name the same endpoints and keys as the\n"
+	"journal's first run (docs/journal.md).\n"
+	"\n"
+	"Exit: 0 all copied and verified, 1 some objects failed, 2 usage, configuration\n"
+	"or environment error, 75 temporary (journal in use, endpoints unreachable: run\n"
+	"it again later), 130 interrupted by Ctrl-C, 143 by SIGTERM.\n";
 
 static int cmd_resume(int argc, char **argv)
 {

@@ -199,7 +199,7 @@ static volatile int *stop_target;
 
 static void on_stop_signal(int sig)
 {
-	*stop_target = 1;
+	*stop_target = sig; /* which one: the exit code says (128 + sig) */
 	signal(sig, SIG_DFL); /* a second Ctrl-C ends it at once */
 }
 

@@ -83,7 +83,8 @@ int cu_usage_error(const char *cmd, const char *fmt, const char *arg)
 int cu_value_option(const char *cmd, int argc, char **argv, int *i, const char *const *names,
 		    size_t nnames, char *name, size_t cap, const char **val);
 
-/* SIGINT/SIGTERM set *flag; a second one ends the process at once. */
+/* SIGINT/SIGTERM set *flag to the signal's number; a second one ends the
+ * process at once. */
 void cu_catch_stop(volatile int *flag);
 
 #endif

@@ -236,11 +236,13 @@ def test_errors_that_prevent_the_audit_exit_2(servers, fresh_buckets, barge, tmp
     assert rep["exit_code"] == 2 and "does not exist" in rep["error"]
 
 
-def test_deep_audit_through_faults_stays_clean_and_a_dead_listing_exits_2(servers, fresh_buckets,
-                                                                           barge, tmp_path):
+def test_deep_audit_through_faults_stays_clean_and_a_dead_listing_exits_75(servers,
+                                                                            fresh_buckets,
+                                                                            barge, tmp_path):
     """503/429/500/resets on both sides and truncated bodies (listing pages
     and re-reads) are retried: a clean copy still audits clean.  A side that
-    answers nothing but 503 ends the audit with exit 2, not a verdict."""
+    answers nothing but 503 ends the audit with exit 75 (temporary), not a
+    verdict."""
     b = fresh_buckets
     journal = tmp_path / "f.journal"
     objects = {f"f/{i:02d}": os.urandom(4 * KiB + i) for i in range(30)}
@@ -271,9 +273,9 @@ def test_deep_audit_through_faults_stays_clean_and_a_dead_listing_exits_2(server
                   env={"R2_ENDPOINT_URL": dead.url}, timeout=60)
     finally:
         dead.close()
-    assert r.code == 2, r.stdout + r.stderr
+    assert r.code == 75, r.stdout + r.stderr
     assert "listing the destination failed after 3 attempts" in r.stderr, r.stderr
-    assert last_audit(journal)["exit_code"] == 2
+    assert last_audit(journal)["exit_code"] == 75
     assert "failed after 3 attempts" in last_audit(journal)["error"]
 
 

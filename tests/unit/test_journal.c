@@ -298,7 +298,7 @@ static void test_roundtrip(void)
 	CHECK_INT(q_int(path, "SELECT objects_in_progress FROM progress"), 1);
 	CHECK_INT(q_int(path, "SELECT count(*) FROM failures"), 1);
 	CHECK_INT(q_int(path, "PRAGMA application_id"), 0x62617267);
-	CHECK_INT(q_int(path, "PRAGMA user_version"), 2);
+	CHECK_INT(q_int(path, "PRAGMA user_version"), 3);
 }
 
 /* Attempts add up across records (and runs). */
@@ -327,6 +327,35 @@ static void test_attempts(void)
 	jclose(j);
 	CHECK_INT(q_int(path, "SELECT attempts FROM parts WHERE number = 1"), 9);
 	CHECK_INT(q_int(path, "SELECT state = 'uploaded' FROM parts WHERE number = 1"), 1);
+}
+
+/* runs_summary names the outcome of every exit code barge records. */
+static void test_outcomes(void)
+{
+	static const struct {
+		int code;
+		const char *outcome;
+	} want[] = { { 0, "ok" }, { 1, "some objects failed" }, { 2, "error" },
+		     { 75, "temporary" }, { 130, "interrupted (SIGINT)" },
+		     { 143, "interrupted (SIGTERM)" } };
+	char path[128], sql[160];
+	bg_status st = { 0 };
+	bg_journal *j;
+
+	path_of(path, sizeof(path), "outcomes.journal");
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		j = jopen(path, BG_J_CREATE);
+		if (!j)
+			return;
+		CHECK_INT(bg_journal_begin_run(j, "s3://a", "r2://b", NULL, &st), BG_OK);
+		CHECK_INT(bg_journal_end_run(j, want[i].code, NULL, &st), BG_OK);
+		jclose(j);
+		snprintf(sql, sizeof(sql), "SELECT outcome = '%s' FROM runs_summary WHERE id = %zu",
+			 want[i].outcome, i + 1);
+		CHECK_INT(q_int(path, sql), 1);
+		snprintf(sql, sizeof(sql), "SELECT exit_code FROM runs WHERE id = %zu", i + 1);
+		CHECK_INT(q_int(path, sql), want[i].code);
+	}
 }
 
 /* Opens path every way; each must fail with a message naming it, and the
@@ -390,8 +419,9 @@ static void make_journal(const char *path, int nobj)
 }
 
 /* A version-1 journal (made by turning a fresh one back into v1: the
- * audit tables gone, user_version 1) opens, is migrated to 2, and keeps
- * its rows; then an audit and its findings are recorded. */
+ * audit tables gone, the views of version 1, user_version 1) opens, is
+ * migrated to 2 and 3, and keeps its rows; then an audit and its findings
+ * are recorded. */
 static void test_migrate_v1_and_audit(void)
 {
 	char path[128], xxh[65];
@@ -405,8 +435,8 @@ static void test_migrate_v1_and_audit(void)
 	make_journal(path, 3);
 	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
 	CHECK(sqlite3_exec(db, "DROP VIEW audits_summary; DROP TABLE audit_findings;"
-			   " DROP TABLE audits; DELETE FROM meta WHERE key = 'schema_v2_at';"
-			   " PRAGMA user_version = 1", NULL, NULL, NULL) == SQLITE_OK);
+			   " DROP TABLE audits; DELETE FROM meta WHERE key IN ('schema_v2_at',"
+			   " 'schema_v3_at'); PRAGMA user_version = 1", NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
 	CHECK_INT(q_int(path, "PRAGMA user_version"), 1);
 
@@ -419,9 +449,10 @@ static void test_migrate_v1_and_audit(void)
 	j = jopen(path, 0);
 	if (!j)
 		return;
-	CHECK_INT(q_int(path, "PRAGMA user_version"), 2);
+	CHECK_INT(q_int(path, "PRAGMA user_version"), 3);
 	CHECK_INT(q_int(path, "SELECT count(*) FROM objects"), 3);
 	CHECK_INT(q_int(path, "SELECT count(*) FROM meta WHERE key = 'schema_v2_at'"), 1);
+	CHECK_INT(q_int(path, "SELECT count(*) FROM meta WHERE key = 'schema_v3_at'"), 1);
 	CHECK_INT(q_int(path, "SELECT count(*) FROM audits"), 0);
 
 	CHECK_INT(bg_journal_audit_lookup(j, "some/prefix/object-000001", &o, xxh, &st), 1);
@@ -511,7 +542,7 @@ static void test_refusals(void)
 	path_of(path, sizeof(path), "newer.journal");
 	make_journal(path, 1);
 	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-	CHECK(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
 	refused(path, "a journal of a newer schema");
 
@@ -563,7 +594,7 @@ static void test_refusals(void)
 			bg_journal *j2 = NULL;
 			bg_status st = { 0 };
 
-			CHECK_INT(bg_journal_open(&j2, real, 0, BG_JSYNC_NORMAL, &st), BG_E_CONFIG);
+			CHECK_INT(bg_journal_open(&j2, real, 0, BG_JSYNC_NORMAL, &st), BG_E_BUSY);
 			CHECK(strstr(st.msg, "in use") != NULL);
 			jclose(j);
 		}
@@ -759,6 +790,7 @@ int main(void)
 	}
 	test_roundtrip();
 	test_attempts();
+	test_outcomes();
 	test_refusals();
 	test_migrate_v1_and_audit();
 	test_many();
