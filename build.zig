@@ -43,6 +43,7 @@ const engine_sources = [_][]const u8{
     "engine/bench.c",
     "journal/journal.c",
     "journal/status.c",
+    "journal/ident.c",
 };
 
 const system_libs = [_][]const u8{ "curl", "uring", "ssl", "crypto", "xxhash", "expat", "inih", "sqlite3" };

@@ -85,6 +85,7 @@ struct jrec {
 		bg_jtotals tot; /* JR_PROGRESS */
 		struct {        /* borrowed: the caller waits */
 			const char *src, *dst, *opts;
+			bg_jident src_id, dst_id;
 		} begin;
 		struct {
 			int exit_code;
@@ -917,12 +918,20 @@ static int apply(bg_journal *j, const struct jrec *r)
 		sqlite3_bind_double(s, 9, r->at);
 		return run(s);
 	case JR_BEGIN: {
-		const char *kv[2][2] = { { "src", r->u.begin.src }, { "dst", r->u.begin.dst } };
+		const bg_jident *si = &r->u.begin.src_id, *di = &r->u.begin.dst_id;
+		/* added only where missing: the first run's, or the first after
+		 * an upgrade (docs/journal.md) */
+		const char *kv[8][2] = {
+			{ "src", r->u.begin.src }, { "dst", r->u.begin.dst },
+			{ "src_endpoint", si->endpoint }, { "src_region", si->region },
+			{ "src_key_id", si->key_id }, { "dst_endpoint", di->endpoint },
+			{ "dst_region", di->region }, { "dst_key_id", di->key_id },
+		};
 
-		for (int i = 0; i < 2; i++) {
+		for (int i = 0; i < 8; i++) {
 			s = j->w[W_META_ADD];
 			sqlite3_bind_text(s, 1, kv[i][0], -1, SQLITE_STATIC);
-			sqlite3_bind_text(s, 2, kv[i][1], -1, SQLITE_STATIC);
+			sqlite3_bind_text(s, 2, kv[i][1] ? kv[i][1] : "", -1, SQLITE_STATIC);
 			if ((rc = run(s)) != SQLITE_OK)
 				return rc;
 		}
@@ -1351,6 +1360,11 @@ static int read_text(bg_journal *j, enum rstmt q, const char *arg, char *dst, si
 	return res;
 }
 
+int bg_journal_meta(bg_journal *j, const char *key, char *dst, size_t cap, bg_status *st)
+{
+	return read_text(j, R_META, key, dst, cap, st);
+}
+
 int bg_journal_locations(bg_journal *j, char *src, size_t src_cap, char *dst, size_t dst_cap,
 			 char *opts, size_t opts_cap, bg_status *st)
 {
@@ -1369,14 +1383,16 @@ int bg_journal_locations(bg_journal *j, char *src, size_t src_cap, char *dst, si
 }
 
 bg_err bg_journal_begin_run(bg_journal *j, const char *src, const char *dst,
+			    const bg_jident *src_id, const bg_jident *dst_id,
 			    const char *opts_json, bg_status *st)
 {
+	static const char todo[] = "give another --journal path to start a new journal there";
 	char osrc[BG_TOKEN_MAX], odst[BG_TOKEN_MAX];
 	struct jrec r = { .type = JR_BEGIN };
 	int a, b;
 	bg_err e;
 
-	if (!src || !dst)
+	if (!src || !dst || !src_id || !dst_id || !src_id->endpoint || !dst_id->endpoint)
 		return bg_fail(st, BG_E_INTERNAL, "begin_run without a source or destination");
 	e = flush(j, st);
 	if (e)
@@ -1389,8 +1405,15 @@ bg_err bg_journal_begin_run(bg_journal *j, const char *src, const char *dst,
 		return bg_fail(st, BG_E_CONFIG, "journal %s belongs to %s -> %s, not %s -> %s: "
 			       "give another --journal path", j->path, a ? osrc : "?",
 			       b ? odst : "?", src, dst);
+	e = bg_jident_check(j, "src", src, src_id, todo, st);
+	if (!e)
+		e = bg_jident_check(j, "dst", dst, dst_id, todo, st);
+	if (e)
+		return e;
 	r.u.begin.src = src;
 	r.u.begin.dst = dst;
+	r.u.begin.src_id = *src_id;
+	r.u.begin.dst_id = *dst_id;
 	r.u.begin.opts = opts_json;
 	return sync_op(j, &r, st);
 }
@@ -1621,6 +1644,13 @@ bg_err bg_journal_begin_audit(bg_journal *j, const bg_jaudit_begin *a, int64_t *
 		return bg_fail(st, BG_E_CONFIG, "journal %s records the copy %s -> %s, not %s -> %s: "
 			       "audit with the SRC and DST of that copy, or without --journal",
 			       j->path, fa ? osrc : "?", fb ? odst : "?", a->src, a->dst);
+	e = bg_jident_check(j, "src", a->src, a->src_id, "audit with the endpoints and keys of "
+			    "that copy, or without --journal", st);
+	if (!e)
+		e = bg_jident_check(j, "dst", a->dst, a->dst_id, "audit with the endpoints and keys "
+				    "of that copy, or without --journal", st);
+	if (e)
+		return e;
 	r.u.abegin = *a;
 	e = sync_op(j, &r, st);
 	if (!e && audit_id) {

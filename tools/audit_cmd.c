@@ -439,7 +439,9 @@ int cmd_audit(int argc, char **argv)
 			    a.deep ? "true" : "false", a.has_sample ? a.sample : 1.0,
 			    a.source ? "true" : "false", a.concurrency, a.memory,
 			    a.report ? "true" : "false");
-		bg_jaudit_begin jb = { .src = srcu, .dst = dstu, .options = opts, .deep = a.deep,
+		bg_jident sid = cu_ident(&o.src, &o.src_ep), did = cu_ident(&o.dst, &o.dst_ep);
+		bg_jaudit_begin jb = { .src = srcu, .dst = dstu, .src_id = &sid, .dst_id = &did,
+				       .options = opts, .deep = a.deep,
 				       .sample = a.has_sample ? a.sample : -1.0,
 				       .has_seed = a.has_sample, .seed = a.seed };
 		if (bg_journal_open(&j, a.journal, 0, BG_JSYNC_NORMAL, &st) != BG_OK ||

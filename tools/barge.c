@@ -523,8 +523,9 @@ static int cmd_copy(int argc, char **argv)
 		char srcu[8300], dstu[8300];
 		location_url(&o.src, srcu, sizeof(srcu));
 		location_url(&o.dst, dstu, sizeof(dstu));
+		bg_jident sid = cu_ident(&o.src, &o.src_ep), did = cu_ident(&o.dst, &o.dst_ep);
 		if (bg_journal_open(&j, journal_path, BG_J_CREATE, jsync, &st) != BG_OK ||
-		    bg_journal_begin_run(j, srcu, dstu, args_json.data, &st) != BG_OK) {
+		    bg_journal_begin_run(j, srcu, dstu, &sid, &did, args_json.data, &st) != BG_OK) {
 			bg_text_line(stderr, "barge: %s", st.msg);
 			bg_journal_close(j, NULL);
 			bg_buf_free(&args_json);

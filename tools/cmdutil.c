@@ -8,6 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
+bg_jident cu_ident(const bg_location *l, const bg_endpoint *e)
+{
+	if (l->kind == BG_LOC_LOCAL)
+		return (bg_jident){ .endpoint = "local", .region = "", .key_id = "" };
+	return (bg_jident){ .endpoint = e->url, .region = e->region, .key_id = e->access_key };
+}
+
 int cu_readable(const char *what, const char *path, char *err, size_t cap)
 {
 	FILE *f = fopen(path, "r");

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "http.h"
+#include "journal.h"
 #include "s3.h"
 #include "xml.h"
 
@@ -26,6 +27,11 @@ typedef struct cu_where {
  * credentials.  0, or -1 with a one-line message that says what to fix. */
 int cu_resolve(const char *url, const cu_where *w, bg_location *loc, bg_endpoint *ep,
 	       char *err, size_t cap);
+
+/* What the journal records as the store a location is on (journal.h,
+ * docs/journal.md): e's URL, region and access key ID, or "local" for a
+ * local path.  Points into e. */
+bg_jident cu_ident(const bg_location *l, const bg_endpoint *e);
 
 /* The default --memory (copy, plan, bench): a sixteenth of the memory
  * this process may use (physical memory, or the cgroup's limit when lower),
