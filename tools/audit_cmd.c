@@ -452,7 +452,7 @@ int cmd_audit(int argc, char **argv)
 				fclose(rep);
 				unlink(tmp);
 			}
-			return exit_code(st.code, 0); /* in use by another barge: 75 */
+			return st.code == BG_E_BUSY ? EXIT_TEMPFAIL : EXIT_USAGE; /* in use: 75 */
 		}
 	}
 

@@ -529,7 +529,7 @@ static int cmd_copy(int argc, char **argv)
 			bg_text_line(stderr, "barge: %s", st.msg);
 			bg_journal_close(j, NULL);
 			bg_buf_free(&args_json);
-			return exit_code(st.code, 0); /* in use by another barge: 75 */
+			return st.code == BG_E_BUSY ? EXIT_TEMPFAIL : EXIT_USAGE; /* in use: 75 */
 		}
 		o.journal = j;
 		if (resuming)
