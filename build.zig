@@ -25,6 +25,7 @@ const c_flags = [_][]const u8{
 
 const engine_sources = [_][]const u8{
     "engine/util.c",
+    "engine/esc.c",
     "engine/ring.c",
     "engine/http.c",
     "engine/sigv4.c",
@@ -42,11 +43,12 @@ const engine_sources = [_][]const u8{
     "engine/bench.c",
     "journal/journal.c",
     "journal/status.c",
+    "journal/ident.c",
 };
 
 const system_libs = [_][]const u8{ "curl", "uring", "ssl", "crypto", "xxhash", "expat", "inih", "sqlite3" };
 
-const unit_tests = [_][]const u8{ "http", "sigv4", "xml", "config", "plan", "pool", "cksum", "md5", "util", "journal", "audit", "metrics", "local" };
+const unit_tests = [_][]const u8{ "http", "sigv4", "xml", "config", "plan", "pool", "cksum", "md5", "util", "journal", "audit", "metrics", "local", "esc" };
 
 const synth_sources = [_][]const u8{
     "bench/synth/main.c",

@@ -138,38 +138,6 @@ int bg_walk_next(bg_walk *w, bg_walk_entry *e)
 	return 0;
 }
 
-bool bg_utf8_valid(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s, *end = p + n;
-	while (p < end) {
-		unsigned c = *p++;
-		if (c < 0x80)
-			continue;
-		unsigned more;
-		uint32_t cp, min;
-		if ((c & 0xe0) == 0xc0) {
-			more = 1, cp = c & 0x1f, min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			more = 2, cp = c & 0x0f, min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			more = 3, cp = c & 0x07, min = 0x10000;
-		} else {
-			return false;
-		}
-		if ((size_t)(end - p) < more)
-			return false;
-		for (unsigned i = 0; i < more; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		p += more;
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-	}
-	return true;
-}
-
 int bg_local_key_check(const char *rel, char *why, size_t cap)
 {
 	if (!rel[0])

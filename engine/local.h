@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "esc.h"
 #include "s3.h"
 #include "xml.h"
 
@@ -54,8 +55,8 @@ void bg_walk_close(bg_walk *w);
  * caller's business. */
 int bg_local_key_check(const char *rel, char *why, size_t cap);
 
-/* Is s valid UTF-8 (what S3 keys must be)? */
-bool bg_utf8_valid(const char *s, size_t n);
+/* Whether a name is valid UTF-8 (what S3 keys must be): bg_utf8_valid,
+ * in esc.h. */
 
 /* Opens (create: making them, mode 0777 less the umask) the directories
  * of rel's parent beneath rootfd, one component at a time and never

@@ -22,6 +22,7 @@ const char *bg_err_name(bg_err e)
 	case BG_E_CHANGED: return "changed";
 	case BG_E_INTEGRITY: return "integrity";
 	case BG_E_INTERNAL: return "internal";
+	case BG_E_BUSY: return "busy";
 	}
 	return "unknown";
 }

@@ -22,6 +22,7 @@ typedef enum bg_err {
 	BG_E_CHANGED,   /* source changed during the copy (If-Match failed) */
 	BG_E_INTEGRITY, /* checksum/size/ETag mismatch */
 	BG_E_INTERNAL,  /* bug */
+	BG_E_BUSY,      /* held by another process (a journal's lock): try again later */
 } bg_err;
 
 const char *bg_err_name(bg_err e);

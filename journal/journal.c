@@ -85,6 +85,7 @@ struct jrec {
 		bg_jtotals tot; /* JR_PROGRESS */
 		struct {        /* borrowed: the caller waits */
 			const char *src, *dst, *opts;
+			bg_jident src_id, dst_id;
 		} begin;
 		struct {
 			int exit_code;
@@ -262,6 +263,31 @@ static const char *const migrations[BG_J_VERSION] = {
 	" round(coalesce(ended_at, started_at) - started_at, 1) AS seconds,"
 	" CASE WHEN ended_at IS NULL THEN 'running or killed' WHEN exit_code = 0 THEN 'clean'"
 	" WHEN exit_code = 1 THEN 'findings' ELSE 'error' END AS outcome,"
+	" exit_code, deep, sample, seed, objects_checked, objects_reread, bytes_reread,"
+	" findings, not_comparable, error, src, dst FROM audits ORDER BY id;",
+	/* 2 -> 3: the outcomes of exit codes 75 (temporary), 130 and 143
+	 * (interrupted), which runs and audits record since */
+	"DROP VIEW runs_summary;"
+	"CREATE VIEW runs_summary AS SELECT id, datetime(started_at, 'unixepoch') AS started,"
+	" datetime(ended_at, 'unixepoch') AS ended,"
+	" round(coalesce(ended_at, updated_at) - started_at, 1) AS seconds,"
+	" CASE WHEN ended_at IS NULL THEN 'running or killed' WHEN exit_code = 0 THEN 'ok'"
+	" WHEN exit_code = 1 THEN 'some objects failed' WHEN exit_code = 75 THEN 'temporary'"
+	" WHEN exit_code = 130 THEN 'interrupted (SIGINT)'"
+	" WHEN exit_code = 143 THEN 'interrupted (SIGTERM)' ELSE 'error' END AS outcome,"
+	" exit_code, objects_done, bytes_done, objects_failed, objects_skipped,"
+	" bytes_read, bytes_written, retries,"
+	" round(bytes_written / 1048576.0 / max(coalesce(ended_at, updated_at) - started_at,"
+	" 0.001), 1) AS mib_per_s,"
+	" (SELECT count(*) FROM errors e WHERE e.run_id = runs.id) AS errors,"
+	" src, dst FROM runs ORDER BY id;"
+	"DROP VIEW audits_summary;"
+	"CREATE VIEW audits_summary AS SELECT id, datetime(started_at, 'unixepoch') AS started,"
+	" round(coalesce(ended_at, started_at) - started_at, 1) AS seconds,"
+	" CASE WHEN ended_at IS NULL THEN 'running or killed' WHEN exit_code = 0 THEN 'clean'"
+	" WHEN exit_code = 1 THEN 'findings' WHEN exit_code = 75 THEN 'temporary'"
+	" WHEN exit_code = 130 THEN 'interrupted (SIGINT)'"
+	" WHEN exit_code = 143 THEN 'interrupted (SIGTERM)' ELSE 'error' END AS outcome,"
 	" exit_code, deep, sample, seed, objects_checked, objects_reread, bytes_reread,"
 	" findings, not_comparable, error, src, dst FROM audits ORDER BY id;",
 };
@@ -709,7 +735,7 @@ bg_err bg_journal_open(bg_journal **out, const char *path, unsigned flags, bg_js
 		goto fail;
 	if (!readonly && flock(j->lockfd, LOCK_EX | LOCK_NB) != 0) {
 		e = errno == EWOULDBLOCK
-			? bg_fail(st, BG_E_CONFIG, "journal %s is in use by another barge: wait "
+			? bg_fail(st, BG_E_BUSY, "journal %s is in use by another barge: wait "
 				  "for it to finish or give another --journal path", path)
 			: bg_fail(st, BG_E_IO, "cannot lock journal %s: %s", path, strerror(errno));
 		goto fail;
@@ -900,12 +926,20 @@ static int apply(bg_journal *j, const struct jrec *r)
 		sqlite3_bind_double(s, 9, r->at);
 		return run(s);
 	case JR_BEGIN: {
-		const char *kv[2][2] = { { "src", r->u.begin.src }, { "dst", r->u.begin.dst } };
+		const bg_jident *si = &r->u.begin.src_id, *di = &r->u.begin.dst_id;
+		/* added only where missing: the first run's, or the first after
+		 * an upgrade (docs/journal.md) */
+		const char *kv[8][2] = {
+			{ "src", r->u.begin.src }, { "dst", r->u.begin.dst },
+			{ "src_endpoint", si->endpoint }, { "src_region", si->region },
+			{ "src_key_id", si->key_id }, { "dst_endpoint", di->endpoint },
+			{ "dst_region", di->region }, { "dst_key_id", di->key_id },
+		};
 
-		for (int i = 0; i < 2; i++) {
+		for (int i = 0; i < 8; i++) {
 			s = j->w[W_META_ADD];
 			sqlite3_bind_text(s, 1, kv[i][0], -1, SQLITE_STATIC);
-			sqlite3_bind_text(s, 2, kv[i][1], -1, SQLITE_STATIC);
+			sqlite3_bind_text(s, 2, kv[i][1] ? kv[i][1] : "", -1, SQLITE_STATIC);
 			if ((rc = run(s)) != SQLITE_OK)
 				return rc;
 		}
@@ -1335,6 +1369,11 @@ static int read_text(bg_journal *j, enum rstmt q, const char *arg, char *dst, si
 	return res;
 }
 
+int bg_journal_meta(bg_journal *j, const char *key, char *dst, size_t cap, bg_status *st)
+{
+	return read_text(j, R_META, key, dst, cap, st);
+}
+
 int bg_journal_locations(bg_journal *j, char *src, size_t src_cap, char *dst, size_t dst_cap,
 			 char *opts, size_t opts_cap, bg_status *st)
 {
@@ -1353,14 +1392,16 @@ int bg_journal_locations(bg_journal *j, char *src, size_t src_cap, char *dst, si
 }
 
 bg_err bg_journal_begin_run(bg_journal *j, const char *src, const char *dst,
+			    const bg_jident *src_id, const bg_jident *dst_id,
 			    const char *opts_json, bg_status *st)
 {
+	static const char todo[] = "give another --journal path to start a new journal there";
 	char osrc[BG_TOKEN_MAX], odst[BG_TOKEN_MAX];
 	struct jrec r = { .type = JR_BEGIN };
 	int a, b;
 	bg_err e;
 
-	if (!src || !dst)
+	if (!src || !dst || !src_id || !dst_id || !src_id->endpoint || !dst_id->endpoint)
 		return bg_fail(st, BG_E_INTERNAL, "begin_run without a source or destination");
 	e = flush(j, st);
 	if (e)
@@ -1373,8 +1414,15 @@ bg_err bg_journal_begin_run(bg_journal *j, const char *src, const char *dst,
 		return bg_fail(st, BG_E_CONFIG, "journal %s belongs to %s -> %s, not %s -> %s: "
 			       "give another --journal path", j->path, a ? osrc : "?",
 			       b ? odst : "?", src, dst);
+	e = bg_jident_check(j, "src", src, src_id, todo, st);
+	if (!e)
+		e = bg_jident_check(j, "dst", dst, dst_id, todo, st);
+	if (e)
+		return e;
 	r.u.begin.src = src;
 	r.u.begin.dst = dst;
+	r.u.begin.src_id = *src_id;
+	r.u.begin.dst_id = *dst_id;
 	r.u.begin.opts = opts_json;
 	return sync_op(j, &r, st);
 }
@@ -1638,6 +1686,13 @@ bg_err bg_journal_begin_audit(bg_journal *j, const bg_jaudit_begin *a, int64_t *
 		return bg_fail(st, BG_E_CONFIG, "journal %s records the copy %s -> %s, not %s -> %s: "
 			       "audit with the SRC and DST of that copy, or without --journal",
 			       j->path, fa ? osrc : "?", fb ? odst : "?", a->src, a->dst);
+	e = bg_jident_check(j, "src", a->src, a->src_id, "audit with the endpoints and keys of "
+			    "that copy, or without --journal", st);
+	if (!e)
+		e = bg_jident_check(j, "dst", a->dst, a->dst_id, "audit with the endpoints and keys "
+				    "of that copy, or without --journal", st);
+	if (e)
+		return e;
 	r.u.abegin = *a;
 	e = sync_op(j, &r, st);
 	if (!e && audit_id) {

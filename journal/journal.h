@@ -48,7 +48,8 @@ typedef enum bg_jstate {
  * of a schema version this build knows (older ones are migrated, newer
  * ones refused), and passes SQLite's quick_check.  Every refusal is
  * BG_E_CONFIG or BG_E_IO with a one-line message naming the path and
- * what to do, and never modifies or replaces the file: not an SQLite
+ * what to do (BG_E_BUSY when another process holds the journal's lock: a
+ * condition that passes), and never modifies or replaces the file: not an SQLite
  * file, a foreign SQLite database, corrupt or truncated, newer schema,
  * unwritable directory or file, missing file without BG_J_CREATE. */
 bg_err bg_journal_open(bg_journal **out, const char *path, unsigned flags, bg_jsync sync,
@@ -65,13 +66,29 @@ bg_err bg_journal_close(bg_journal *j, bg_status *st);
 int bg_journal_locations(bg_journal *j, char *src, size_t src_cap, char *dst, size_t dst_cap,
 			 char *opts, size_t opts_cap, bg_status *st);
 
+/* Which store one side of a copy is on: the endpoint URL (for R2 by
+ * account, https://ACCOUNT.r2.cloudflarestorage.com), the region and the
+ * access key ID, never the secret.  A local side is the endpoint "local"
+ * with region and key_id "" (its absolute path is its location).  Recorded
+ * in meta (src_endpoint, src_region, src_key_id, dst_...). */
+typedef struct bg_jident {
+	const char *endpoint;
+	const char *region;
+	const char *key_id;
+} bg_jident;
+
 /* Starts a run.  The first run fixes the journal's source and destination
- * (URLs as the user wrote them, normalised by the caller); a later run
- * with other ones is refused with BG_E_CONFIG ("journal PATH belongs to
- * s3://a -> r2://b; use another --journal ...").  opts_json: the options
- * of the run as a JSON object (no secrets).  Synchronous (commits before
- * returning). */
+ * (URLs as the user wrote them, normalised by the caller) and their
+ * identities; a later run with other locations is refused with
+ * BG_E_CONFIG ("journal PATH belongs to s3://a -> r2://b; use another
+ * --journal ..."), and so is one whose endpoint, region or access key ID
+ * differs on either side (the objects the journal calls done are not known
+ * to be at the other store), with a message naming both identities.  A
+ * journal without identities (written before barge recorded them) adopts
+ * those of this run.  opts_json: the options of the run as a JSON object
+ * (no secrets).  Synchronous (commits before returning). */
 bg_err bg_journal_begin_run(bg_journal *j, const char *src, const char *dst,
+			    const bg_jident *src_id, const bg_jident *dst_id,
 			    const char *opts_json, bg_status *st);
 
 typedef struct bg_jtotals {
@@ -183,6 +200,7 @@ int bg_journal_error_state(bg_journal *j, bg_status *st);
 /* An audit's start: where, and with what options (no secrets). */
 typedef struct bg_jaudit_begin {
 	const char *src, *dst;  /* locations as for runs (scheme://bucket[/prefix]) */
+	const bg_jident *src_id, *dst_id; /* the endpoints audited; NULL: not checked */
 	const char *options;    /* the audit's options as a JSON object, or NULL */
 	bool deep;
 	double sample;          /* fraction re-read; < 0: no sampling (NULL) */
@@ -194,7 +212,8 @@ typedef struct bg_jaudit_begin {
  * The journal must be open for writing (an audit migrates a version-1
  * journal to version 2).  If the journal records a copy (its meta src and
  * dst), the audit must name the same locations, else BG_E_CONFIG ("journal
- * P records the copy A -> B, not C -> D ...").  Synchronous. */
+ * P records the copy A -> B, not C -> D ..."), and the same identities
+ * where the journal records them (an audit adopts none).  Synchronous. */
 bg_err bg_journal_begin_audit(bg_journal *j, const bg_jaudit_begin *a, int64_t *audit_id,
 			      bg_status *st);
 

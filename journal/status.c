@@ -12,89 +12,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "esc.h"
 #include "jint.h"
 #include "journal.h"
 
 #define STATUS_TEXT_FAILURES 50
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xC2 && s[0] <= 0xDF)
-		len = 2;
-	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-		len = 3;
-	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-		len = 4;
-	else
-		return 0;
-	cp = s[0] & (0x7F >> len);
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3F);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-		return 0;
-	return len;
-}
-
-/* A JSON string: quotes, backslashes and control characters escaped;
- * bytes that are not UTF-8 (a local file name may hold any) become
- * U+FFFD, since JSON text must be UTF-8.  NULL is null. */
-static void json_str(FILE *out, const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t n;
-
-	if (!str) {
-		fputs("null", out);
-		return;
-	}
-	n = strlen(str);
-	fputc('"', out);
-	for (size_t i = 0; i < n;) {
-		unsigned char c = s[i];
-		size_t l;
-
-		if (c == '"' || c == '\\') {
-			fputc('\\', out);
-			fputc(c, out);
-		} else if (c == '\n') {
-			fputs("\\n", out);
-		} else if (c == '\t') {
-			fputs("\\t", out);
-		} else if (c == '\r') {
-			fputs("\\r", out);
-		} else if (c < 0x20 || c == 0x7f) {
-			fprintf(out, "\\u%04x", c);
-		} else if ((l = utf8_len(s + i, n - i)) == 0) {
-			fputs("\\ufffd", out);
-		} else {
-			fwrite(s + i, 1, l, out);
-			i += l;
-			continue;
-		}
-		i++;
-	}
-	fputc('"', out);
-}
-
-/* Text for a terminal: control characters (which could move the cursor
- * or change colours) shown as '?'. */
-static void text_str(FILE *out, const char *s)
-{
-	for (; s && *s; s++)
-		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
-}
 
 static void human(char *buf, size_t cap, uint64_t n)
 {
@@ -130,6 +52,19 @@ static void json_num_or_null(FILE *out, sqlite3_stmt *s, int col, bool real)
 		fprintf(out, "%.3f", sqlite3_column_double(s, col));
 	else
 		fprintf(out, "%lld", (long long)sqlite3_column_int64(s, col));
+}
+
+/* What a run's exit code says (docs/output.md). */
+static const char *outcome(int code)
+{
+	switch (code) {
+	case 0: return "all done";
+	case 1: return "some objects failed";
+	case 75: return "temporary: journal in use or endpoints unreachable";
+	case 130: return "interrupted by Ctrl-C";
+	case 143: return "interrupted by SIGTERM";
+	default: return "error";
+	}
 }
 
 struct counts {
@@ -168,11 +103,11 @@ static int print(bg_journal *j, bool json, FILE *out, bg_status *st)
 
 	if (json) {
 		fputs("{\"journal\": ", out);
-		json_str(out, path);
+		bg_json_put(out, path);
 		fputs(", \"source\": ", out);
-		json_str(out, loc == 0 ? src : NULL);
+		bg_json_put(out, loc == 0 ? src : NULL);
 		fputs(", \"destination\": ", out);
-		json_str(out, loc == 0 ? dst : NULL);
+		bg_json_put(out, loc == 0 ? dst : NULL);
 		if (bg_journal_is_snapshot(j))
 			fputs(", \"snapshot\": true", out);
 		for (int k = 0; k < 2; k++) {
@@ -185,13 +120,13 @@ static int print(bg_journal *j, bool json, FILE *out, bg_status *st)
 		fputs(", \"failures\": [", out);
 	} else {
 		fputs("journal ", out);
-		text_str(out, path);
+		bg_text_put(out, path);
 		fputs(bg_journal_is_snapshot(j) ? " (read as a snapshot)\n" : "\n", out);
 		if (loc == 0) {
 			fputs("copy    ", out);
-			text_str(out, src);
+			bg_text_put(out, src);
 			fputs(" -> ", out);
-			text_str(out, dst);
+			bg_text_put(out, dst);
 			fputc('\n', out);
 		} else {
 			fputs("copy    (no run yet)\n", out);
@@ -211,15 +146,15 @@ static int print(bg_journal *j, bool json, FILE *out, bg_status *st)
 
 		if (json) {
 			fputs(nfail ? ", {\"key\": " : "{\"key\": ", out);
-			json_str(out, key);
+			bg_json_put(out, key);
 			fputs(", \"error\": ", out);
-			json_str(out, err);
+			bg_json_put(out, err);
 			fprintf(out, ", \"at\": %.3f}", sqlite3_column_double(s, 2));
 		} else if (nfail < STATUS_TEXT_FAILURES) {
 			fputs("FAILED ", out);
-			text_str(out, key);
+			bg_text_put(out, key);
 			fputs(": ", out);
-			text_str(out, err ? err : "(no reason recorded)");
+			bg_text_put(out, err ? err : "(no reason recorded)");
 			fputc('\n', out);
 		}
 		nfail++;
@@ -264,8 +199,7 @@ static int print(bg_journal *j, bool json, FILE *out, bg_status *st)
 
 			snprintf(last, sizeof(last), "run %lld started %s: exited %d (%s); %s "
 				 "written", (long long)sqlite3_column_int64(s, 0), t, code,
-				 code == 0 ? "all done" : code == 1 ? "some objects failed, or interrupted"
-				 : "error", h);
+				 outcome(code), h);
 		}
 	}
 	sqlite3_finalize(s);

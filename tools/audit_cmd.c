@@ -16,12 +16,14 @@
 #include "audit.h"
 #include "cmdutil.h"
 #include "config.h"
+#include "esc.h"
 #include "journal.h"
 #include "plan.h"
 #include "progress.h"
 
 #define EXIT_FOUND 1
 #define EXIT_USAGE 2
+#define EXIT_TEMPFAIL 75 /* journal in use, endpoints unreachable: run it again later */
 #define MAX_LINES 100 /* findings printed on the terminal */
 
 static const char usage_audit[] =
@@ -58,52 +60,26 @@ static const char usage_audit[] =
 	"be done (usage, configuration, a bucket missing, access denied, a listing that\n"
 	"failed, an unreadable journal).\n";
 
-static volatile int stop_flag;
+static volatile int stop_flag; /* the signal that asked to stop, 0 */
+
+/* The exit code of an audit that returned rc: 0 clean, 1 findings, 75
+ * temporary, 128 + the signal when interrupted, else 2. */
+static int exit_code(bg_err rc, int sig)
+{
+	if (rc == BG_OK)
+		return 0;
+	if (sig)
+		return 128 + sig;
+	if (rc == BG_E_INTEGRITY)
+		return EXIT_FOUND;
+	return rc == BG_E_NET || rc == BG_E_BUSY ? EXIT_TEMPFAIL : EXIT_USAGE;
+}
 
 /* Long options that take a value. */
 static const char *const value_options[] = {
 		"--journal", "--sample", "--seed", "--report", "--concurrency", "--memory",
 		"--retries", "--progress", "--src-profile", "--dst-profile", "--env-file",
 };
-
-/* JSON string; bytes that are not UTF-8 become U+FFFD. */
-static void jstr(FILE *f, const char *s)
-{
-	if (!s) {
-		fputs("null", f);
-		return;
-	}
-	const unsigned char *p = (const unsigned char *)s;
-	fputc('"', f);
-	while (*p) {
-		unsigned c = *p;
-		size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
-			   (c & 0xF8) == 0xF0 ? 4 : 0;
-		bool ok = n > 0 && !(n == 2 && c < 0xC2);
-		for (size_t i = 1; ok && i < n; i++)
-			ok = (p[i] & 0xC0) == 0x80;
-		if (!ok) {
-			fputs("\\ufffd", f);
-			p++;
-			continue;
-		}
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fwrite(p, 1, n, f);
-		p += n;
-	}
-	fputc('"', f);
-}
-
-/* Terminal text: control characters as '?'. */
-static void tstr(FILE *f, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, f);
-}
 
 static void jnum(FILE *f, int64_t v)
 {
@@ -116,19 +92,19 @@ static void jnum(FILE *f, int64_t v)
 static void finding_json(FILE *f, const bg_afinding *x)
 {
 	fputs("{\"kind\": ", f);
-	jstr(f, bg_audit_kind_name(x->kind));
+	bg_json_put(f, bg_audit_kind_name(x->kind));
 	fputs(", \"key\": ", f);
-	jstr(f, x->key);
+	bg_json_put(f, x->key);
 	fputs(", \"detail\": ", f);
-	jstr(f, x->detail);
+	bg_json_put(f, x->detail);
 	fputs(", \"src_size\": ", f);
 	jnum(f, x->src_size);
 	fputs(", \"dst_size\": ", f);
 	jnum(f, x->dst_size);
 	fputs(", \"src_etag\": ", f);
-	jstr(f, x->src_etag && x->src_etag[0] ? x->src_etag : NULL);
+	bg_json_put(f, x->src_etag && x->src_etag[0] ? x->src_etag : NULL);
 	fputs(", \"dst_etag\": ", f);
-	jstr(f, x->dst_etag && x->dst_etag[0] ? x->dst_etag : NULL);
+	bg_json_put(f, x->dst_etag && x->dst_etag[0] ? x->dst_etag : NULL);
 	fputs(", \"part\": ", f);
 	jnum(f, x->part ? (int64_t)x->part : -1);
 	fputc('}', f);
@@ -169,11 +145,11 @@ static void on_finding(void *ctx, const bg_afinding *f)
 	c->printed++;
 	clear_bar(c);
 	printf("%-20s ", bg_audit_kind_name(f->kind));
-	tstr(stdout, f->key);
+	bg_text_put(stdout, f->key);
 	if (f->part)
 		printf(" (part %u)", f->part);
 	fputs(": ", stdout);
-	tstr(stdout, f->detail);
+	bg_text_put(stdout, f->detail);
 	fputc('\n', stdout);
 	fflush(stdout);
 }
@@ -313,10 +289,12 @@ static void summary(FILE *f, const bg_audit_stats *s, const aargs *a, const char
 	bg_human_bytes((double)s->src_bytes, sb, sizeof(sb));
 	bg_human_bytes((double)s->dst_bytes, db, sizeof(db));
 	bg_human_bytes((double)s->bytes_reread, rb, sizeof(rb));
-	fprintf(f, "audit %s -> %s", srcu, dstu);
+	char jn[64] = "";
 	if (a->journal)
-		fprintf(f, " with journal %s (audit %" PRId64 ")", a->journal, audit_id);
-	fprintf(f, "\n  listed: %" PRIu64 " source objects (%s), %" PRIu64
+		bg_snprintf(jn, sizeof(jn), " (audit %" PRId64 ")", audit_id);
+	bg_text_line(f, "audit %s -> %s%s%s%s", srcu, dstu, a->journal ? " with journal " : "",
+		     a->journal ? a->journal : "", jn);
+	fprintf(f, "  listed: %" PRIu64 " source objects (%s), %" PRIu64
 		" destination objects (%s)%s\n", s->src_objects, sb, s->dst_objects, db,
 		s->listing_done ? "" : ", listing incomplete");
 	fprintf(f, "  compared: %" PRIu64 " keys, %" PRIu64 " on both sides", s->objects_checked,
@@ -350,7 +328,7 @@ static void summary(FILE *f, const bg_audit_stats *s, const aargs *a, const char
 	else if (code == EXIT_FOUND)
 		fputs("result: problems found (exit 1)\n", f);
 	else
-		fprintf(f, "result: the audit could not be completed: %s (exit 2)\n", error);
+		bg_text_line(f, "result: the audit could not be completed: %s (exit %d)", error, code);
 }
 
 static void report_tail(FILE *f, const bg_audit_stats *s, const aargs *a, const char *srcu,
@@ -358,11 +336,11 @@ static void report_tail(FILE *f, const bg_audit_stats *s, const aargs *a, const 
 {
 	fprintf(f, "%s],\n", s->findings ? "\n" : "");
 	fputs("\"report\": \"barge audit\", \"version\": 1,\n\"source\": ", f);
-	jstr(f, srcu);
+	bg_json_put(f, srcu);
 	fputs(", \"destination\": ", f);
-	jstr(f, dstu);
+	bg_json_put(f, dstu);
 	fputs(", \"journal\": ", f);
-	jstr(f, a->journal);
+	bg_json_put(f, a->journal);
 	fputs(", \"audit_id\": ", f);
 	jnum(f, a->journal ? audit_id : -1);
 	fprintf(f, ",\n\"started_at\": %.3f, \"ended_at\": %.3f,\n", t0, wall_now());
@@ -393,7 +371,7 @@ static void report_tail(FILE *f, const bg_audit_stats *s, const aargs *a, const 
 	}
 	fprintf(f, "}, \"elapsed_s\": %.3f},\n\"exit_code\": %d, \"error\": ",
 		(double)s->elapsed_ns / 1e9, code);
-	jstr(f, code == EXIT_USAGE ? error : NULL);
+	bg_json_put(f, code > EXIT_FOUND ? error : NULL);
 	fputs("}\n", f);
 }
 
@@ -408,21 +386,21 @@ int cmd_audit(int argc, char **argv)
 
 	char err[512];
 	if (a.env_file && bg_envfile_load(a.env_file, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (bg_location_parse(a.pos[0], &o.src, err, sizeof(err)) < 0 ||
 	    bg_location_parse(a.pos[1], &o.dst, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (o.src.kind == BG_LOC_LOCAL || o.dst.kind == BG_LOC_LOCAL) {
-		fprintf(stderr, "barge: audit compares buckets: use s3://bucket or r2://bucket on both sides\n");
+		bg_text_line(stderr, "barge: audit compares buckets: use s3://bucket or r2://bucket on both sides");
 		return EXIT_USAGE;
 	}
 	if (bg_endpoint_resolve(o.src.kind, a.src_profile, &o.src_ep, err, sizeof(err)) < 0 ||
 	    bg_endpoint_resolve(o.dst.kind, a.dst_profile, &o.dst_ep, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (a.has_sample && !a.has_seed) {
@@ -440,12 +418,12 @@ int cmd_audit(int argc, char **argv)
 	FILE *rep = NULL;
 	if (a.report) {
 		if (bg_snprintf(tmp, sizeof(tmp), "%s.tmp", a.report) < 0) {
-			fprintf(stderr, "barge: --report path too long\n");
+			bg_text_line(stderr, "barge: --report path too long");
 			return EXIT_USAGE;
 		}
 		rep = fopen(tmp, "w");
 		if (!rep) {
-			fprintf(stderr, "barge: cannot write the report %s: %s\n", tmp, strerror(errno));
+			bg_text_line(stderr, "barge: cannot write the report %s: %s", tmp, strerror(errno));
 			return EXIT_USAGE;
 		}
 		fputs("{\"findings\": [", rep);
@@ -461,18 +439,20 @@ int cmd_audit(int argc, char **argv)
 			    a.deep ? "true" : "false", a.has_sample ? a.sample : 1.0,
 			    a.source ? "true" : "false", a.concurrency, a.memory,
 			    a.report ? "true" : "false");
-		bg_jaudit_begin jb = { .src = srcu, .dst = dstu, .options = opts, .deep = a.deep,
+		bg_jident sid = cu_ident(&o.src, &o.src_ep), did = cu_ident(&o.dst, &o.dst_ep);
+		bg_jaudit_begin jb = { .src = srcu, .dst = dstu, .src_id = &sid, .dst_id = &did,
+				       .options = opts, .deep = a.deep,
 				       .sample = a.has_sample ? a.sample : -1.0,
 				       .has_seed = a.has_sample, .seed = a.seed };
 		if (bg_journal_open(&j, a.journal, 0, BG_JSYNC_NORMAL, &st) != BG_OK ||
 		    bg_journal_begin_audit(j, &jb, &audit_id, &st) != BG_OK) {
-			fprintf(stderr, "barge: %s\n", st.msg);
+			bg_text_line(stderr, "barge: %s", st.msg);
 			bg_journal_close(j, NULL);
 			if (rep) {
 				fclose(rep);
 				unlink(tmp);
 			}
-			return EXIT_USAGE;
+			return st.code == BG_E_BUSY ? EXIT_TEMPFAIL : EXIT_USAGE; /* in use: 75 */
 		}
 	}
 
@@ -502,7 +482,7 @@ int cmd_audit(int argc, char **argv)
 	bg_err rc = bg_audit_run(&o, &s, &st);
 	bg_endpoint_wipe(&o.src_ep);
 	bg_endpoint_wipe(&o.dst_ep);
-	int code = rc == BG_OK ? 0 : rc == BG_E_INTEGRITY ? EXIT_FOUND : EXIT_USAGE;
+	int code = exit_code(rc, stop_flag);
 	clear_bar(&c);
 
 	if (j) {
@@ -510,11 +490,11 @@ int cmd_audit(int argc, char **argv)
 				     .objects_reread = s.objects_reread,
 				     .bytes_reread = s.bytes_reread, .findings = s.findings,
 				     .not_comparable = s.not_comparable, .exit_code = code,
-				     .error = code == EXIT_USAGE ? st.msg : NULL };
+				     .error = code > EXIT_FOUND ? st.msg : NULL };
 		bg_status jst = { 0 };
 		if (bg_journal_end_audit(j, &je, &jst) != BG_OK ||
 		    bg_journal_close(j, &jst) != BG_OK) {
-			fprintf(stderr, "barge: journal %s: %s (this audit's record may be incomplete)\n",
+			bg_text_line(stderr, "barge: journal %s: %s (this audit's record may be incomplete)",
 				a.journal, jst.msg);
 			if (code == 0 || code == EXIT_FOUND) {
 				code = EXIT_USAGE;
@@ -526,7 +506,7 @@ int cmd_audit(int argc, char **argv)
 		report_tail(rep, &s, &a, srcu, dstu, audit_id, t0, code, st.msg);
 		bool bad = ferror(rep) != 0;
 		if (fclose(rep) != 0 || bad || rename(tmp, a.report) != 0) {
-			fprintf(stderr, "barge: cannot write the report %s: %s\n", a.report,
+			bg_text_line(stderr, "barge: cannot write the report %s: %s", a.report,
 				strerror(errno));
 			unlink(tmp);
 			code = EXIT_USAGE;
@@ -551,7 +531,7 @@ int cmd_audit(int argc, char **argv)
 		summary(stdout, &s, &a, srcu, dstu, audit_id, code, st.msg);
 	}
 	fflush(stdout);
-	if (code == EXIT_USAGE)
-		fprintf(stderr, "barge: %s\n", st.msg);
+	if (code > EXIT_FOUND)
+		bg_text_line(stderr, "barge: %s", st.msg);
 	return code;
 }

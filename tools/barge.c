@@ -1,6 +1,8 @@
 /* barge.c - the command line: parses, resolves configuration, calls the
- * engine.  Exit codes: 0 all done, 1 some objects failed, 2 usage,
- * configuration or environment error. */
+ * engine.  Exit codes (docs/output.md): 0 all done, 1 some objects failed,
+ * 2 usage, configuration or environment error, 75 a temporary condition
+ * (journal in use, endpoints unreachable), 130 and 143 interrupted by
+ * SIGINT and SIGTERM. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <malloc.h>
@@ -14,6 +16,7 @@
 #include "cmdutil.h"
 #include "config.h"
 #include "copy.h"
+#include "esc.h"
 #include "journal.h"
 #include "audit_cmd.h"
 #include "bench_cmd.h"
@@ -25,9 +28,10 @@
 
 #define EXIT_PARTIAL 1
 #define EXIT_USAGE 2
+#define EXIT_TEMPFAIL 75 /* sysexits.h EX_TEMPFAIL: worth running again as it is */
 #define MAX_FILTERS 64
 
-static volatile int stop_flag;
+static volatile int stop_flag; /* the signal that asked to stop, 0 */
 static volatile int reload_flag; /* SIGHUP: re-read --bwlimit-file */
 
 static void on_hup(int sig)
@@ -39,7 +43,7 @@ static bool resuming; /* cmd_copy runs for barge resume */
 
 static void on_signal(int sig)
 {
-	stop_flag = 1;
+	stop_flag = sig;
 	signal(sig, SIG_DFL); /* a second Ctrl-C ends it at once */
 }
 
@@ -112,8 +116,13 @@ static const char usage_copy[] =
 	"AWS_ENDPOINT_URL, AWS_CA_BUNDLE; r2:// uses R2_ACCOUNT_ID, R2_ACCESS_KEY_ID,\n"
 	"R2_SECRET_ACCESS_KEY and R2_ENDPOINT_URL. Secrets are never taken as arguments.\n"
 	"\n"
-	"Exit: 0 all copied and verified, 1 some objects failed (each named), 2 usage or\n"
-	"configuration error.\n";
+	"Exit: 0  all copied and verified\n"
+	"      1  some objects failed (each is named on stderr and in the journal)\n"
+	"      2  usage, configuration or environment error: the message says what to fix\n"
+	"     75  a temporary condition: the journal is in use by another barge, or the\n"
+	"         endpoints could not be reached; run the same command again later\n"
+	"    130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM (with --journal, barge\n"
+	"         resume goes on from there)\n";
 
 static int usage_error(const char *fmt, const char *arg)
 	__attribute__((format(printf, 1, 0)));
@@ -135,27 +144,24 @@ static int parse_size_opt(const char *name, const char *v, uint64_t min, uint64_
 			  uint64_t *out)
 {
 	if (!v || bg_parse_size(v, out) < 0 || *out < min || *out > max) {
-		fprintf(stderr, "barge: %s '%s' is not a size between %llu and %llu bytes "
-				"(use forms like 16M, 1G)\n",
+		bg_text_line(stderr, "barge: %s '%s' is not a size between %llu and %llu bytes "
+				"(use forms like 16M, 1G)",
 			name, v ? v : "", (unsigned long long)min, (unsigned long long)max);
 		return -1;
 	}
 	return 0;
 }
 
-/* Appends one JSON string to the {"args": [...]} being built. */
-static void json_arg(bg_buf *b, unsigned *n, const char *v)
+/* Appends one JSON string to the {"args": [...]} being built.  False when
+ * v is not UTF-8: JSON cannot carry it unchanged, so barge resume would
+ * repeat another value. */
+static bool json_arg(bg_buf *b, unsigned *n, const char *v)
 {
-	bg_buf_addf(b, "%s\"", (*n)++ ? ", " : "");
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			bg_buf_addf(b, "\\%c", *p);
-		else if (*p < 0x20)
-			bg_buf_addf(b, "\\u%04x", *p);
-		else
-			bg_buf_add(b, p, 1);
-	}
-	bg_buf_addf(b, "\"");
+	size_t len = strlen(v);
+
+	bg_buf_add(b, ", ", (*n)++ ? 2 : 0);
+	bg_json_buf(b, v, len);
+	return bg_utf8_valid(v, len);
 }
 
 /* The location as the journal records it: scheme://bucket[/prefix]. */
@@ -205,6 +211,71 @@ static void copy_on_metrics(void *ctx, const bg_metrics *m)
 	bg_mout_publish(((copy_ctx *)ctx)->mout, m);
 }
 
+/* The exit code of a copy that returned rc, stopped by signal sig (0:
+ * none).  An interrupted run exits 128 + the signal, as a shell reports a
+ * process the signal ended: 130 after SIGINT, 143 after SIGTERM. */
+static int exit_code(bg_err rc, int sig)
+{
+	if (sig && (rc == BG_E_INTEGRITY || rc == BG_E_USAGE))
+		return 128 + sig;
+	if (rc == BG_OK)
+		return 0;
+	if (rc == BG_E_INTEGRITY)
+		return EXIT_PARTIAL;
+	return rc == BG_E_NET || rc == BG_E_BUSY ? EXIT_TEMPFAIL : EXIT_USAGE;
+}
+
+/* Records the run's end (exit code, totals) and closes the journal.  0, or
+ * -1 (said on stderr). */
+static int end_journal(bg_journal *j, const char *path, int code, const bg_copy_stats *s)
+{
+	bg_jtotals t = {
+		.objects_done = s->done_objects, .bytes_done = s->done_bytes,
+		.objects_failed = s->failed_objects, .objects_skipped = s->already_done_objects,
+		.bytes_read = s->bytes_read, .bytes_written = s->bytes_written,
+		.retries = s->retries,
+	};
+	bg_status jst = { 0 };
+	if (bg_journal_end_run(j, code, &t, &jst) != BG_OK || bg_journal_close(j, &jst) != BG_OK) {
+		bg_text_line(stderr, "barge: journal %s: %s (the copy's last records may be missing: "
+			     "a resume redoes that work)", path, jst.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The last words of a copy: the summary, why it stopped.  Returns code. */
+static int say_end(bg_progress *prog, const bg_copy_opts *o, const bg_copy_stats *s, bg_err rc,
+		   const bg_status *st, int code, const char *journal)
+{
+	if (code == EXIT_USAGE || code == EXIT_TEMPFAIL) {
+		if (prog->bar_drawn)
+			fputc('\n', stderr);
+		bg_text_line(stderr, "barge: %s%s", st->msg, code == EXIT_TEMPFAIL ?
+			     " (temporary: run the same command again later)" : "");
+		return code;
+	}
+	bg_progress_summary(prog, s, rc);
+	const char *by = code == 128 + SIGTERM ? "SIGTERM" : code == 128 + SIGINT ? "Ctrl-C" : NULL;
+	if (by && journal) {
+		bg_text_line(stderr, "barge: interrupted by %s; the journal keeps the uploads in progress: "
+			     "'barge resume %s' goes on from here", by, journal);
+	} else if (by) {
+		bg_text_line(stderr, "barge: interrupted by %s: objects in flight are named above; %llu "
+			     "listed objects were not started", by,
+			     (unsigned long long)(s->listed_objects - s->done_objects -
+						  s->failed_objects - s->already_done_objects));
+	} else if (rc == BG_OK && s->listed_objects == 0 && s->skipped_objects == 0 &&
+		   o->src.kind != BG_LOC_LOCAL) {
+		char srcu[8300];
+		location_url(&o->src, srcu, sizeof(srcu));
+		bg_text_line(stderr, "barge: nothing to copy: no keys under %s%s (a prefix is a folder; "
+			     "to copy one object, give its folder and --include its name)",
+			     srcu, o->src.prefix[0] ? "/" : "");
+	}
+	return code;
+}
+
 static int cmd_copy(int argc, char **argv)
 {
 	static bg_copy_opts o;
@@ -228,6 +299,7 @@ static int cmd_copy(int argc, char **argv)
 	bg_buf_init(&args_json, 64 * 1024);
 	bg_buf_addf(&args_json, "{\"args\": [");
 	unsigned nargs_json = 0;
+	const char *not_utf8 = NULL; /* an option whose value JSON cannot keep */
 
 	o.concurrency = 32;
 	o.part_size = 16 * BG_MIB;
@@ -285,7 +357,7 @@ static int cmd_copy(int argc, char **argv)
 				size_t n = strlen(val);
 				char *f = malloc(n + 2);
 				if (!f) {
-					fprintf(stderr, "barge: out of memory\n");
+					bg_text_line(stderr, "barge: out of memory");
 					return EXIT_USAGE;
 				}
 				f[0] = a[2] == 'i' ? '+' : '-';
@@ -350,7 +422,8 @@ static int cmd_copy(int argc, char **argv)
 				return usage_error("unknown option '%s'", a);
 			}
 			json_arg(&args_json, &nargs_json, a);
-			json_arg(&args_json, &nargs_json, val);
+			if (!json_arg(&args_json, &nargs_json, val))
+				not_utf8 = a;
 			continue;
 		} else if (a[0] == '-' && a[1]) {
 			return usage_error("unknown option '%s'", a);
@@ -361,15 +434,18 @@ static int cmd_copy(int argc, char **argv)
 	}
 	if (npos < 2)
 		return usage_error("copy needs SRC and DST%s", "");
+	if (not_utf8 && journal_path)
+		return usage_error("the value of %s is not UTF-8: a journal cannot record it for "
+				   "barge resume (give it in UTF-8, or copy without --journal)", not_utf8);
 	if (!threshold_set)
 		o.threshold = o.part_size;
 	if (o.memory < 2 * o.part_size) {
-		fprintf(stderr, "barge: --memory must be at least twice --part-size "
-				"(a part is buffered while the next one is read)\n");
+		bg_text_line(stderr, "barge: --memory must be at least twice --part-size "
+				"(a part is buffered while the next one is read)");
 		return EXIT_USAGE;
 	}
 	if (o.threshold > o.memory / 2) {
-		fprintf(stderr, "barge: --multipart-threshold must be at most half of --memory\n");
+		bg_text_line(stderr, "barge: --multipart-threshold must be at most half of --memory");
 		return EXIT_USAGE;
 	}
 	o.filters = filters;
@@ -377,40 +453,40 @@ static int cmd_copy(int argc, char **argv)
 
 	char err[512];
 	if (env_file && bg_envfile_load(env_file, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (bg_location_parse(pos[0], &o.src, err, sizeof(err)) < 0 ||
 	    bg_location_parse(pos[1], &o.dst, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	bool lsrc = o.src.kind == BG_LOC_LOCAL, ldst = o.dst.kind == BG_LOC_LOCAL;
 	if (lsrc && ldst) {
-		fprintf(stderr, "barge: both SRC and DST are local paths: barge copies to or from a bucket (use cp or rsync between directories)\n");
+		bg_text_line(stderr, "barge: both SRC and DST are local paths: barge copies to or from a bucket (use cp or rsync between directories)");
 		return EXIT_USAGE;
 	}
 	if ((!lsrc && bg_endpoint_resolve(o.src.kind, src_profile, &o.src_ep, err, sizeof(err)) < 0) ||
 	    (!ldst && bg_endpoint_resolve(o.dst.kind, dst_profile, &o.dst_ep, err, sizeof(err)) < 0)) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (ca_bundle && (cu_set_ca(ca_bundle, &o.src_ep, err, sizeof(err)) < 0 ||
 			  cu_set_ca(ca_bundle, &o.dst_ep, err, sizeof(err)) < 0)) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (insecure) {
 		o.src_ep.insecure = o.dst_ep.insecure = true;
-		fprintf(stderr, "barge: WARNING: --insecure: TLS certificates are NOT verified on either "
-				"endpoint; anyone on the path can impersonate them, read and change the data\n");
+		bg_text_line(stderr, "barge: WARNING: --insecure: TLS certificates are NOT verified on either "
+				"endpoint; anyone on the path can impersonate them, read and change the data");
 	}
 	if (!lsrc && !ldst && strcmp(o.src_ep.url, o.dst_ep.url) == 0 &&
 	    strcmp(o.src.bucket, o.dst.bucket) == 0) {
 		const char *a = o.src.prefix, *b = o.dst.prefix;
 		size_t la = strlen(a), lb = strlen(b);
 		if (strncmp(a, b, la < lb ? la : lb) == 0) {
-			fprintf(stderr, "barge: SRC and DST overlap in the same bucket: choose prefixes that do not contain each other\n");
+			bg_text_line(stderr, "barge: SRC and DST overlap in the same bucket: choose prefixes that do not contain each other");
 			return EXIT_USAGE;
 		}
 	}
@@ -423,7 +499,7 @@ static int cmd_copy(int argc, char **argv)
 	if (metrics_file || metrics_listen) {
 		cctx.mout = bg_mout_start(metrics_file, metrics_listen, err, sizeof(err));
 		if (!cctx.mout) {
-			fprintf(stderr, "barge: %s\n", err);
+			bg_text_line(stderr, "barge: %s", err);
 			return EXIT_USAGE;
 		}
 		o.on_metrics = copy_on_metrics;
@@ -447,70 +523,87 @@ static int cmd_copy(int argc, char **argv)
 		char srcu[8300], dstu[8300];
 		location_url(&o.src, srcu, sizeof(srcu));
 		location_url(&o.dst, dstu, sizeof(dstu));
+		bg_jident sid = cu_ident(&o.src, &o.src_ep), did = cu_ident(&o.dst, &o.dst_ep);
 		if (bg_journal_open(&j, journal_path, BG_J_CREATE, jsync, &st) != BG_OK ||
-		    bg_journal_begin_run(j, srcu, dstu, args_json.data, &st) != BG_OK) {
-			fprintf(stderr, "barge: %s\n", st.msg);
+		    bg_journal_begin_run(j, srcu, dstu, &sid, &did, args_json.data, &st) != BG_OK) {
+			bg_text_line(stderr, "barge: %s", st.msg);
 			bg_journal_close(j, NULL);
 			bg_buf_free(&args_json);
-			return EXIT_USAGE;
+			return st.code == BG_E_BUSY ? EXIT_TEMPFAIL : EXIT_USAGE; /* in use: 75 */
 		}
 		o.journal = j;
 		if (resuming)
-			fprintf(stderr, "barge: resuming %s -> %s from %s\n", srcu, dstu, journal_path);
+			bg_text_line(stderr, "barge: resuming %s -> %s from %s", srcu, dstu, journal_path);
 	}
 	bg_buf_free(&args_json);
 
 	bg_copy_stats stats = { 0 };
 	bg_err rc = bg_copy_run(&o, &stats, &st);
+	int code = exit_code(rc, stop_flag);
 	bg_mout_stop(cctx.mout);
-	if (j) {
-		bg_jtotals t = {
-			.objects_done = stats.done_objects, .bytes_done = stats.done_bytes,
-			.objects_failed = stats.failed_objects,
-			.objects_skipped = stats.already_done_objects,
-			.bytes_read = stats.bytes_read, .bytes_written = stats.bytes_written,
-			.retries = stats.retries,
-		};
-		int code = rc == BG_OK ? 0 : (rc == BG_E_INTEGRITY || stop_flag) ? EXIT_PARTIAL : EXIT_USAGE;
-		bg_status jst = { 0 };
-		if (bg_journal_end_run(j, code, &t, &jst) != BG_OK ||
-		    bg_journal_close(j, &jst) != BG_OK) {
-			fprintf(stderr, "barge: journal %s: %s (the copy's last records may be missing: a resume redoes that work)\n",
-				journal_path, jst.msg);
-			return EXIT_USAGE;
-		}
-	}
 	bg_endpoint_wipe(&o.src_ep);
 	bg_endpoint_wipe(&o.dst_ep);
 	for (unsigned i = 0; i < nfilters; i++)
 		free(filter_mem[i]);
-	if (rc == BG_OK || rc == BG_E_INTEGRITY || (stop_flag && rc == BG_E_USAGE)) {
-		bg_progress_summary(&prog, &stats, rc);
-		if (stop_flag && j) {
-			fprintf(stderr, "barge: interrupted; the journal keeps the uploads in progress: 'barge resume %s' goes on from here\n",
-				journal_path);
-			return EXIT_PARTIAL;
-		}
-		if (stop_flag) {
-			fprintf(stderr, "barge: interrupted: objects in flight are named above; %llu listed objects were not started\n",
-				(unsigned long long)(stats.listed_objects - stats.done_objects -
-						     stats.failed_objects - stats.already_done_objects));
-			return EXIT_PARTIAL;
-		}
-		if (rc == BG_OK && stats.listed_objects == 0 && stats.skipped_objects == 0 &&
-		    o.src.kind != BG_LOC_LOCAL) {
-			char srcu[8300];
-			location_url(&o.src, srcu, sizeof(srcu));
-			fprintf(stderr, "barge: nothing to copy: no keys under %s%s (a prefix is a folder; "
-					"to copy one object, give its folder and --include its name)\n",
-				srcu, o.src.prefix[0] ? "/" : "");
-		}
-		return rc == BG_OK ? 0 : EXIT_PARTIAL;
+	if (j && end_journal(j, journal_path, code, &stats) < 0)
+		return EXIT_USAGE;
+	return say_end(&prog, &o, &stats, rc, &st, code, j ? journal_path : NULL);
+}
+
+/* Appends cp (a code point below U+10000, not a surrogate or NUL) to
+ * buf as UTF-8.  0, or -1. */
+static int put_utf8(unsigned cp, char *buf, size_t *used, size_t cap)
+{
+	unsigned char u[3];
+	size_t n = 0;
+
+	if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF))
+		return -1;
+	if (cp < 0x80) {
+		u[n++] = (unsigned char)cp;
+	} else if (cp < 0x800) {
+		u[n++] = (unsigned char)(0xC0 | cp >> 6);
+		u[n++] = (unsigned char)(0x80 | (cp & 0x3F));
+	} else {
+		u[n++] = (unsigned char)(0xE0 | cp >> 12);
+		u[n++] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+		u[n++] = (unsigned char)(0x80 | (cp & 0x3F));
 	}
-	if (prog.bar_drawn)
-		fputc('\n', stderr);
-	fprintf(stderr, "barge: %s\n", st.msg);
-	return EXIT_USAGE;
+	if (*used + n + 1 > cap)
+		return -1;
+	memcpy(buf + *used, u, n);
+	*used += n;
+	return 0;
+}
+
+/* The escape after a backslash, at *p (moved past it), appended to buf:
+ * the ones bg_esc_json writes, and the rest of JSON's (not surrogate
+ * pairs, which it never writes).  0, or -1. */
+static int unescape(const char **p, char *buf, size_t *used, size_t cap)
+{
+	static const char from[] = "\"\\/ntrbf", to[] = "\"\\/\n\t\r\b\f";
+	static const char hex[] = "0123456789abcdef";
+	const char *q = *p, *f;
+	unsigned cp = 0;
+
+	if (*q != 'u') {
+		f = *q ? strchr(from, *q) : NULL;
+		if (!f || *used + 2 > cap)
+			return -1;
+		buf[(*used)++] = to[f - from];
+		*p = q + 1;
+		return 0;
+	}
+	for (int k = 1; k <= 4; k++) {
+		char c = q[k] >= 'A' && q[k] <= 'F' ? (char)(q[k] - 'A' + 'a') : q[k];
+
+		f = c ? strchr(hex, c) : NULL;
+		if (!f)
+			return -1;
+		cp = cp << 4 | (unsigned)(f - hex);
+	}
+	*p = q + 5;
+	return put_utf8(cp, buf, used, cap);
 }
 
 /* Reads the {"args": [...]} a journal keeps (written by json_arg) into
@@ -530,28 +623,18 @@ static int parse_args_json(const char *s, char *buf, size_t cap, char **out, int
 		if (*p != '"' || n == max)
 			return -1;
 		out[n++] = buf + used;
-		for (p++; *p != '"'; p++) {
-			unsigned c = (unsigned char)*p;
-			if (!c)
+		for (p++; *p != '"';) {
+			if (!*p)
 				return -1;
-			if (c == '\\') {
+			if (*p == '\\') {
 				p++;
-				if (*p == 'u') {
-					char hex[5] = { 0 };
-					for (int k = 0; k < 4; k++)
-						if (!(hex[k] = p[1 + k]))
-							return -1;
-					c = (unsigned)strtoul(hex, NULL, 16);
-					p += 4;
-				} else if (*p == '"' || *p == '\\') {
-					c = (unsigned char)*p;
-				} else {
+				if (unescape(&p, buf, &used, cap) < 0)
 					return -1;
-				}
+				continue;
 			}
 			if (used + 2 > cap)
 				return -1;
-			buf[used++] = (char)c;
+			buf[used++] = *p++;
 		}
 		p++;
 		buf[used++] = '\0';
@@ -564,7 +647,12 @@ static const char usage_resume[] =
 	"Goes on with the copy JOURNAL records: the same SRC, DST and options as its\n"
 	"last run (options given here are added after them, so they win), credentials\n"
 	"from the environment as for copy. Same as repeating 'barge copy ... --journal\n"
-	"JOURNAL'.\n";
+	"JOURNAL'. The environment must name the same endpoints and keys as the\n"
+	"journal's first run (docs/journal.md).\n"
+	"\n"
+	"Exit: 0 all copied and verified, 1 some objects failed, 2 usage, configuration\n"
+	"or environment error, 75 temporary (journal in use, endpoints unreachable: run\n"
+	"it again later), 130 interrupted by Ctrl-C, 143 by SIGTERM.\n";
 
 static int cmd_resume(int argc, char **argv)
 {
@@ -573,7 +661,7 @@ static int cmd_resume(int argc, char **argv)
 		return 0;
 	}
 	if (argc < 1 || argv[0][0] == '-') {
-		fprintf(stderr, "barge: resume needs a JOURNAL (see 'barge resume --help')\n");
+		bg_text_line(stderr, "barge: resume needs a JOURNAL (see 'barge resume --help')");
 		return EXIT_USAGE;
 	}
 	const char *path = argv[0];
@@ -581,17 +669,17 @@ static int cmd_resume(int argc, char **argv)
 	bg_status st = { 0 };
 	static char src[1200], dst[1200], opts[64 * 1024], buf[64 * 1024];
 	if (bg_journal_open(&j, path, BG_J_READONLY, BG_JSYNC_NORMAL, &st) != BG_OK) {
-		fprintf(stderr, "barge: %s\n", st.msg);
+		bg_text_line(stderr, "barge: %s", st.msg);
 		return EXIT_USAGE;
 	}
 	int f = bg_journal_locations(j, src, sizeof(src), dst, sizeof(dst), opts, sizeof(opts), &st);
 	bg_journal_close(j, NULL);
 	if (f < 0) {
-		fprintf(stderr, "barge: %s\n", st.msg);
+		bg_text_line(stderr, "barge: %s", st.msg);
 		return EXIT_USAGE;
 	}
 	if (f == 1) {
-		fprintf(stderr, "barge: journal %s records no copy yet: start one with 'barge copy SRC DST --journal %s'\n",
+		bg_text_line(stderr, "barge: journal %s records no copy yet: start one with 'barge copy SRC DST --journal %s'",
 			path, path);
 		return EXIT_USAGE;
 	}
@@ -602,7 +690,7 @@ static int cmd_resume(int argc, char **argv)
 	av[n++] = dst;
 	int k = parse_args_json(opts, buf, sizeof(buf), av + n, MAXA - argc);
 	if (k < 0) {
-		fprintf(stderr, "barge: journal %s: its recorded options cannot be read; run 'barge copy SRC DST --journal %s' with them again\n",
+		bg_text_line(stderr, "barge: journal %s: its recorded options cannot be read; run 'barge copy SRC DST --journal %s' with them again",
 			path, path);
 		return EXIT_USAGE;
 	}
@@ -630,22 +718,22 @@ static int cmd_status(int argc, char **argv)
 			      "the journal records them; safe to run while a copy writes it.\n", stdout);
 			return 0;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "barge: unknown option '%s' (see 'barge status --help')\n", argv[i]);
+			bg_text_line(stderr, "barge: unknown option '%s' (see 'barge status --help')", argv[i]);
 			return EXIT_USAGE;
 		} else if (path) {
-			fprintf(stderr, "barge: status takes one JOURNAL, not also '%s'\n", argv[i]);
+			bg_text_line(stderr, "barge: status takes one JOURNAL, not also '%s'", argv[i]);
 			return EXIT_USAGE;
 		} else {
 			path = argv[i];
 		}
 	}
 	if (!path) {
-		fprintf(stderr, "barge: status needs a JOURNAL (see 'barge status --help')\n");
+		bg_text_line(stderr, "barge: status needs a JOURNAL (see 'barge status --help')");
 		return EXIT_USAGE;
 	}
 	bg_status st = { 0 };
 	if (bg_journal_print_status(path, json, stdout, &st) < 0) {
-		fprintf(stderr, "barge: %s\n", st.msg);
+		bg_text_line(stderr, "barge: %s", st.msg);
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -677,7 +765,7 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 4 << 20);
 	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fprintf(stderr, "barge: libcurl failed to initialise\n");
+		bg_text_line(stderr, "barge: libcurl failed to initialise");
 		return EXIT_USAGE;
 	}
 	int rc;
@@ -698,7 +786,7 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "doctor") == 0) {
 		rc = cmd_doctor(argc - 2, argv + 2);
 	} else {
-		fprintf(stderr, "barge: unknown command '%s' (see 'barge help')\n", cmd);
+		bg_text_line(stderr, "barge: unknown command '%s' (see 'barge help')", cmd);
 		rc = EXIT_USAGE;
 	}
 	curl_global_cleanup();

@@ -11,6 +11,7 @@
 #include "bench.h"
 #include "cmdutil.h"
 #include "config.h"
+#include "esc.h"
 #include "plan.h"
 
 #define EXIT_FAILED 1
@@ -61,27 +62,12 @@ static const char *const value_options[] = {
 static int size_opt(const char *name, const char *v, uint64_t min, uint64_t max, uint64_t *out)
 {
 	if (bg_parse_size(v, out) < 0 || *out < min || *out > max) {
-		fprintf(stderr, "barge: %s '%s' is not a size between %llu and %llu bytes "
-				"(use forms like 64K, 16M, 1G)\n",
+		bg_text_line(stderr, "barge: %s '%s' is not a size between %llu and %llu bytes "
+				"(use forms like 64K, 16M, 1G)",
 			name, v, (unsigned long long)min, (unsigned long long)max);
 		return -1;
 	}
 	return 0;
-}
-
-/* JSON string of plain text (the keys and messages barge makes). */
-static void jstr(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p >= 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
 }
 
 static void print_json(const bg_bench_opts *o, const bg_bench_result *r, bg_err rc,
@@ -89,11 +75,11 @@ static void print_json(const bg_bench_opts *o, const bg_bench_result *r, bg_err 
 {
 	FILE *f = stdout;
 	fputs("{\"run_id\": ", f);
-	jstr(f, r->run_id);
+	bg_json_put(f, r->run_id);
 	fputs(", \"src_prefix\": ", f);
-	jstr(f, r->src_prefix);
+	bg_json_put(f, r->src_prefix);
 	fputs(", \"dst_prefix\": ", f);
-	jstr(f, r->dst_prefix);
+	bg_json_put(f, r->dst_prefix);
 	fprintf(f, ", \"size\": %llu, \"count\": %u, \"concurrency\": %u, \"part_size\": %llu, "
 		   "\"parts_per_object\": %u, \"memory\": %llu, \"keep\": %s, \"ok\": %s, "
 		   "\"error\": ",
@@ -104,7 +90,7 @@ static void print_json(const bg_bench_opts *o, const bg_bench_result *r, bg_err 
 	if (rc == BG_OK)
 		fputs("null", f);
 	else
-		jstr(f, msg);
+		bg_json_put(f, msg);
 	fputs(", \"phases\": {", f);
 	bool first = true;
 	for (int k = 0; k < BG_BPH_COUNT; k++) {
@@ -113,7 +99,7 @@ static void print_json(const bg_bench_opts *o, const bg_bench_result *r, bg_err 
 			continue;
 		fprintf(f, "%s\n  ", first ? "" : ",");
 		first = false;
-		jstr(f, bg_bench_phase_name((bg_bench_phase_id)k));
+		bg_json_put(f, bg_bench_phase_name((bg_bench_phase_id)k));
 		fprintf(f, ": {\"bytes\": %llu, \"objects\": %llu, \"failed\": %llu, "
 			   "\"requests\": %llu, \"errors\": %llu, \"retries\": %llu, "
 			   "\"wall_s\": %.6f, \"mb_s\": %.3f, \"objects_s\": %.3f, "
@@ -124,7 +110,7 @@ static void print_json(const bg_bench_opts *o, const bg_bench_result *r, bg_err 
 			(unsigned long long)p->errors, (unsigned long long)p->retries, p->wall_s,
 			p->mb_s, p->objects_s, p->cpu_s, p->cpu_s_per_gib, p->peak_rss_kib);
 		if (p->error[0])
-			jstr(f, p->error);
+			bg_json_put(f, p->error);
 		else
 			fputs("null", f);
 		if (!p->latencies) {
@@ -163,8 +149,9 @@ static void print_table(const bg_bench_opts *o, const bg_bench_result *r)
 	       o->count, (unsigned long long)o->size, r->parts_per_object,
 	       r->parts_per_object == 1 ? "" : "s", (unsigned long long)r->part_size,
 	       o->concurrency);
-	printf("scratch: %s (source), %s (destination)%s\n\n", r->src_prefix, r->dst_prefix,
-	       o->keep ? ", kept" : "");
+	bg_text_line(stdout, "scratch: %s (source), %s (destination)%s", r->src_prefix,
+		     r->dst_prefix, o->keep ? ", kept" : "");
+	fputc('\n', stdout);
 	printf("%-9s %12s %8s %7s %9s %9s %9s %7s %7s %8s %9s\n", "phase", "bytes", "objects",
 	       "failed", "wall s", "MB/s", "obj/s", "errors", "retries", "CPU s/GiB",
 	       "peak RSS");
@@ -205,8 +192,8 @@ static void print_table(const bg_bench_opts *o, const bg_bench_result *r)
 	}
 	for (int k = 0; k < BG_BPH_COUNT; k++)
 		if (r->phase[k].error[0])
-			printf("%s: %s\n", bg_bench_phase_name((bg_bench_phase_id)k),
-			       r->phase[k].error);
+			bg_text_line(stdout, "%s: %s", bg_bench_phase_name((bg_bench_phase_id)k),
+				     r->phase[k].error);
 }
 
 int cmd_bench(int argc, char **argv)
@@ -292,39 +279,39 @@ int cmd_bench(int argc, char **argv)
 	if (npos < 2)
 		return cu_usage_error("bench", "bench needs SRC and DST%s", "");
 	if (o.memory < 2 * o.part_size) {
-		fprintf(stderr, "barge: --memory must be at least twice --part-size\n");
+		bg_text_line(stderr, "barge: --memory must be at least twice --part-size");
 		return EXIT_USAGE;
 	}
 
 	char err[512];
 	if (env_file && bg_envfile_load(env_file, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (bg_location_parse(pos[0], &o.src, err, sizeof(err)) < 0 ||
 	    bg_location_parse(pos[1], &o.dst, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (o.src.kind == BG_LOC_LOCAL || o.dst.kind == BG_LOC_LOCAL) {
-		fprintf(stderr, "barge: bench measures object stores: use s3://bucket[/prefix] or "
-				"r2://bucket[/prefix] on both sides\n");
+		bg_text_line(stderr, "barge: bench measures object stores: use s3://bucket[/prefix] or "
+				"r2://bucket[/prefix] on both sides");
 		return EXIT_USAGE;
 	}
 	if (bg_endpoint_resolve(o.src.kind, src_profile, &o.src_ep, err, sizeof(err)) < 0 ||
 	    bg_endpoint_resolve(o.dst.kind, dst_profile, &o.dst_ep, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (ca_bundle && (cu_set_ca(ca_bundle, &o.src_ep, err, sizeof(err)) < 0 ||
 			  cu_set_ca(ca_bundle, &o.dst_ep, err, sizeof(err)) < 0)) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (insecure) {
 		o.src_ep.insecure = o.dst_ep.insecure = true;
-		fprintf(stderr, "barge: WARNING: --insecure: TLS certificates are NOT verified on "
-				"either endpoint\n");
+		bg_text_line(stderr, "barge: WARNING: --insecure: TLS certificates are NOT verified on "
+				"either endpoint");
 	}
 	o.stop = &stop_flag;
 	cu_catch_stop(&stop_flag);
@@ -336,7 +323,7 @@ int cmd_bench(int argc, char **argv)
 	bg_endpoint_wipe(&o.src_ep);
 	bg_endpoint_wipe(&o.dst_ep);
 	if (rc != BG_OK && rc != BG_E_INTEGRITY && !r.phase[BG_BPH_UPLOAD].ran) {
-		fprintf(stderr, "barge: %s\n", st.msg);
+		bg_text_line(stderr, "barge: %s", st.msg);
 		return EXIT_USAGE;
 	}
 	if (json)
@@ -345,7 +332,7 @@ int cmd_bench(int argc, char **argv)
 		print_table(&o, &r);
 	if (rc == BG_OK)
 		return 0;
-	fprintf(stderr, "barge: bench: %s\n", st.msg);
+	bg_text_line(stderr, "barge: bench: %s", st.msg);
 	if (rc == BG_E_INTEGRITY || (stop_flag && rc == BG_E_USAGE))
 		return EXIT_FAILED;
 	return EXIT_USAGE;

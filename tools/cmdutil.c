@@ -1,11 +1,19 @@
 /* cmdutil.c - shared pieces of barge ls, doctor and plan (see cmdutil.h). */
 #include "cmdutil.h"
+#include "esc.h"
 #include "plan.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
+
+bg_jident cu_ident(const bg_location *l, const bg_endpoint *e)
+{
+	if (l->kind == BG_LOC_LOCAL)
+		return (bg_jident){ .endpoint = "local", .region = "", .key_id = "" };
+	return (bg_jident){ .endpoint = e->url, .region = e->region, .key_id = e->access_key };
+}
 
 int cu_readable(const char *what, const char *path, char *err, size_t cap)
 {
@@ -155,78 +163,6 @@ int cu_list(bg_http *h, bg_s3_req *r, const bg_endpoint *ep, const cu_list_opts 
 	}
 }
 
-/* Length of the UTF-8 sequence at p (at most n bytes), 0 if not valid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	unsigned c = p[0];
-	size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
-		     (c & 0xF8) == 0xF0 ? 4 : 0;
-	if (!len || len > n || (len == 2 && c < 0xC2) || c > 0xF4)
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-	if (len == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0)))
-		return 0; /* overlong, surrogate */
-	if (len == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90)))
-		return 0; /* overlong, above U+10FFFF */
-	return len;
-}
-
-void cu_json_str(FILE *f, const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s, *end = p + n;
-	fputc('"', f);
-	while (p < end) {
-		unsigned c = *p;
-		size_t len = utf8_len(p, (size_t)(end - p));
-		if (!len) {
-			fputs("\\ufffd", f);
-			p++;
-			continue;
-		}
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", f);
-		else if (c == '\t')
-			fputs("\\t", f);
-		else if (c == '\r')
-			fputs("\\r", f);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(f, "\\u%04x", c);
-		else
-			fwrite(p, 1, len, f);
-		p += len;
-	}
-	fputc('"', f);
-}
-
-void cu_text_str(FILE *f, const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s, *end = p + n;
-	while (p < end) {
-		unsigned c = *p;
-		size_t len = utf8_len(p, (size_t)(end - p));
-		if (c == '\\')
-			fputs("\\\\", f);
-		else if (c == '\n')
-			fputs("\\n", f);
-		else if (c == '\t')
-			fputs("\\t", f);
-		else if (c == '\r')
-			fputs("\\r", f);
-		else if (!len || c < 0x20 || c == 0x7f)
-			fprintf(f, "\\x%02x", c);
-		else {
-			fwrite(p, 1, len, f);
-			p += len;
-			continue;
-		}
-		p++;
-	}
-}
-
 /* ---- command lines ---------------------------------------------------- */
 
 int cu_usage_error(const char *cmd, const char *fmt, const char *arg)
@@ -236,7 +172,7 @@ int cu_usage_error(const char *cmd, const char *fmt, const char *arg)
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
 	snprintf(msg, sizeof(msg), fmt, arg);
 #pragma GCC diagnostic pop
-	fprintf(stderr, "barge: %s (see 'barge %s --help')\n", msg, cmd);
+	bg_text_line(stderr, "barge: %s (see 'barge %s --help')", msg, cmd);
 	return 2;
 }
 
@@ -270,7 +206,7 @@ static volatile int *stop_target;
 
 static void on_stop_signal(int sig)
 {
-	*stop_target = 1;
+	*stop_target = sig; /* which one: the exit code says (128 + sig) */
 	signal(sig, SIG_DFL); /* a second Ctrl-C ends it at once */
 }
 

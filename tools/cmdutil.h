@@ -1,7 +1,7 @@
 /* cmdutil.h - small pieces the utility commands share (barge ls, doctor,
  * plan): locations and endpoints from the usual options, a whole
- * ListObjectsV2 listing run one page at a time on a private loop, and
- * escaping keys for the terminal and for JSON. */
+ * ListObjectsV2 listing run one page at a time on a private loop.  Keys
+ * are escaped for the terminal and for JSON by engine/esc.h. */
 #ifndef BG_CMDUTIL_H
 #define BG_CMDUTIL_H
 
@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "http.h"
+#include "journal.h"
 #include "s3.h"
 #include "xml.h"
 
@@ -26,6 +27,11 @@ typedef struct cu_where {
  * credentials.  0, or -1 with a one-line message that says what to fix. */
 int cu_resolve(const char *url, const cu_where *w, bg_location *loc, bg_endpoint *ep,
 	       char *err, size_t cap);
+
+/* What the journal records as the store a location is on (journal.h,
+ * docs/journal.md): e's URL, region and access key ID, or "local" for a
+ * local path.  Points into e. */
+bg_jident cu_ident(const bg_location *l, const bg_endpoint *e);
 
 /* The default --memory (copy, plan, bench): a sixteenth of the memory
  * this process may use (physical memory, or the cgroup's limit when lower),
@@ -61,15 +67,6 @@ typedef struct cu_list_stats {
 int cu_list(bg_http *h, bg_s3_req *r, const bg_endpoint *ep, const cu_list_opts *o,
 	    cu_list_stats *s, char *msg, size_t cap);
 
-/* n bytes as a JSON string: ", \ and control characters escaped, bytes
- * that are not UTF-8 as U+FFFD. */
-void cu_json_str(FILE *f, const char *s, size_t n);
-
-/* n bytes for a terminal, one line: backslash as \\, newline, tab and
- * carriage return as \n \t \r, other control characters, DEL and bytes
- * that are not UTF-8 as \xHH.  Reversible. */
-void cu_text_str(FILE *f, const char *s, size_t n);
-
 /* Checks that path can be read (--ca-bundle); 0 or -1 with err. */
 int cu_readable(const char *what, const char *path, char *err, size_t cap);
 
@@ -92,7 +89,8 @@ int cu_usage_error(const char *cmd, const char *fmt, const char *arg)
 int cu_value_option(const char *cmd, int argc, char **argv, int *i, const char *const *names,
 		    size_t nnames, char *name, size_t cap, const char **val);
 
-/* SIGINT/SIGTERM set *flag; a second one ends the process at once. */
+/* SIGINT/SIGTERM set *flag to the signal's number; a second one ends the
+ * process at once. */
 void cu_catch_stop(volatile int *flag);
 
 #endif

@@ -50,7 +50,7 @@ pid=$!
 sleep "${DEMO_INTERRUPT_S:-5}"
 kill -INT "$pid" 2>/dev/null
 wait "$pid"
-echo "barge exited with $? (1 = interrupted)"
+echo "barge exited with $? (130 = interrupted by Ctrl-C)"
 echo "+ barge status $journal"
 zig-out/bin/barge status "$journal"
 echo "+ barge resume $journal --progress bar"

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "cmdutil.h"
+#include "esc.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
@@ -90,14 +91,15 @@ static void step(doc *d, verdict v, const char *name, const char *fix, const cha
 	__attribute__((format(printf, 5, 6)));
 static void step(doc *d, verdict v, const char *name, const char *fix, const char *fmt, ...)
 {
+	char what[BG_MSG_MAX * 2 + BG_KEY_MAX];
 	va_list ap;
-	printf("%s  %-11s ", vname[v], name);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	fputc('\n', stdout);
+	/* what quotes keys and server messages: escaped for the terminal */
+	bg_text_line(stdout, "%s  %-11s %s", vname[v], name, what);
 	if (fix && (v == V_FAIL || v == V_WARN))
-		printf("      what to do: %s\n", fix);
+		bg_text_line(stdout, "      what to do: %s", fix);
 	fflush(stdout);
 	if (v == V_FAIL)
 		d->fails++;
@@ -113,7 +115,7 @@ static const char *shown(const char *key, char *buf, size_t cap)
 	FILE *f = open_memstream(&p, &n);
 	if (!f)
 		return key;
-	cu_text_str(f, key, strlen(key));
+	bg_text_putn(f, key, strlen(key));
 	fclose(f);
 	bg_snprintf(buf, cap, "%s", p ? p : "");
 	free(p);
@@ -545,7 +547,7 @@ static void check_write(doc *d, const char *key)
 	if (run(d, &c, body_rewind, msg, sizeof(msg)) != BG_S3_DONE) {
 		step(d, V_FAIL, "write", fix_w, "PUT of %s: %s", key, msg);
 		if (!gone(d, key, msg, sizeof(msg)))
-			printf("      note: %s may have been written: delete it\n", key);
+			bg_text_line(stdout, "      note: %s may have been written: delete it", key);
 		return;
 	}
 	char problem[BG_MSG_MAX + 128] = "";
@@ -708,17 +710,17 @@ int cmd_doctor(int argc, char **argv)
 
 	char err[512];
 	if (env_file && bg_envfile_load(env_file, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (bg_location_parse(url, &d.loc, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (d.loc.kind == BG_LOC_LOCAL)
 		return cu_usage_error("doctor", "doctor checks s3:// and r2:// locations, "
 				      "not the local path %s", url);
-	printf("barge doctor %s\n", url);
+	bg_text_line(stdout, "barge doctor %s", url);
 	if (cu_resolve(url, &w, &d.loc, &d.ep, err, sizeof(err)) < 0) {
 		step(&d, V_FAIL, "credentials", "set the variables the message names (see 'barge copy "
 		     "--help'), or pass --profile or --env-file", "%s", err);

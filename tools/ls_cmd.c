@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cmdutil.h"
+#include "esc.h"
 
 #define EXIT_USAGE 2
 #define ETAG_COL 38 /* 32 hex digits and "-10000" */
@@ -43,9 +44,10 @@ static const char usage_ls[] =
 	"Text lines: 'DATE TIME  SIZE  ETAG  NAME' (UTC, bytes), and 'PRE NAME' for a\n"
 	"folder; the name starts in column 76 (after an ETag of up to 38 characters).\n"
 	"Names are printed exactly, except that a backslash is written \\\\, newline,\n"
-	"tab and carriage return as \\n \\t \\r, and other control characters and\n"
-	"bytes that are not UTF-8 as \\xHH: every line is one object, and the escapes\n"
-	"can be undone.\n"
+	"tab and carriage return as \\n \\t \\r, and other control characters (C0,\n"
+	"DEL, each byte of a C1 control) and bytes that are not UTF-8 as \\xHH: every\n"
+	"line is one object, nothing in it drives the terminal, and the escapes can be\n"
+	"undone (docs/output.md).\n"
 	"\n"
 	"Credentials as for 'barge copy' (see 'barge copy --help').\n"
 	"Exit: 0 listed (also when nothing is there), 2 usage, configuration, a missing\n"
@@ -62,13 +64,13 @@ static int on_prefix(void *ctx, const char *p, size_t n)
 	lsctx *c = ctx;
 	if (c->json) {
 		fputs("{\"type\": \"prefix\", \"prefix\": ", stdout);
-		cu_json_str(stdout, p, n);
+		bg_json_putn(stdout, p, n);
 		fputs("}\n", stdout);
 	} else {
 		size_t cut = n >= c->plen ? c->plen : 0;
 		printf("%*s", 19 + 2 + 12 + 2 + ETAG_COL - 2, "");
 		fputs("PRE ", stdout);
-		cu_text_str(stdout, p + cut, n - cut);
+		bg_text_putn(stdout, p + cut, n - cut);
 		fputc('\n', stdout);
 	}
 	return ferror(stdout) ? 1 : 0;
@@ -80,11 +82,11 @@ static int on_object(void *ctx, const bg_xml_object *o)
 	const char *lm = o->last_modified ? o->last_modified : "";
 	if (c->json) {
 		fputs("{\"type\": \"object\", \"key\": ", stdout);
-		cu_json_str(stdout, o->key, o->key_len);
+		bg_json_putn(stdout, o->key, o->key_len);
 		printf(", \"size\": %" PRIu64 ", \"last_modified\": ", o->size);
-		cu_json_str(stdout, lm, strlen(lm));
+		bg_json_putn(stdout, lm, strlen(lm));
 		fputs(", \"etag\": ", stdout);
-		cu_json_str(stdout, o->etag, strlen(o->etag));
+		bg_json_putn(stdout, o->etag, strlen(o->etag));
 		fputs("}\n", stdout);
 	} else {
 		/* "2024-01-02T03:04:05.000Z" -> "2024-01-02 03:04:05" */
@@ -97,7 +99,7 @@ static int on_object(void *ctx, const bg_xml_object *o)
 		size_t cut = c->recursive ? 0 : o->key_len >= c->plen ? c->plen : 0;
 		printf("%-19s  %12" PRIu64 "  %-*s  ", date, o->size, ETAG_COL,
 		       o->etag[0] ? o->etag : "-");
-		cu_text_str(stdout, o->key + cut, o->key_len - cut);
+		bg_text_putn(stdout, o->key + cut, o->key_len - cut);
 		fputc('\n', stdout);
 	}
 	return ferror(stdout) ? 1 : 0;
@@ -156,26 +158,26 @@ int cmd_ls(int argc, char **argv)
 
 	char err[512];
 	if (env_file && bg_envfile_load(env_file, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (cu_resolve(url, &w, &loc, &ep, err, sizeof(err)) < 0) {
-		fprintf(stderr, "barge: %s\n", err);
+		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
 	if (w.insecure)
-		fprintf(stderr, "barge: WARNING: --insecure: the TLS certificate is NOT verified\n");
+		bg_text_line(stderr, "barge: WARNING: --insecure: the TLS certificate is NOT verified");
 	char folder[BG_KEY_MAX + 2];
 	cu_folder(loc.prefix, folder, sizeof(folder));
 	c.plen = strlen(folder);
 
 	bg_status st = { 0 };
 	if (bg_http_init(&http, 16, 4, &st) != BG_OK) {
-		fprintf(stderr, "barge: %s\n", st.msg);
+		bg_text_line(stderr, "barge: %s", st.msg);
 		return EXIT_USAGE;
 	}
 	if (bg_s3_req_init(&req, 16u << 20, &st) != BG_OK) {
-		fprintf(stderr, "barge: %s\n", st.msg);
+		bg_text_line(stderr, "barge: %s", st.msg);
 		bg_http_free(&http);
 		return EXIT_USAGE;
 	}
@@ -192,16 +194,16 @@ int cmd_ls(int argc, char **argv)
 	bg_s3_req_free(&req);
 	bg_http_free(&http);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "barge: cannot write the listing to standard output\n");
+		bg_text_line(stderr, "barge: cannot write the listing to standard output");
 		return EXIT_USAGE;
 	}
 	if (rc < 0) {
 		const char *scheme = loc.kind == BG_LOC_R2 ? "r2" : "s3";
 		if (strcmp(ls.err_code, "NoSuchBucket") == 0)
-			fprintf(stderr, "barge: bucket '%s' does not exist at %s: check the URL "
-					"(%s://BUCKET/prefix) and the endpoint\n", loc.bucket, ep.url, scheme);
+			bg_text_line(stderr, "barge: bucket '%s' does not exist at %s: check the URL "
+					"(%s://BUCKET/prefix) and the endpoint", loc.bucket, ep.url, scheme);
 		else
-			fprintf(stderr, "barge: cannot list %s://%s: %s (%s)%s\n", scheme, loc.bucket,
+			bg_text_line(stderr, "barge: cannot list %s://%s: %s (%s)%s", scheme, loc.bucket,
 				msg, ep.url, ls.pages ? "; the listing above is incomplete" : "");
 		return EXIT_USAGE;
 	}

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "esc.h"
 #include "progress.h"
 
 typedef struct snap {
@@ -324,20 +325,21 @@ static void log_event(bg_log_level lv, const char *event, const char *key, const
 	FILE *f = stderr;
 	if (log_json) {
 		fprintf(f, "{\"time\":\"%s\",\"level\":\"%s\",\"event\":\"%s\",\"key\":", t, names[lv], event);
-		bg_json_str(f, key ? key : "");
+		bg_json_put(f, key ? key : "");
 		fputs(",\"op\":", f);
-		bg_json_str(f, op ? op : "");
+		bg_json_put(f, op ? op : "");
 		fprintf(f, ",\"status\":%ld,\"attempt\":%u,\"message\":", status, attempt);
-		bg_json_str(f, message ? message : "");
+		bg_json_put(f, message ? message : "");
 		fputs("}\n", f);
 	} else {
-		fprintf(f, "%s %s %s %s%s%s", t, names[lv], event, key && key[0] ? key : "-",
-			op && op[0] ? " " : "", op ? op : "");
+		char st[32] = "", at[32] = "";
 		if (status)
-			fprintf(f, " status=%ld", status);
+			bg_snprintf(st, sizeof(st), " status=%ld", status);
 		if (attempt)
-			fprintf(f, " attempt=%u", attempt);
-		fprintf(f, "%s%s\n", message && message[0] ? ": " : "", message ? message : "");
+			bg_snprintf(at, sizeof(at), " attempt=%u", attempt);
+		bg_text_line(f, "%s %s %s %s%s%s%s%s%s%s", t, names[lv], event,
+			     key && key[0] ? key : "-", op && op[0] ? " " : "", op ? op : "", st, at,
+			     message && message[0] ? ": " : "", message ? message : "");
 	}
 }
 

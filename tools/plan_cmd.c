@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "cmdutil.h"
+#include "esc.h"
 #include "copy.h"
 #include "plan.h"
 #include "progress.h"
@@ -381,14 +382,15 @@ static void print_failure(pctx *c, const char *key, size_t klen, const char *why
 {
 	if (c->json) {
 		fputs("{\"type\": \"failure\", \"key\": ", stdout);
-		cu_json_str(stdout, key, klen);
+		bg_json_putn(stdout, key, klen);
 		fputs(", \"error\": ", stdout);
-		cu_json_str(stdout, why, strlen(why));
+		bg_json_putn(stdout, why, strlen(why));
 		fputs("}\n", stdout);
 	} else if (c->failed <= MAX_FAIL_LINES) {
 		fputs("cannot copy: ", stdout);
-		cu_text_str(stdout, key, klen);
-		printf(": %s\n", why);
+		bg_text_putn(stdout, key, klen);
+		fputs(": ", stdout);
+		bg_text_line(stdout, "%s", why);
 	}
 }
 
@@ -396,7 +398,7 @@ static void print_object(pctx *c, const bg_xml_object *o, const bg_plan *p)
 {
 	if (c->json) {
 		fputs("{\"type\": \"object\", \"key\": ", stdout);
-		cu_json_str(stdout, o->key, o->key_len);
+		bg_json_putn(stdout, o->key, o->key_len);
 		printf(", \"size\": %" PRIu64 ", \"multipart\": %s, \"part_size\": %" PRIu64
 		       ", \"nparts\": %" PRIu32 ", \"same_layout\": %s}\n", o->size,
 		       p->multipart ? "true" : "false", p->multipart ? p->part_size : 0, p->nparts,
@@ -408,7 +410,7 @@ static void print_object(pctx *c, const bg_xml_object *o, const bg_plan *p)
 			       p->same_layout ? "same layout" : "");
 		else
 			printf("%-33s", "single PUT");
-		cu_text_str(stdout, o->key, o->key_len);
+		bg_text_putn(stdout, o->key, o->key_len);
 		fputc('\n', stdout);
 	}
 }
@@ -599,8 +601,8 @@ static const char *const value_options[] = {
 static int size_opt(const char *name, const char *v, uint64_t min, uint64_t max, uint64_t *out)
 {
 	if (bg_parse_size(v, out) < 0 || *out < min || *out > max) {
-		fprintf(stderr, "barge: %s '%s' is not a size between %" PRIu64 " and %" PRIu64
-				" bytes (use forms like 16M, 1G)\n", name, v, min, max);
+		bg_text_line(stderr, "barge: %s '%s' is not a size between %" PRIu64 " and %"
+			     PRIu64 " bytes (use forms like 16M, 1G)", name, v, min, max);
 		return -1;
 	}
 	return 0;
@@ -691,12 +693,12 @@ static int parse(int argc, char **argv, pargs *a, pctx *c, const char **filters,
 	if (!threshold_set)
 		c->threshold = c->part_size;
 	if (c->memory < 2 * c->part_size) {
-		fprintf(stderr, "barge: --memory must be at least twice --part-size (as for copy)\n");
+		bg_text_line(stderr, "barge: --memory must be at least twice --part-size (as for copy)");
 		return EXIT_USAGE;
 	}
 	if (c->threshold > c->memory / 2) {
-		fprintf(stderr, "barge: --multipart-threshold must be at most half of --memory "
-				"(as for copy)\n");
+		bg_text_line(stderr, "barge: --multipart-threshold must be at most half of --memory "
+				"(as for copy)");
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -707,7 +709,7 @@ static void print_text(const pctx *c, const pargs *a, const prices *p, const cos
 {
 	char b1[32], b2[32], t1[32], t2[32], t3[32], rate[32];
 	bg_human_bytes((double)c->bytes, b1, sizeof(b1));
-	printf("plan %s -> %s\n", srcu, dstu);
+	bg_text_line(stdout, "plan %s -> %s", srcu, dstu);
 	printf("  objects: %" PRIu64 " (%s, %" PRIu64 " bytes)", c->objects, b1, c->bytes);
 	if (c->excluded)
 		printf("; %" PRIu64 " more excluded by --include/--exclude", c->excluded);
@@ -755,8 +757,8 @@ static void print_text(const pctx *c, const pargs *a, const prices *p, const cos
 	human_time(req_s, t3, sizeof(t3));
 	printf("  time at %s: about %s (bytes / bandwidth: %s; requests x %.0f ms / %" PRIu64
 	       " in flight: %s)\n", rate, t1, t2, a->rtt_ms, a->concurrency, t3);
-	printf("  cost (%s, prices as of %s from %s):\n", p->currency, p->as_of,
-	       p->file ? p->file : "barge's built-in table (docs/prices.ini)");
+	bg_text_line(stdout, "  cost (%s, prices as of %s from %s):", p->currency, p->as_of,
+		     p->file ? p->file : "barge's built-in table (docs/prices.ini)");
 	printf("    S3 egress          %12.4f  (%.2f GB)\n", k->egress, k->gb);
 	printf("    S3 GET/HEAD        %12.4f  (%" PRIu64 " requests)\n", k->s3_get, k->s3_get_reqs);
 	printf("    S3 LIST            %12.4f  (%" PRIu64 " requests)\n", k->s3_list, k->s3_list_reqs);
@@ -773,9 +775,9 @@ static void print_json(const pctx *c, const pargs *a, const prices *p, const cos
 {
 	const reqs *r = &c->r;
 	fputs("{\"type\": \"summary\", \"source\": ", stdout);
-	cu_json_str(stdout, srcu, strlen(srcu));
+	bg_json_putn(stdout, srcu, strlen(srcu));
 	fputs(", \"destination\": ", stdout);
-	cu_json_str(stdout, dstu, strlen(dstu));
+	bg_json_putn(stdout, dstu, strlen(dstu));
 	printf(", \"objects\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"excluded\": %" PRIu64
 	       ", \"failed\": %" PRIu64 ", \"failed_bytes\": %" PRIu64 ", \"size_classes\": [",
 	       c->objects, c->bytes, c->excluded, c->failed, c->failed_bytes);
@@ -808,14 +810,14 @@ static void print_json(const pctx *c, const pargs *a, const prices *p, const cos
 	       a->bandwidth, a->concurrency, a->rtt_ms, data_s > req_s ? data_s : req_s, data_s,
 	       req_s);
 	fputs(", \"cost\": {\"currency\": ", stdout);
-	cu_json_str(stdout, p->currency, strlen(p->currency));
+	bg_json_putn(stdout, p->currency, strlen(p->currency));
 	fputs(", \"prices_file\": ", stdout);
 	if (p->file)
-		cu_json_str(stdout, p->file, strlen(p->file));
+		bg_json_putn(stdout, p->file, strlen(p->file));
 	else
 		fputs("null", stdout);
 	fputs(", \"as_of\": ", stdout);
-	cu_json_str(stdout, p->as_of, strlen(p->as_of));
+	bg_json_putn(stdout, p->as_of, strlen(p->as_of));
 	printf(", \"gb\": %.6f, \"s3_egress\": %.6f, \"s3_get\": %.6f, \"s3_list\": %.6f"
 	       ", \"r2_class_a\": %.6f, \"r2_class_b\": %.6f, \"one_time_total\": %.6f"
 	       ", \"r2_storage_per_month\": %.6f, \"s3_get_requests\": %" PRIu64
@@ -876,7 +878,7 @@ int cmd_plan(int argc, char **argv)
 	if (cu_resolve(a.pos[0], &w, &src, &ep, err, sizeof(err)) < 0)
 		goto fail;
 	if (a.insecure)
-		fprintf(stderr, "barge: WARNING: --insecure: the TLS certificate is NOT verified\n");
+		bg_text_line(stderr, "barge: WARNING: --insecure: the TLS certificate is NOT verified");
 
 	char folder[BG_KEY_MAX + 2], dfolder[BG_KEY_MAX + 2], srcu[1200], dstu[1200];
 	cu_folder(src.prefix, folder, sizeof(folder));
@@ -932,7 +934,7 @@ int cmd_plan(int argc, char **argv)
 	code = c.failed ? EXIT_FAILED : 0;
 	goto out;
 fail:
-	fprintf(stderr, "barge: %s\n", err);
+	bg_text_line(stderr, "barge: %s", err);
 	code = EXIT_USAGE;
 out:
 	bg_endpoint_wipe(&ep);

@@ -1,6 +1,7 @@
 /* progress.c - progress bar, JSON lines and summary (see progress.h). */
 #include "progress.h"
 
+#include "esc.h"
 #include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,20 +15,6 @@ void bg_human_bytes(double b, char *out, size_t cap)
 		i++;
 	}
 	snprintf(out, cap, i ? "%.1f %s" : "%.0f %s", b, u[i]);
-}
-
-void bg_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
 }
 
 void bg_progress_init(bg_progress *p, bg_prog_mode mode, bool dry_run)
@@ -47,43 +34,60 @@ static double rate(const bg_copy_stats *s)
 	return secs > 0 ? (double)s->bytes_written / secs : 0;
 }
 
+static void tick_json(bg_progress *p, const bg_copy_stats *s)
+{
+	fprintf(p->out,
+		"{\"type\":\"progress\",\"elapsed_s\":%.3f,\"listed_objects\":%" PRIu64
+		",\"listed_bytes\":%" PRIu64 ",\"listing_done\":%s,\"done_objects\":%" PRIu64
+		",\"done_bytes\":%" PRIu64 ",\"uploaded_bytes\":%" PRIu64
+		",\"failed_objects\":%" PRIu64 ",\"bytes_read\":%" PRIu64
+		",\"bytes_written\":%" PRIu64 ",\"retries\":%" PRIu64 ",\"rate_bps\":%.0f}\n",
+		(double)s->elapsed_ns / 1e9, s->listed_objects, s->listed_bytes,
+		s->listing_done ? "true" : "false", s->done_objects, s->done_bytes, s->parts_bytes,
+		s->failed_objects, s->bytes_read, s->bytes_written, s->retries, rate(s));
+	fflush(p->out);
+}
+
+uint64_t bg_progress_bytes(const bg_copy_stats *s)
+{
+	uint64_t now = s->done_bytes > s->parts_bytes ? s->done_bytes : s->parts_bytes;
+	uint64_t b = s->already_done_bytes + now;
+
+	return b > s->listed_bytes ? s->listed_bytes : b;
+}
+
+static void tick_bar(bg_progress *p, const bg_copy_stats *s)
+{
+	char done[32], total[32], r[32], bar[21], eta[32] = "--:--";
+	uint64_t sent = bg_progress_bytes(s);
+	double rt = rate(s);
+	double frac = s->listed_bytes ? (double)sent / (double)s->listed_bytes : 0;
+	int fill = (int)(frac * 20);
+
+	bg_human_bytes((double)sent, done, sizeof(done));
+	bg_human_bytes((double)s->listed_bytes, total, sizeof(total));
+	bg_human_bytes(rt, r, sizeof(r));
+	for (int i = 0; i < 20; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[20] = '\0';
+	if (s->listing_done && rt > 0) {
+		double left = (double)(s->listed_bytes - sent) / rt;
+		snprintf(eta, sizeof(eta), "%d:%02d", (int)left / 60, (int)left % 60);
+	}
+	fprintf(p->err, "\r[%s] %s / %s%s  %" PRIu64 "/%" PRIu64 " objects  %s/s  ETA %s  ",
+		bar, done, total, s->listing_done ? "" : "+",
+		s->already_done_objects + s->done_objects, s->listed_objects, r, eta);
+	fflush(p->err);
+	p->bar_drawn = true;
+}
+
 void bg_progress_tick(void *ctx, const bg_copy_stats *s)
 {
 	bg_progress *p = ctx;
-	if (p->mode == BG_PROG_JSON) {
-		fprintf(p->out,
-			"{\"type\":\"progress\",\"elapsed_s\":%.3f,\"listed_objects\":%" PRIu64
-			",\"listed_bytes\":%" PRIu64 ",\"listing_done\":%s,\"done_objects\":%" PRIu64
-			",\"done_bytes\":%" PRIu64 ",\"failed_objects\":%" PRIu64
-			",\"bytes_read\":%" PRIu64 ",\"bytes_written\":%" PRIu64
-			",\"retries\":%" PRIu64 ",\"rate_bps\":%.0f}\n",
-			(double)s->elapsed_ns / 1e9, s->listed_objects, s->listed_bytes,
-			s->listing_done ? "true" : "false", s->done_objects, s->done_bytes,
-			s->failed_objects, s->bytes_read, s->bytes_written, s->retries, rate(s));
-		fflush(p->out);
-	} else if (p->mode == BG_PROG_BAR) {
-		char done[32], total[32], r[32];
-		bg_human_bytes((double)s->done_bytes, done, sizeof(done));
-		bg_human_bytes((double)s->listed_bytes, total, sizeof(total));
-		bg_human_bytes(rate(s), r, sizeof(r));
-		double frac = s->listed_bytes ? (double)s->done_bytes / (double)s->listed_bytes : 0;
-		char bar[21];
-		int fill = (int)(frac * 20);
-		for (int i = 0; i < 20; i++)
-			bar[i] = i < fill ? '#' : '.';
-		bar[20] = '\0';
-		char eta[32] = "--:--";
-		double rt = rate(s);
-		if (s->listing_done && rt > 0) {
-			double left = (double)(s->listed_bytes - s->done_bytes) / rt;
-			snprintf(eta, sizeof(eta), "%d:%02d", (int)left / 60, (int)left % 60);
-		}
-		fprintf(p->err, "\r[%s] %s / %s%s  %" PRIu64 "/%" PRIu64 " objects  %s/s  ETA %s  ",
-			bar, done, total, s->listing_done ? "" : "+", s->done_objects,
-			s->listed_objects, r, eta);
-		fflush(p->err);
-		p->bar_drawn = true;
-	}
+	if (p->mode == BG_PROG_JSON)
+		tick_json(p, s);
+	else if (p->mode == BG_PROG_BAR)
+		tick_bar(p, s);
 }
 
 static void clear_bar(bg_progress *p)
@@ -102,14 +106,14 @@ void bg_progress_object(void *ctx, const bg_obj_event *e)
 				 e->kind == BG_EV_FAILED ? "failed" :
 				 e->kind == BG_EV_SKIPPED ? "skipped" : "planned";
 		fprintf(p->out, "{\"type\":\"object\",\"status\":\"%s\",\"key\":", st);
-		bg_json_str(p->out, e->key);
+		bg_json_put(p->out, e->key);
 		fprintf(p->out, ",\"dst_key\":");
-		bg_json_str(p->out, e->dst_key);
+		bg_json_put(p->out, e->dst_key);
 		fprintf(p->out, ",\"size\":%" PRIu64 ",\"src_etag\":", e->size);
-		bg_json_str(p->out, e->src_etag);
+		bg_json_put(p->out, e->src_etag);
 		if (e->kind == BG_EV_DONE) {
 			fprintf(p->out, ",\"dst_etag\":");
-			bg_json_str(p->out, e->dst_etag);
+			bg_json_put(p->out, e->dst_etag);
 			fprintf(p->out, ",\"same_etag\":%s,\"parts\":%u,\"part_size\":%" PRIu64
 				",\"xxh3_128\":\"%s\"",
 				e->same_etag ? "true" : "false", e->plan->nparts,
@@ -120,7 +124,7 @@ void bg_progress_object(void *ctx, const bg_obj_event *e)
 				e->plan->part_size);
 		} else {
 			fprintf(p->out, ",\"error\":");
-			bg_json_str(p->out, e->error ? e->error : "");
+			bg_json_put(p->out, e->error ? e->error : "");
 		}
 		fprintf(p->out, "}\n");
 		fflush(p->out);
@@ -129,18 +133,19 @@ void bg_progress_object(void *ctx, const bg_obj_event *e)
 		bg_human_bytes((double)e->size, sz, sizeof(sz));
 		bg_human_bytes((double)e->plan->part_size, ps, sizeof(ps));
 		if (e->plan->multipart)
-			fprintf(p->out, "would copy %s -> %s (%s, %u parts of %s)\n", e->key,
-				e->dst_key, sz, e->plan->nparts, ps);
+			bg_text_line(p->out, "would copy %s -> %s (%s, %u parts of %s)", e->key,
+				     e->dst_key, sz, e->plan->nparts, ps);
 		else
-			fprintf(p->out, "would copy %s -> %s (%s, one PUT)\n", e->key, e->dst_key, sz);
+			bg_text_line(p->out, "would copy %s -> %s (%s, one PUT)", e->key, e->dst_key,
+				     sz);
 	}
 	if (e->kind == BG_EV_FAILED && !p->json_log) { /* else the event log has it */
 		clear_bar(p);
-		fprintf(p->err, "barge: failed: %s: %s\n", e->key, e->error ? e->error : "");
+		bg_text_line(p->err, "barge: failed: %s: %s", e->key, e->error ? e->error : "");
 	}
 	if (e->kind == BG_EV_SKIPPED && !p->json_log) {
 		clear_bar(p);
-		fprintf(p->err, "barge: skipped: %s: %s\n", e->key, e->error ? e->error : "");
+		bg_text_line(p->err, "barge: skipped: %s: %s", e->key, e->error ? e->error : "");
 	}
 }
 

@@ -23,8 +23,12 @@ void bg_progress_tick(void *ctx, const bg_copy_stats *s);
 void bg_progress_object(void *ctx, const bg_obj_event *e);
 void bg_progress_summary(bg_progress *p, const bg_copy_stats *s, bg_err rc);
 
-/* Writes s as a JSON string (quotes included). */
-void bg_json_str(FILE *f, const char *s);
+/* The bytes the bar shows as moved: those of objects done in earlier runs
+ * (journal), plus this run's bytes of parts and PUTs the destination
+ * accepted (objects still open included), or of objects done when that is
+ * more (parts an earlier run uploaded; downloads); at most the listed
+ * bytes. */
+uint64_t bg_progress_bytes(const bg_copy_stats *s);
 /* "1.5 GiB" */
 void bg_human_bytes(double b, char *out, size_t cap);
 

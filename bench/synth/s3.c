@@ -12,6 +12,7 @@
  * object exactly, each at the offset its predecessors end at.  Nothing of a
  * body is stored.  Signatures are not checked: any credentials are welcome. */
 #include "store.h"
+#include "esc.h"
 
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -319,21 +320,6 @@ void syn_key_out(bg_buf *o, const char *s, bool url)
 	}
 }
 
-static void json_str(bg_buf *o, const char *s)
-{
-	bg_buf_add(o, "\"", 1);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			bg_buf_addf(o, "\\%c", ch);
-		else if (ch < 0x20)
-			bg_buf_addf(o, "\\u%04x", ch);
-		else
-			bg_buf_add(o, s, 1);
-	}
-	bg_buf_add(o, "\"", 1);
-}
-
 void syn_reply_error(syn_conn *c, int status, const char *code, const char *fmt, ...)
 {
 	char msg[512];
@@ -426,7 +412,8 @@ static void reply_stats(syn_conn *c)
 	for (unsigned i = 0; i < kept; i++) {
 		if (i)
 			bg_buf_add(&b, ",", 1);
-		json_str(&b, errlist[(errhead - kept + i) % MAX_ERRORS_KEPT]);
+		const char *e = errlist[(errhead - kept + i) % MAX_ERRORS_KEPT];
+		bg_json_buf(&b, e, strlen(e));
 	}
 	bg_buf_addf(&b, "],\"buckets\":{");
 	for (unsigned i = 0; i < nbuckets; i++) {

@@ -1,6 +1,7 @@
 """barge copy with bad input: usage, configuration and environment errors.
 
-Each case must exit 2 with a one-line message on stderr that names the
+Each case must exit 2 (75 for a source that cannot be reached: worth
+retrying as it is) with a one-line message on stderr that names the
 problem, write nothing to the destination (checked with boto3: no objects,
 no open multipart uploads), and never print a secret key.
 """
@@ -210,6 +211,8 @@ def test_dead_destination_port(servers, fresh_buckets, barge):
 
 
 def test_dead_source_port(servers, fresh_buckets, barge):
+    """Nothing listens on the source port: the listing fails after its
+    retries, a condition worth retrying as it is: exit 75, one line."""
     b = fresh_buckets
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -217,6 +220,9 @@ def test_dead_source_port(servers, fresh_buckets, barge):
     r = barge(["copy", f"s3://{b.src}/d", f"r2://{b.dst}/c", "--retries", "2"],
               env={"AWS_ENDPOINT_URL_S3": url}, timeout=60)
     elapsed = time.monotonic() - t0
-    assert_usage_error(r, url)
+    assert_no_secrets(r)
+    assert r.code == 75, f"exit {r.code}\nstderr:\n{r.stderr[-2000:]}"
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and url in lines[0] and "temporary" in lines[0], r.stderr
     assert elapsed < 30, f"took {elapsed:.1f} s"
     assert_dst_untouched(servers, b.dst)

@@ -820,8 +820,9 @@ def test_status_lists_a_failed_object(servers, fresh_buckets, tmp_path):
         r = run_barge(["copy", f"s3://{b.src}/d", f"r2://{b.dst}/d", "--journal", journal,
                        "--retries", "2", "--progress", "none"],
                       env=servers.barge_env(R2_ENDPOINT_URL=proxy.url), timeout=120)
-    finally:
+    except BaseException:
         proxy.close()
+        raise
     assert r.code == 1, ok(r)
     st = status_json(servers, journal)
     n = len(listing(dst, b.dst))
@@ -835,14 +836,16 @@ def test_status_lists_a_failed_object(servers, fresh_buckets, tmp_path):
     assert "403" in f["error"] or "AccessDenied" in f["error"], f
     assert f["at"]
     assert st["runs"][-1]["exit_code"] == 1
-    # The refusal is lifted: a resume copies that object, and only that one.
-    proxy = MeterProxy(servers.dst.port)
+    # The refusal is lifted: a resume (through the same proxy, the journal's
+    # endpoint) copies that object, and only that one.
     try:
+        proxy.answer = None
+        run = proxy.new_run()
         r = run_barge(["resume", journal], env=servers.barge_env(R2_ENDPOINT_URL=proxy.url),
                       timeout=120)
         assert r.code == 0, ok(r)
         assert proxy.wait_idle()
-        puts = sorted(q.key(b.dst) for q in proxy.of_run() if q.method == "PUT")
+        puts = sorted(q.key(b.dst) for q in proxy.of_run(run) if q.method == "PUT")
     finally:
         proxy.close()
     assert puts == [denied], puts
@@ -961,6 +964,62 @@ def test_journal_of_another_copy_is_refused(servers, fresh_buckets, tmp_path, ot
     assert uploads(servers.dst.client, b.dst) == []
 
 
+def test_journal_of_another_endpoint_is_refused(servers, fresh_buckets, tmp_path):
+    """The same r2://bucket/prefix at another endpoint (staging to
+    production: another server, or the same one by another URL) or with
+    another access key is another destination: the journal's done objects
+    are not there.  copy, resume and audit with the journal are refused
+    (exit 2, both identities named, nothing written); the journal's own
+    endpoint still resumes."""
+    b = fresh_buckets
+    path = tmp_path / "j"
+    make_journal(servers, b, path, dst_prefix="a")          # through 127.0.0.1:PORT
+    servers.src.client.put_object(Bucket=b.src, Key="d/new", Body=b"n" * 77)
+    before_dst = {k: (o["ETag"], o["LastModified"])
+                  for k, o in listing(servers.dst.client, b.dst).items()}
+    assert sorted(before_dst) == ["a/x", "a/y"]
+    # "production": a second server holding a bucket of the same name
+    prod = servers.src.new_client()
+    prod.create_bucket(Bucket=b.dst)
+    was = f"{servers.dst.url} (region auto, access key {servers.dst.access_key})"
+    port = servers.dst.port
+    others = {
+        "second server": (servers.src.url, servers.src.access_key, servers.src.secret_key),
+        "same server, other URL": (f"http://localhost:{port}", servers.dst.access_key,
+                                   servers.dst.secret_key),
+        "other access key": (servers.dst.url, "OTHERACCESSKEY01", "other-secret"),
+    }
+    copy = ["copy", f"s3://{b.src}/d", f"r2://{b.dst}/a", "--journal", path]
+    try:
+        for label, (url, key, secret) in others.items():
+            env = servers.barge_env(R2_ENDPOINT_URL=url, R2_ACCESS_KEY_ID=key,
+                                    R2_SECRET_ACCESS_KEY=secret)
+            now = f"{url} (region auto, access key {key})"
+            for args in (copy, ["resume", path]):
+                r = run_barge(args, env=env, timeout=60)
+                line = assert_refused(r, str(path), was, now, "give another --journal path")
+                assert "destination" in line, (label, line)
+            r = run_barge(["audit", f"s3://{b.src}/d", f"r2://{b.dst}/a", "--journal", path],
+                          env=env, timeout=60)
+            assert r.code == 2 and was in r.stderr and now in r.stderr, (label, ok(r))
+        # nothing was written at the other destinations, nor at the journal's
+        assert listing(prod, b.dst) == {}
+        assert uploads(prod, b.dst) == []
+        after_dst = {k: (o["ETag"], o["LastModified"])
+                     for k, o in listing(servers.dst.client, b.dst).items()}
+        assert after_dst == before_dst
+        assert [r["exit_code"] for r in journal_runs(path)] == [0]
+    finally:
+        for o in prod.list_objects_v2(Bucket=b.dst).get("Contents", []):
+            prod.delete_object(Bucket=b.dst, Key=o["Key"])
+        prod.delete_bucket(Bucket=b.dst)
+    # the journal's own endpoint and keys still resume
+    r = run_barge(["resume", path], env=servers.barge_env(), timeout=60)
+    assert r.code == 0, ok(r)
+    assert sorted(listing(servers.dst.client, b.dst)) == ["a/new", "a/x", "a/y"]
+    assert [r["exit_code"] for r in journal_runs(path)] == [0, 0]
+
+
 @pytest.mark.parametrize("value", ["bogus", ""])
 def test_bad_journal_sync_value(servers, fresh_buckets, tmp_path, value):
     b = fresh_buckets
@@ -989,8 +1048,9 @@ def test_second_barge_on_a_journal_in_use_is_refused(servers, fresh_buckets, tmp
                      ["copy", f"s3://{b.src}/d", f"r2://{b.dst}/d", "--journal", journal]):
             assert p.poll() is None, "the first copy ended too early:\n" + logs(p)
             r = run_barge(args, env=servers.barge_env(R2_ENDPOINT_URL=proxy.url), timeout=60)
-            # exit 2; `resume` may announce what it resumes before the refusal
-            assert r.code == 2, ok(r)
+            # exit 75 (temporary); `resume` may announce what it resumes
+            # before the refusal
+            assert r.code == 75, ok(r)
             last = r.stderr.strip().splitlines()[-1]
             assert str(journal) in last and "in use" in last, r.stderr
         assert p.wait(timeout=120) == 0, logs(p)
@@ -1012,9 +1072,11 @@ def test_journal_is_private_and_holds_no_secret(servers, fresh_buckets, tmp_path
     try:
         # killed mid-copy, so that the WAL is still there to be read
         kill_inside_upload(servers, b, journal, "d/big", tmp_path, proxy, min_parts=1)
+    except BaseException:
+        proxy.close()
+        raise
     finally:
         os.umask(old)
-        proxy.close()
 
     def check():
         files = journal_files(journal)
@@ -1029,9 +1091,15 @@ def test_journal_is_private_and_holds_no_secret(servers, fresh_buckets, tmp_path
                 assert s.encode() not in data, f"{f} contains a secret key"
         return files
 
-    files = check()
-    assert any(f.name.endswith("-wal") for f in files), "no WAL after kill -9 (not WAL mode?)"
-    r = run_barge(["resume", journal], env=servers.barge_env(), timeout=120)
+    try:
+        files = check()
+        assert any(f.name.endswith("-wal") for f in files), "no WAL after kill -9 (not WAL mode?)"
+        # through the same proxy: the journal belongs to the endpoint it names
+        proxy.rate = None
+        r = run_barge(["resume", journal], env=servers.barge_env(R2_ENDPOINT_URL=proxy.url),
+                      timeout=120)
+    finally:
+        proxy.close()
     assert r.code == 0, ok(r)
     check()
     assert_same_objects(servers.dst.client, b.dst, want)

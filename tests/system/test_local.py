@@ -735,7 +735,7 @@ def test_download_holds_a_few_mib_per_part_not_the_part(servers, fresh_buckets, 
 
 def test_download_interrupted_mid_part(servers, fresh_buckets, tmp_path):
     """Ctrl-C while parts are being written behind their GETs.  Without a
-    journal: barge says "interrupted", exits non-zero and removes its
+    journal: barge says "interrupted", exits 130 and removes its
     temporary file.  With one: the temporary file stays, and the same
     command run again completes the file whole."""
     b = fresh_buckets
@@ -758,7 +758,7 @@ def test_download_interrupted_mid_part(servers, fresh_buckets, tmp_path):
                              sig=signal.SIGINT)
             err = log.read_text(errors="replace")
             codes[bool(journal)] = code
-            assert code == 1 and "interrupted" in err, (code, err[-2000:])
+            assert code == 130 and "interrupted" in err, (code, err[-2000:])
             assert not (out / "big.bin").exists(), "a file in place after an interrupt"
             left = [n for n in os.listdir(out) if PARTIAL_RE.match(n)] if out.exists() else []
             if not journal:

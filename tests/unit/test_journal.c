@@ -18,6 +18,10 @@
 
 static char dir[64];
 
+/* The endpoints of the runs below. */
+static const bg_jident SRC_ID = { "http://127.0.0.1:9000", "us-east-1", "AKIDSRC" };
+static const bg_jident DST_ID = { "https://acct.r2.cloudflarestorage.com", "auto", "R2KEY" };
+
 static void path_of(char *out, size_t cap, const char *name)
 {
 	snprintf(out, cap, "%s/%s", dir, name);
@@ -153,7 +157,7 @@ static void test_roundtrip(void)
 	CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
 	CHECK_INT(bg_journal_locations(j, src, sizeof(src), dst, sizeof(dst), opts, sizeof(opts),
 				       &st), 1);
-	CHECK_INT(bg_journal_begin_run(j, "s3://src/pre", "r2://dst", "{\"concurrency\":8}", &st),
+	CHECK_INT(bg_journal_begin_run(j, "s3://src/pre", "r2://dst", &SRC_ID, &DST_ID, "{\"concurrency\":8}", &st),
 		  BG_OK);
 	CHECK(bg_journal_committed(j) > 0);
 	/* -wal and -shm are not readable by others either */
@@ -270,11 +274,11 @@ static void test_roundtrip(void)
 
 	/* another source or destination is refused; the same is a new run */
 	st.code = BG_OK;
-	CHECK_INT(bg_journal_begin_run(j, "s3://other", "r2://dst", "{}", &st), BG_E_CONFIG);
+	CHECK_INT(bg_journal_begin_run(j, "s3://other", "r2://dst", &SRC_ID, &DST_ID, "{}", &st), BG_E_CONFIG);
 	CHECK(strstr(st.msg, path) != NULL);
 	CHECK(strstr(st.msg, "s3://src/pre") != NULL);
-	CHECK_INT(bg_journal_begin_run(j, "s3://src/pre", "r2://dst2", "{}", &st), BG_E_CONFIG);
-	CHECK_INT(bg_journal_begin_run(j, "s3://src/pre", "r2://dst", "{}", &st), BG_OK);
+	CHECK_INT(bg_journal_begin_run(j, "s3://src/pre", "r2://dst2", &SRC_ID, &DST_ID, "{}", &st), BG_E_CONFIG);
+	CHECK_INT(bg_journal_begin_run(j, "s3://src/pre", "r2://dst", &SRC_ID, &DST_ID, "{}", &st), BG_OK);
 	wait_committed(j, bg_journal_run_progress(j, &(bg_jtotals){ .retries = 3 }));
 	CHECK_INT(bg_journal_end_run(j, 0, NULL, &st), BG_OK); /* keeps the totals */
 	CHECK_INT(q_int(path, "SELECT retries FROM runs WHERE id = 2"), 3);
@@ -298,7 +302,7 @@ static void test_roundtrip(void)
 	CHECK_INT(q_int(path, "SELECT objects_in_progress FROM progress"), 1);
 	CHECK_INT(q_int(path, "SELECT count(*) FROM failures"), 1);
 	CHECK_INT(q_int(path, "PRAGMA application_id"), 0x62617267);
-	CHECK_INT(q_int(path, "PRAGMA user_version"), 2);
+	CHECK_INT(q_int(path, "PRAGMA user_version"), 3);
 }
 
 /* Attempts add up across records (and runs). */
@@ -327,6 +331,115 @@ static void test_attempts(void)
 	jclose(j);
 	CHECK_INT(q_int(path, "SELECT attempts FROM parts WHERE number = 1"), 9);
 	CHECK_INT(q_int(path, "SELECT state = 'uploaded' FROM parts WHERE number = 1"), 1);
+}
+
+/* One begin_run on a journal opened for it; its result, message in st. */
+static bg_err begin_with(const char *path, const bg_jident *src, const bg_jident *dst,
+			 bg_status *st)
+{
+	bg_journal *j = jopen(path, BG_J_CREATE);
+	bg_err e;
+
+	if (!j)
+		return BG_E_INTERNAL;
+	e = bg_journal_begin_run(j, "s3://a", "r2://b", src, dst, NULL, st);
+	if (!e)
+		bg_journal_end_run(j, 0, NULL, st);
+	jclose(j);
+	return e;
+}
+
+/* The endpoints a journal belongs to: recorded by the first run, and a
+ * later run (or audit) at another endpoint, region or access key refused
+ * with both named; a journal without them (an older barge's) adopts the
+ * next run's. */
+static void test_identity(void)
+{
+	static const bg_jident staging = { "http://localhost:9000", "auto", "R2KEY" };
+	static const bg_jident other_key = { "https://acct.r2.cloudflarestorage.com", "auto",
+					     "OTHERKEY" };
+	static const bg_jident other_region = { "https://acct.r2.cloudflarestorage.com", "eu",
+						"R2KEY" };
+	static const bg_jident local = { "local", "", "" };
+	char path[128];
+	bg_status st = { 0 };
+	bg_journal *j;
+	int64_t aid;
+
+	path_of(path, sizeof(path), "ident.journal");
+	CHECK_INT(begin_with(path, &SRC_ID, &DST_ID, &st), BG_OK);
+	CHECK_INT(q_int(path, "SELECT count(*) FROM meta WHERE key = 'dst_endpoint' AND"
+			" value = 'https://acct.r2.cloudflarestorage.com'"), 1);
+	CHECK_INT(q_int(path, "SELECT count(*) FROM meta WHERE key = 'src_key_id' AND"
+			" value = 'AKIDSRC'"), 1);
+	CHECK_INT(begin_with(path, &SRC_ID, &DST_ID, &st), BG_OK);
+	CHECK_INT(begin_with(path, &SRC_ID, &staging, &st), BG_E_CONFIG);
+	CHECK(strstr(st.msg, "destination r2://b at https://acct.r2.cloudflarestorage.com "
+		      "(region auto, access key R2KEY), not at http://localhost:9000 (region auto, "
+		      "access key R2KEY)") != NULL);
+	CHECK(strstr(st.msg, "give another --journal path") != NULL);
+	CHECK_INT(begin_with(path, &SRC_ID, &other_key, &st), BG_E_CONFIG);
+	CHECK(strstr(st.msg, "OTHERKEY") != NULL);
+	CHECK_INT(begin_with(path, &SRC_ID, &other_region, &st), BG_E_CONFIG);
+	CHECK_INT(begin_with(path, &local, &DST_ID, &st), BG_E_CONFIG);
+	CHECK(strstr(st.msg, "source s3://a") != NULL && strstr(st.msg, "a local path") != NULL);
+	CHECK_INT(q_int(path, "SELECT count(*) FROM runs"), 2);
+	/* audits: checked where given */
+	j = jopen(path, 0);
+	if (j) {
+		bg_jaudit_begin a = { .src = "s3://a", .dst = "r2://b", .sample = -1,
+				      .src_id = &SRC_ID, .dst_id = &staging };
+		CHECK_INT(bg_journal_begin_audit(j, &a, &aid, &st), BG_E_CONFIG);
+		CHECK(strstr(st.msg, "audit with the endpoints") != NULL);
+		a.dst_id = &DST_ID;
+		CHECK_INT(bg_journal_begin_audit(j, &a, &aid, &st), BG_OK);
+		jclose(j);
+	}
+	/* a journal of a barge that recorded none adopts the next run's */
+	{
+		sqlite3 *db = NULL;
+
+		CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+		CHECK(sqlite3_exec(db, "DELETE FROM meta WHERE key LIKE '%\\_endpoint' ESCAPE '\\'"
+				   " OR key LIKE '%\\_region' ESCAPE '\\' OR key LIKE"
+				   " '%\\_key\\_id' ESCAPE '\\'", NULL, NULL, NULL) == SQLITE_OK);
+		sqlite3_close(db);
+	}
+	CHECK_INT(q_int(path, "SELECT count(*) FROM meta WHERE key LIKE 'dst%'"), 1);
+	CHECK_INT(begin_with(path, &SRC_ID, &staging, &st), BG_OK);
+	CHECK_INT(q_int(path, "SELECT count(*) FROM meta WHERE key = 'dst_endpoint' AND"
+			" value = 'http://localhost:9000'"), 1);
+	CHECK_INT(begin_with(path, &SRC_ID, &DST_ID, &st), BG_E_CONFIG);
+	CHECK_INT(q_int(path, "SELECT count(*) FROM runs"), 3);
+}
+
+/* runs_summary names the outcome of every exit code barge records. */
+static void test_outcomes(void)
+{
+	static const struct {
+		int code;
+		const char *outcome;
+	} want[] = { { 0, "ok" }, { 1, "some objects failed" }, { 2, "error" },
+		     { 75, "temporary" }, { 130, "interrupted (SIGINT)" },
+		     { 143, "interrupted (SIGTERM)" } };
+	char path[128], sql[160];
+	bg_status st = { 0 };
+	bg_journal *j;
+
+	path_of(path, sizeof(path), "outcomes.journal");
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		j = jopen(path, BG_J_CREATE);
+		if (!j)
+			return;
+		CHECK_INT(bg_journal_begin_run(j, "s3://a", "r2://b", &SRC_ID, &DST_ID, NULL, &st), BG_OK);
+		CHECK_INT(bg_journal_end_run(j, want[i].code, NULL, &st), BG_OK);
+		jclose(j);
+		snprintf(sql, sizeof(sql), "SELECT outcome = '%s' FROM runs_summary WHERE id = %zu",
+			 want[i].outcome, i + 1);
+		CHECK_INT(q_int(path, sql), 1);
+		snprintf(sql, sizeof(sql), "SELECT exit_code FROM runs WHERE id = %zu", i + 1);
+		CHECK_INT(q_int(path, sql), want[i].code);
+	}
 }
 
 /* Opens path every way; each must fail with a message naming it, and the
@@ -376,7 +489,7 @@ static void make_journal(const char *path, int nobj)
 
 	if (!j)
 		return;
-	CHECK_INT(bg_journal_begin_run(j, "s3://a", "r2://b", "{}", &st), BG_OK);
+	CHECK_INT(bg_journal_begin_run(j, "s3://a", "r2://b", &SRC_ID, &DST_ID, "{}", &st), BG_OK);
 	for (int i = 0; i < nobj; i++) {
 		char key[64];
 		bg_jobject_rec r = { .id = bg_journal_new_id(j), .key = key, .size = 100,
@@ -390,8 +503,9 @@ static void make_journal(const char *path, int nobj)
 }
 
 /* A version-1 journal (made by turning a fresh one back into v1: the
- * audit tables gone, user_version 1) opens, is migrated to 2, and keeps
- * its rows; then an audit and its findings are recorded. */
+ * audit tables gone, the views of version 1, user_version 1) opens, is
+ * migrated to 2 and 3, and keeps its rows; then an audit and its findings
+ * are recorded. */
 static void test_migrate_v1_and_audit(void)
 {
 	char path[128], xxh[65];
@@ -405,8 +519,8 @@ static void test_migrate_v1_and_audit(void)
 	make_journal(path, 3);
 	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
 	CHECK(sqlite3_exec(db, "DROP VIEW audits_summary; DROP TABLE audit_findings;"
-			   " DROP TABLE audits; DELETE FROM meta WHERE key = 'schema_v2_at';"
-			   " PRAGMA user_version = 1", NULL, NULL, NULL) == SQLITE_OK);
+			   " DROP TABLE audits; DELETE FROM meta WHERE key IN ('schema_v2_at',"
+			   " 'schema_v3_at'); PRAGMA user_version = 1", NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
 	CHECK_INT(q_int(path, "PRAGMA user_version"), 1);
 
@@ -419,9 +533,10 @@ static void test_migrate_v1_and_audit(void)
 	j = jopen(path, 0);
 	if (!j)
 		return;
-	CHECK_INT(q_int(path, "PRAGMA user_version"), 2);
+	CHECK_INT(q_int(path, "PRAGMA user_version"), 3);
 	CHECK_INT(q_int(path, "SELECT count(*) FROM objects"), 3);
 	CHECK_INT(q_int(path, "SELECT count(*) FROM meta WHERE key = 'schema_v2_at'"), 1);
+	CHECK_INT(q_int(path, "SELECT count(*) FROM meta WHERE key = 'schema_v3_at'"), 1);
 	CHECK_INT(q_int(path, "SELECT count(*) FROM audits"), 0);
 
 	CHECK_INT(bg_journal_audit_lookup(j, "some/prefix/object-000001", &o, xxh, &st), 1);
@@ -511,7 +626,7 @@ static void test_refusals(void)
 	path_of(path, sizeof(path), "newer.journal");
 	make_journal(path, 1);
 	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-	CHECK(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
 	refused(path, "a journal of a newer schema");
 
@@ -563,7 +678,7 @@ static void test_refusals(void)
 			bg_journal *j2 = NULL;
 			bg_status st = { 0 };
 
-			CHECK_INT(bg_journal_open(&j2, real, 0, BG_JSYNC_NORMAL, &st), BG_E_CONFIG);
+			CHECK_INT(bg_journal_open(&j2, real, 0, BG_JSYNC_NORMAL, &st), BG_E_BUSY);
 			CHECK(strstr(st.msg, "in use") != NULL);
 			jclose(j);
 		}
@@ -622,7 +737,7 @@ static void test_write_error(void)
 	j = jopen(path, BG_J_CREATE);
 	if (!j)
 		return;
-	CHECK_INT(bg_journal_begin_run(j, "s3://a", "r2://b", NULL, &st), BG_OK);
+	CHECK_INT(bg_journal_begin_run(j, "s3://a", "r2://b", &SRC_ID, &DST_ID, NULL, &st), BG_OK);
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	signal(SIGXFSZ, SIG_IGN);
@@ -663,7 +778,7 @@ static void test_replaced(void)
 	j = jopen(path, BG_J_CREATE);
 	if (!j)
 		return;
-	CHECK_INT(bg_journal_begin_run(j, "s3://a", "r2://b", NULL, &st), BG_OK);
+	CHECK_INT(bg_journal_begin_run(j, "s3://a", "r2://b", &SRC_ID, &DST_ID, NULL, &st), BG_OK);
 	CHECK(rename(path, moved) == 0);
 	for (int i = 0; i < 300 && !bg_journal_error_state(j, &st); i++) {
 		struct timespec ts = { 0, 10000000 };
@@ -692,7 +807,7 @@ static void test_status(void)
 	j = jopen(path, BG_J_CREATE);
 	if (!j)
 		return;
-	CHECK_INT(bg_journal_begin_run(j, "s3://a \"q\"", "r2://b", "{}", &st), BG_OK);
+	CHECK_INT(bg_journal_begin_run(j, "s3://a \"q\"", "r2://b", &SRC_ID, &DST_ID, "{}", &st), BG_OK);
 	bg_jobject_rec r1 = { .id = bg_journal_new_id(j), .key = "ok", .size = 1536,
 			      .state = BG_JS_DONE };
 	bg_jobject_rec r2 = { .id = bg_journal_new_id(j), .key = "bad\"key\\\n\x01",
@@ -759,6 +874,8 @@ int main(void)
 	}
 	test_roundtrip();
 	test_attempts();
+	test_outcomes();
+	test_identity();
 	test_refusals();
 	test_migrate_v1_and_audit();
 	test_many();
