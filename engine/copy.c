@@ -3418,7 +3418,10 @@ static bg_err preflight(bg_copy *cp, bg_status *st)
 				       "access to destination bucket '%s' at %s denied (HTTP 403): check the %s keys",
 				       cp->o->dst.bucket, cp->o->dst_ep.url,
 				       cp->o->dst.kind == BG_LOC_R2 ? "R2_ACCESS_KEY_ID/R2_SECRET_ACCESS_KEY" : "destination");
-		return bg_fail(st, BG_E_CONFIG, "cannot reach destination bucket '%s' at %s: %s",
+		/* Refused, reset, timed out, 5xx after every retry: the endpoint
+		 * may come back; anything else is for the user to fix. */
+		return bg_fail(st, out == BG_S3_RETRY ? BG_E_NET : BG_E_CONFIG,
+			       "cannot reach destination bucket '%s' at %s: %s",
 			       cp->o->dst.bucket, cp->o->dst_ep.url, msg);
 	}
 }
