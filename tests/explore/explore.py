@@ -223,8 +223,8 @@ def make_scenario(seed: int) -> Scenario:
     jfault = None
     for _ in range(r.choices([0, 1, 2], [1.5, 6.5, 2])[0]):
         kind = r.choices(kinds, weights)[0]
-        if kind in ("jfault", "sigkill") and not journal:
-            kind = "sigint"   # without a journal, kill -9 leaves uploads nobody knows
+        if kind == "jfault" and not journal:
+            kind = "sigint"
         if kind == "jfault":
             if jfault is None:
                 nth = r.choice([r.randint(1, 20), r.randint(20, 120), r.randint(100, 400)])
@@ -233,6 +233,8 @@ def make_scenario(seed: int) -> Scenario:
                           + (",sticky=1" if r.random() < 0.5 else ""))
             continue
         ev = Event(kind, _trigger(r, est))
+        if kind == "fatal-list403" and r.random() < 0.6:
+            ev.trigger = ("op", "src", "list", 1)  # a listing is one page here: refuse it
         if kind == "sigint2":
             ev.arg["gap"] = round(r.uniform(0.05, 1.5), 3)
         if kind == "overwrite":
@@ -313,22 +315,24 @@ class Moto:
 
 
 class ExplorerProxy(FaultProxy):
-    """A FaultProxy whose hooks see every request as it arrives, before it
-    is forwarded: an event triggered by the Nth request happens while that
-    request waits (a SIGINT lands while a list page is on its way)."""
+    """A FaultProxy whose hooks see every request as it arrives, before its
+    fault is picked and before it is forwarded: an event triggered by the
+    Nth request happens while that request waits (a SIGINT lands while a
+    list page is on its way)."""
 
     def __init__(self, *a, **kw):
         self.hooks: list = []
         super().__init__(*a, **kw)
 
     def _pick(self, method):
-        fault = super()._pick(method)
+        # The hooks run first, with the counts this request will have, so
+        # a refusal a trigger turns on applies to the triggering request.
         op = getattr(self._tl, "op", "other")
         with self.lock:
-            total, per_op = self.counts["requests"], self.ops[op]
+            total, per_op = self.counts["requests"] + 1, self.ops[op] + 1
         for hook in list(self.hooks):
             hook(op, total, per_op)
-        return fault
+        return super()._pick(method)
 
     def add_rule(self, rule: Rule, front: bool = True):
         with self.lock:
@@ -347,6 +351,14 @@ def md5(b: bytes) -> str:
 def last_line(text: str) -> str:
     lines = [l for l in text.splitlines() if l.strip()]
     return lines[-1] if lines else ""
+
+
+def gist(text: str) -> str:
+    """The line of barge's stderr that says why: its last 'barge:' line
+    that is not the journal's or the summary's, else the last line."""
+    lines = [l for l in text.splitlines() if l.startswith("barge:")
+             and not l.startswith("barge: resuming")]
+    return (lines[-1] if lines else last_line(text))[:300]
 
 
 def signame(code: int) -> str:
@@ -391,6 +403,7 @@ class SeedRun:
         self.pending: list = []       # (t due, Event) time triggers
         self.stops: list = []         # t of each stop signal delivered
         self.fired: list = []         # events whose trigger came
+        self.early: set = set()       # signals sent before barge's first request
 
     # -- log
     def note(self, msg: str):
@@ -495,8 +508,11 @@ class SeedRun:
         with self.lock:
             running = self.alive()
             if running:
+                idle = not (self.src_proxy.counts["requests"] or self.dst_proxy.counts["requests"])
                 os.kill(self.proc.pid, sig)
                 t = time.monotonic()
+                if idle:
+                    self.early.add(sig)
                 self.effects.append((t, what, sig))
                 if sig in (signal.SIGINT, signal.SIGTERM):
                     self.stops.append(t)
@@ -556,6 +572,18 @@ class SeedRun:
             self.fire(ev)
         proxy.hooks.append(hook)
 
+    def threads(self) -> str:
+        """Each barge thread's name, state and kernel wait channel."""
+        out = []
+        for task in sorted(Path(f"/proc/{self.proc.pid}/task").glob("*")):
+            try:
+                st = (task / "stat").read_text()
+                name, state = st[st.index("(") + 1:st.rindex(")")], st[st.rindex(")") + 2]
+                out.append(f"{name} {state} {(task / 'wchan').read_text() or '-'}")
+            except (OSError, ValueError):
+                pass
+        return "; ".join(out) or "none readable"
+
     def watch_stderr(self, path: Path, pos: int) -> tuple:
         """(new position, True if a jfault line appeared)."""
         try:
@@ -574,11 +602,12 @@ class SeedRun:
         out = open(self.work / "barge.stdout", "wb")
         err_path = self.work / "barge.stderr"
         err = open(err_path, "wb")
+        env = self.env(True)
         self.t0 = time.monotonic()
-        self.proc = subprocess.Popen([str(self.barge), *args], env=self.env(True),
-                                     stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        for ev in self.sc.events:
+        for ev in self.sc.events:  # before barge can make a request
             self.arm(ev)
+        self.proc = subprocess.Popen([str(self.barge), *args], env=env,
+                                     stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         bounds = [(self.t0 + self.run_timeout, "liveness-timeout",
                    f"no exit {self.run_timeout:.0f} s after the start")]
         seen_hits, err_pos, jfault_t, nsigs, hung = set(), 0, None, 0, False
@@ -625,6 +654,7 @@ class SeedRun:
             t_end, name, detail = min(bounds)
             if now > t_end:
                 self.violate(name, f"{detail}; killed at {now - self.t0:.1f} s")
+                self.note("threads at the kill: " + self.threads())
                 self.proc.kill()
                 self.proc.wait()
                 hung = True
@@ -783,12 +813,12 @@ class SeedRun:
         elif sigs.count(signal.SIGINT) >= 2:
             allowed, why, zero_if_complete = {-signal.SIGINT, 130}, ["a second SIGINT"], False
         else:
-            if signal.SIGINT in sigs:
-                allowed.add(130)
-                why.append("SIGINT")
-            if signal.SIGTERM in sigs:
-                allowed.add(143)
-                why.append("SIGTERM")
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                if sig in sigs:
+                    allowed.add(SIGNAL_CODES[sig])
+                    why.append(sig.name)
+                    if sig in self.early:  # before any work: dying of it is fine
+                        allowed.add(-sig)
             if fatal:
                 allowed.add(EX_USAGE)
                 why += fatal_hit + (["journal fault"] if self.jfault_fired else [])
@@ -805,15 +835,13 @@ class SeedRun:
         if code == 0 and zero_if_complete:
             return  # exit 0 is only checked for completeness (below)
         if code is not None and code < 0 and -code not in (signal.SIGKILL, signal.SIGINT):
-            self.violate("crash", f"killed by {signame(code)}; last stderr line: "
-                         f"{last_line(stderr)!r}")
+            self.violate("crash", f"killed by {signame(code)}: {gist(stderr)!r}")
             return
         extra = ""
         if code == 0 and self.stops:
             extra = f" (source GETs/lists started after the stop: {self.gets_after(min(self.stops))})"
         self.violate("exit-code", f"exit {code}, expected {sorted(allowed)} "
-                     f"({', '.join(why) or 'no event reached barge'}){extra}; last stderr line: "
-                     f"{last_line(stderr)!r}")
+                     f"({', '.join(why) or 'no event reached barge'}){extra}: {gist(stderr)!r}")
 
     def run_resume(self, dst_before: dict):
         for proxy in (self.src_proxy, self.dst_proxy):
@@ -830,6 +858,7 @@ class SeedRun:
         else:
             args = self.copy_args()
         self.note("final clean run: barge " + " ".join(args))
+        self.resume_marks = (len(self.src_proxy.requests), len(self.dst_proxy.requests))
         t = time.monotonic()
         with open(self.work / "resume.stdout", "wb") as out, \
                 open(self.work / "resume.stderr", "wb") as err:
@@ -847,7 +876,7 @@ class SeedRun:
         if code is None:
             self.violate("liveness-resume", f"the clean resume ran past {self.resume_timeout:.0f} s")
         elif code != 0:
-            self.violate("resume-exit", f"exit {code}; last stderr line: {last_line(stderr)!r}")
+            self.violate("resume-exit", f"exit {code}: {gist(stderr)!r}")
             self.check_error_line(code, stderr, "resume")
         dst = self.dst_state()
         problems = self.completeness(dst, current=True)
@@ -861,8 +890,8 @@ class SeedRun:
         uploads = [u["Key"] for page in self.s3.get_paginator("list_multipart_uploads")
                    .paginate(Bucket=self.dst_bucket) for u in page.get("Uploads", [])]
         if uploads:
-            self.violate("uploads-left", f"{len(uploads)} incomplete multipart uploads: "
-                         f"{uploads[:3]}")
+            self.violate("uploads-left", f"{len(uploads)} incomplete multipart uploads "
+                         f"({'with' if self.sc.journal else 'without'} a journal): {uploads[:3]}")
         self.check_journal(dst, "after-resume")
 
     def run(self):
@@ -888,8 +917,11 @@ class SeedRun:
                             ("dst", getattr(self, "dst_proxy", None))):
             if proxy is None:
                 continue
+            mark = getattr(self, "resume_marks", (None, None))[name == "dst"]
             with open(self.work / f"{name}-proxy.log", "w") as f:
-                for t, method, op, key, fault in list(proxy.requests):
+                for i, (t, method, op, key, fault) in enumerate(list(proxy.requests)):
+                    if i == mark:
+                        f.write("---- the final clean run\n")
                     f.write(f"{t - self.t0:8.3f} {method:6} {op:12} {fault or '-':20} {key}\n")
 
 
