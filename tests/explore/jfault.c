@@ -21,8 +21,10 @@
  *           bytes asked for, really written (a sync or truncate fails EIO)
  *
  * Without BARGE_JFAULT it only forwards.  It prints nothing unless it
- * injects, and then one line to stderr at the first injection, prefixed
- * "jfault:" (the explorer watches for it to time the fault). */
+ * injects, and then one line to stderr, prefixed "jfault:", at the first
+ * injection into each open file (the explorer times the fault by it, and
+ * tells a failed WAL append, which SQLite reports, from a failed
+ * checkpoint write, which SQLite ignores). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -38,8 +40,9 @@ static int cfg_on, cfg_ops = OP_WRITE, cfg_err = ENOSPC, cfg_short, cfg_sticky;
 static long cfg_nth = 1;
 static char cfg_match[256] = ".journal";
 static long calls;              /* matching calls so far (atomic) */
-static int told;                /* the one stderr line was printed (atomic) */
-static signed char fd_seen[FD_CACHE]; /* 0 unknown, 1 matches, -1 does not */
+/* per fd: 0 unknown, -1 does not match, 1 matches, 2 matches and its
+ * first injection was told */
+static signed char fd_seen[FD_CACHE];
 
 /* real_NAME: libc's NAME, looked up once (the pointer types come from
  * the prototypes in <unistd.h>, which this file's definitions match). */
@@ -105,7 +108,7 @@ static int inject(int op, int fd, const char *fn)
 	long nth = __atomic_add_fetch(&calls, 1, __ATOMIC_RELAXED);
 	if (nth != cfg_nth && !(cfg_sticky && nth > cfg_nth))
 		return 0;
-	if (!__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED)) {
+	if (fd >= FD_CACHE || __atomic_exchange_n(&fd_seen[fd], 2, __ATOMIC_RELAXED) != 2) {
 		char link[64], path[512] = "?", line[768];
 		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 		ssize_t pn = readlink(link, path, sizeof(path) - 1);
