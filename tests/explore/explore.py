@@ -816,7 +816,7 @@ class SeedRun:
         return sum(1 for (ta, _m, op, _k, _f) in list(self.src_proxy.requests)
                    if ta > t + AFTER_STOP_SLACK and op in ("get", "list"))
 
-    def check_exit(self, code: int, stderr: str, dst: dict):
+    def check_exit(self, code: int, stderr: str):
         sc = self.sc
         effects = [(t, what, s) for t, what, s in self.effects]
         sigs = [s for _, _, s in effects if s is not None]
@@ -871,7 +871,7 @@ class SeedRun:
         self.violate("exit-code", f"exit {code}, expected {sorted(allowed)} "
                      f"({', '.join(why) or 'no event reached barge'}){extra}: {gist(stderr)!r}")
 
-    def run_resume(self, dst_before: dict):
+    def run_resume(self):
         for proxy in (self.src_proxy, self.dst_proxy):
             proxy.clear()
         if self.sc.journal:
@@ -942,7 +942,7 @@ class SeedRun:
         self.check_sanitizer("run")
         dst = self.dst_state()
         if code is not None:
-            self.check_exit(code, stderr, dst)
+            self.check_exit(code, stderr)
             self.check_error_line(code, stderr, "run")
             if code == 0:
                 problems = self.completeness(dst, current=False)
@@ -950,7 +950,7 @@ class SeedRun:
                     self.violate("exit0-incomplete", f"{len(problems)} objects: "
                                  + "; ".join(problems[:3]))
         self.check_journal(dst, "after-run")
-        self.run_resume(dst)
+        self.run_resume()
 
     def write_logs(self):
         (self.work / "scenario.txt").write_text(describe(self.sc) + "\n")
