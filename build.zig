@@ -117,6 +117,14 @@ pub fn build(b: *std.Build) void {
         test_step.dependOn(&run.step);
     }
 
+    // libjfault.so: the LD_PRELOAD shim that fails journal writes on
+    // demand, for the schedule explorer (tests/explore/, docs/faults.md).
+    const jfault = b.addSharedLibrary(.{ .name = "jfault", .target = target, .optimize = optimize });
+    jfault.addCSourceFile(.{ .file = b.path("tests/explore/jfault.c"), .flags = &c_flags });
+    jfault.linkLibC();
+    jfault.linkSystemLibrary("dl");
+    b.installArtifact(jfault);
+
     // barge-synth: the synthetic S3 endpoint and the bare relay of the
     // benchmarks (bench/synth/, docs/bench.md).  Uses the library's util.c.
     const synth = b.addExecutable(.{ .name = "barge-synth", .target = target, .optimize = optimize });

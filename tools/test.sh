@@ -4,7 +4,8 @@
 # unit tests again under AddressSanitizer (gcc), the system tests against
 # moto and Ceph RGW on loopback (started and stopped by the tests), and a
 # seconds-long benchmark run that keeps the harness working; a 10-s run of
-# each fuzz target, and a subset of the system tests under ASan + UBSan.
+# each fuzz target, a subset of the system tests under ASan + UBSan, and
+# last issue 17's schedule explorer for 150 s (tests/explore/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,3 +55,14 @@ if [[ -x zig-out/asan/barge ]]; then
 		exit 1
 	fi
 fi
+# Issue 17's schedule explorer (tests/explore/README.md): the journal fault
+# shim fires, the explorer catches nine broken fake barges, then 150 s of
+# seeded runs with faults and events at random moments (about 70 seeds with
+# -j 2). Last, so that its findings do not hide the steps above. The long
+# campaign: python3 tests/explore/explore.py --seeds 1-2000 -j 2 -q --out DIR
+echo "== schedule explorer: jfault shim, self-test, 150 s of seeds (Debug build)"
+python3 -m pytest -q -p no:cacheprovider tests/explore/test_jfault.py
+python3 tests/explore/explore.py --self-test
+explore_logs=$(mktemp -d)
+echo "explorer: logs of failing seeds go to $explore_logs"
+python3 tests/explore/explore.py --budget 150 -j 2 -q --out "$explore_logs" --barge zig-out/bin/barge

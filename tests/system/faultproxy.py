@@ -11,6 +11,8 @@ Fault classes
     429           429 TooManyRequests with Retry-After: `retry_after` (1 s)
     429-no-retry-after  429 TooManyRequests without Retry-After
     500           500 InternalError
+    403           403 AccessDenied (a permanent refusal: keys or policy)
+    404-bucket    404 NoSuchBucket (the bucket is gone)
     reset         the connection is reset without an answer
     reset-upload  half of the request body is read, then the connection is
                   reset (an upload cut mid-body; only requests with a body)
@@ -76,8 +78,8 @@ from typing import Optional, Sequence
 
 from proxybase import Listener, content_length, header
 
-BEFORE = {"503", "429", "429-no-retry-after", "500", "reset", "reset-upload", "delay",
-          "complete-error"}
+BEFORE = {"503", "429", "429-no-retry-after", "500", "403", "404-bucket", "reset",
+          "reset-upload", "delay", "complete-error"}
 AFTER = {"truncate", "reset-body", "stall", "complete-error-after", "corrupt-body"}
 PACED = {"slow-body"}
 ALL_FAULTS = BEFORE | AFTER | PACED
@@ -89,6 +91,8 @@ _ERRORS = {
     "429": (429, "Too Many Requests", "TooManyRequests", "Rate limit exceeded."),
     "429-no-retry-after": (429, "Too Many Requests", "TooManyRequests", "Rate limit exceeded."),
     "500": (500, "Internal Server Error", "InternalError", "We encountered an internal error."),
+    "403": (403, "Forbidden", "AccessDenied", "Access Denied"),
+    "404-bucket": (404, "Not Found", "NoSuchBucket", "The specified bucket does not exist"),
 }
 
 
