@@ -89,6 +89,14 @@ struct obj {
 	bool failed;     /* finish by aborting then reporting */
 	bool restart;    /* source changed: abort, then start over */
 	bool no_reuse;   /* the source's part layout proved not uniform */
+	/* A single-part source copied in parts: its ETag is the MD5 of the
+	 * whole object, and no destination ETag can be compared with it.  So
+	 * the parts' bytes, as read, go through one MD5 in part order
+	 * (whole_turn), compared with the ETag before Complete. */
+	bool whole_md5;
+	bool whole_ok;        /* the MD5 of every part's bytes matched the ETag */
+	uint32_t whole_next;  /* the next part the MD5 takes */
+	bg_md5 whole;
 	bool etag_opaque; /* SSE-KMS/SSE-C source: its ETag is no MD5 of the bytes,
 			   * so no ETag comparison can prove them (barge's own
 			   * proof, the parts' MD5s, stands alone) */
@@ -142,6 +150,7 @@ typedef enum xphase {
 	X_HASH,  /* read; its MD5 still to finish (md5_turn) */
 	X_READY, /* read and hashed; waiting for an upload slot */
 	X_PUT,   /* uploading it */
+	X_HOLD,  /* uploaded; its bytes wait for the object's MD5 (whole_turn) */
 } xphase;
 
 typedef struct xfer {
@@ -241,6 +250,7 @@ typedef struct bg_copy {
 	bool halting;
 	uint64_t halt_deadline; /* then halt_force drops what is left */
 	uint64_t left_open;     /* uploads halt_force could not abort */
+	unsigned denied[2];     /* 403s in a row: source, destination (note_refusal) */
 	uint64_t settled;       /* listed objects done, failed, skipped as done
 				 * before, or dropped as directory markers: a run
 				 * that ends unstopped has settled every one */
@@ -531,6 +541,59 @@ static void note_req(bg_copy *cp, bg_s3_req *r, bg_m_ep ep, bg_m_op op)
 	curl_easy_getinfo(r->http.easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb);
 	curl_easy_getinfo(r->http.easy, CURLINFO_TOTAL_TIME_T, &total);
 	bg_metrics_request(&cp->m, ep, op, r->status, (int)r->http.result, ttfb, total);
+}
+
+/* Answers that are not about one object but about the whole copy: the
+ * bucket is gone, the keys are refused, or access is denied request after
+ * request (keys revoked, a policy changed).  Each would fail every object
+ * that follows, one line each, so the run stops with one line instead.
+ * One AccessDenied can be a policy on one key: three in a row on a side,
+ * with no success between, are taken as the side's. */
+#define DENIED_IN_A_ROW 3
+
+static void set_fatal(bg_copy *cp, bg_err code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void note_refusal(bg_copy *cp, const bg_s3_req *r, bg_m_ep ep, bg_s3_outcome out)
+{
+	static const char *const creds[] = {
+		"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
+		"AccountProblem", "AllAccessDisabled",
+	};
+	bool dst = ep == BG_MX_DST;
+	const char *side = dst ? "destination" : "source";
+	const char *bucket = dst ? cp->o->dst.bucket : cp->o->src.bucket;
+	const char *url = dst ? cp->o->dst_ep.url : cp->o->src_ep.url;
+	const char *code = r->err.code;
+	if (out == BG_S3_DONE && r->status >= 200 && r->status < 300) {
+		cp->denied[dst] = 0;
+		return;
+	}
+	if (out != BG_S3_FAIL)
+		return;
+	if (strcmp(code, "NoSuchBucket") == 0) {
+		set_fatal(cp, BG_E_CONFIG, "the %s bucket '%s' does not exist (any more) at %s", side,
+			  bucket, url);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(creds) / sizeof(creds[0]); i++)
+		if (strcmp(code, creds[i]) == 0) {
+			set_fatal(cp, BG_E_CONFIG, "the %s at %s refuses barge's keys (%s): check the %s "
+				  "credentials", side, url, code, side);
+			return;
+		}
+	if (r->status == 403 && ++cp->denied[dst] >= DENIED_IN_A_ROW)
+		set_fatal(cp, BG_E_CONFIG, "the %s bucket '%s' at %s denies access (%s on %u requests "
+			  "in a row): check what the %s keys may do", side, bucket, url,
+			  code[0] ? code : "HTTP 403", cp->denied[dst], side);
+}
+
+/* bg_s3_classify, and what the answer says about the whole copy. */
+static bg_s3_outcome classify(bg_copy *cp, bg_s3_req *r, bg_m_ep ep, char *msg, size_t cap)
+{
+	bg_s3_outcome out = bg_s3_classify(r, msg, cap);
+	note_refusal(cp, r, ep, out);
+	return out;
 }
 
 /* Counts a retry by cause and tells the tool (logs). r NULL or integrity:
@@ -855,7 +918,12 @@ static bool jadmit(bg_copy *cp, obj *o, const bg_jobject *jo)
 	      jo->part_size))
 		return false;
 	uint64_t ps = jo->part_size;
-	if (same && jo->state == BG_JS_UPLOADING && jo->upload_id[0] && ps &&
+	/* A single-part source copied in parts is proved by one MD5 over all
+	 * its bytes in order (whole_turn): parts sent by an earlier run were
+	 * never in it, so its upload is not continued but made anew. */
+	unsigned char md5[16];
+	bool whole = !cp->ldst && bg_unhex16(o->etag, md5) == 0;
+	if (same && !whole && jo->state == BG_JS_UPLOADING && jo->upload_id[0] && ps &&
 	    ps <= (uint64_t)cp->pool.nblocks * POOL_BLOCK / 2 && jo->nparts >= 1 &&
 	    jo->nparts <= BG_PARTS_MAX && (o->size + ps - 1) / ps == jo->nparts) {
 		/* Continue it: parts the journal has and ListParts confirms stay. */
@@ -1207,6 +1275,74 @@ static void md5_finish(bg_copy *cp, xfer *x)
 	x->phase = X_READY; /* dispatch_data uploads it when a slot is free */
 }
 
+/* ---- the MD5 of a single-part source read in parts ---------------------
+ *
+ * Parts are read side by side and end in any order; the object's MD5
+ * takes them in part order.  A part whose GET is done waits, in whatever
+ * phase it is (hashing, waiting for an upload slot, uploading), until the
+ * parts before it are in; one already uploaded holds its blocks (X_HOLD)
+ * until then.  Parts are read in order, so the one the MD5 waits for is
+ * always in flight: nothing waits on a part that is not coming. */
+
+/* The transfer holding o's part i with its GET done, or NULL. */
+static xfer *whole_part(bg_copy *cp, const obj *o, uint32_t i)
+{
+	for (unsigned k = 0; k < cp->nxf; k++) {
+		xfer *x = &cp->xf[k];
+		if (x->o == o && x->part == i && x->phase != X_FREE && x->phase != X_GET)
+			return x;
+	}
+	return NULL;
+}
+
+/* The whole object is in the MD5: its bytes are the source's, or they
+ * were damaged on the way and the object is copied again. */
+static void whole_check(bg_copy *cp, obj *o)
+{
+	unsigned char got[16], want[16];
+	bg_md5_final(&o->whole, got);
+	if (bg_unhex16(o->etag, want) == 0 && memcmp(got, want, 16) == 0) {
+		o->whole_ok = true;
+		return;
+	}
+	if (o->restarts < MAX_RESTARTS) {
+		note_retry(cp, NULL, BG_M_GET, o->key, o->restarts + 1,
+			   "bytes read do not match the source ETag: the object is read again", true);
+		o->restart = true;
+	} else {
+		obj_fail(cp, o, "bytes read do not match the source ETag %s (read %d times)", o->etag,
+			 MAX_RESTARTS + 1);
+	}
+}
+
+static void whole_turn(bg_copy *cp)
+{
+	for (obj *o = cp->active_head; o;) {
+		obj *next = o->next; /* freeing the last held part may finish o */
+		xfer *x;
+		while (o->whole_md5 && !o->failed && !o->restart && o->whole_next < o->plan.nparts &&
+		       (x = whole_part(cp, o, o->whole_next))) {
+			bg_chain_cur at;
+			const unsigned char *p;
+			size_t n;
+			bg_chain_cur_start(&x->chain, &at);
+			while ((n = bg_chain_cur_peek(&cp->pool, &at, x->chain.len, &p)) > 0) {
+				bg_md5_update(&o->whole, p, n);
+				bg_chain_cur_advance(&cp->pool, &at, n);
+			}
+			o->whole_next++;
+			if (o->whole_next == o->plan.nparts)
+				whole_check(cp, o);
+			if (x->phase == X_HOLD) {
+				xfer_free(cp, x); /* may settle and finish o */
+				if (o->state == O_FREE)
+					break;
+			}
+		}
+		o = next;
+	}
+}
+
 /* ---- write-behind: a download's bytes go to its file as they arrive ---
  *
  * A download part holds a ring of at most WB_RING pool bytes, not the
@@ -1556,7 +1692,8 @@ static void xfer_judge(bg_copy *cp, xfer *x, bg_s3_req *r)
 	bg_m_op op = x->phase == X_GET ? BG_M_GET : o->plan.multipart ? BG_M_UPLOAD_PART : BG_M_PUT;
 	if (r == &x->sreq)
 		x->streaming = x->sended = false;
-	bg_s3_outcome out = bg_s3_classify(r, msg, sizeof(msg));
+	bg_s3_outcome out = classify(cp, r, x->phase == X_GET ? BG_MX_SRC : BG_MX_DST, msg,
+				     sizeof(msg));
 	bool integrity = false;
 	if (out == BG_S3_DONE && x->phase == X_GET && x->got != x->len) {
 		integrity = true;
@@ -1663,6 +1800,10 @@ static void xfer_judge(bg_copy *cp, xfer *x, bg_s3_req *r)
 			jpart(cp, o, x->part, true, tries);
 		if (o->parts_done == o->plan.nparts)
 			o->state = O_COMPLETE;
+		if (o->whole_md5 && x->part >= o->whole_next) {
+			x->phase = X_HOLD; /* whole_turn takes its bytes, then frees it */
+			return;
+		}
 	} else {
 		o->xxh[0] = x->digest;
 		cp->stats.parts_bytes += x->len;
@@ -2035,6 +2176,10 @@ static void dispatch_data(bg_copy *cp, uint64_t now)
 	}
 	for (unsigned i = 0; i < cp->nxf; i++) {
 		xfer *x = &cp->xf[i];
+		if (x->phase == X_HOLD && (x->o->failed || x->o->restart)) {
+			xfer_free(cp, x);
+			continue;
+		}
 		if (x->phase != X_READY)
 			continue;
 		if (x->o->failed || x->o->restart) {
@@ -2262,6 +2407,13 @@ static void planned_from_head(bg_copy *cp, obj *o)
 		return;
 	}
 	memset(o->pdone, 0, o->plan.nparts);
+	unsigned char md5[16];
+	o->whole_md5 = o->plan.multipart && !cp->ldst && !o->etag_opaque &&
+		       bg_unhex16(o->etag, md5) == 0;
+	o->whole_ok = false;
+	o->whole_next = 0;
+	if (o->whole_md5)
+		bg_md5_init(&o->whole);
 	o->state = o->plan.multipart ? O_CREATE : O_SMALL;
 }
 
@@ -2332,7 +2484,7 @@ static void ctl_done(bg_s3_req *r)
 	bg_m_op op = ctl_op(o->state);
 	bool local = r->tag == REQ_LOCAL; /* answered by local file work (see local_ctl) */
 	note_req(cp, r, ctl_ep(o->state), op);
-	bg_s3_outcome out = bg_s3_classify(r, msg, sizeof(msg));
+	bg_s3_outcome out = classify(cp, r, ctl_ep(o->state), msg, sizeof(msg));
 	bool integrity = false;
 
 	if (o->state == O_ABORT) {
@@ -2419,6 +2571,9 @@ static void ctl_done(bg_s3_req *r)
 			bg_strlcpy(o->err, keep, sizeof(o->err));
 			o->failed = true;
 			o->upload_id[0] = '\0';
+		} else if (o->sweeping) {
+			obj_fail(cp, o, "%s: an upload of this key whose CreateMultipartUpload answer was "
+				 "lost may be left open", full);
 		} else {
 			obj_fail(cp, o, "%s", full);
 		}
@@ -2809,6 +2964,8 @@ static bool needs_ctl(const obj *o)
 		return false;
 	if (cleaning(o))
 		return true;
+	if (o->state == O_COMPLETE && o->whole_md5 && !o->whole_ok)
+		return false; /* whole_turn has not seen every part's bytes yet */
 	switch (o->state) {
 	case O_HEAD:
 	case O_HEAD_PART:
@@ -3462,6 +3619,7 @@ bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 		sweep_orphans(cp);
 		dispatch_ctl(cp, now);
 		uint64_t hash_wait = md5_turn(cp);
+		whole_turn(cp);
 		dispatch_data(cp, now);
 		if (cp->j)
 			finish_journaled(cp);

@@ -283,3 +283,31 @@ def test_listing_page_read_again_is_counted_once(servers, fresh_buckets, tmp_pat
     assert proxy.ops["list"] == 2, proxy.ops  # the cut page was read again
     ticks = [json.loads(l) for l in r.stdout.splitlines() if '"type":"progress"' in l]
     assert ticks and ticks[-1]["listed_objects"] == 5, ticks[-1:]
+
+
+# ---- 7. refusals that are about the whole copy, not one object -----------------------
+
+@pytest.mark.parametrize("fault,side,says", [
+    ("403", "dst", "denies access"),
+    ("404-bucket", "src", "does not exist"),
+], ids=["dst-access-denied", "src-bucket-gone"])
+def test_whole_copy_refusal_stops_the_run_with_one_line(servers, fresh_buckets, tmp_path,
+                                                         fault, side, says):
+    """Keys revoked or a bucket deleted mid-run: every object failed, one
+    line each, and the run exited 1 ("some objects failed")."""
+    b = fresh_buckets
+    for i in range(20):
+        servers.src.client.put_object(Bucket=b.src, Key=f"k{i:02}", Body=b"v" * 2000)
+    ops = ("put", "upload-part", "create") if side == "dst" else ("get", "head")
+    ep = servers.dst if side == "dst" else servers.src
+    proxy = FaultProxy(ep.port, rules=[Rule(fault, ops=ops)])
+    var = "R2_ENDPOINT_URL" if side == "dst" else "AWS_ENDPOINT_URL_S3"
+    try:
+        r = run_barge(["copy", b.src_url, b.dst_url, "--concurrency", "2", "--progress", "none"],
+                      env=servers.barge_env(**{var: proxy.url}), timeout=120)
+    finally:
+        proxy.close()
+    assert r.code == 2, r.stderr
+    lines = [l for l in r.stderr.strip().splitlines() if l.startswith("barge: ")]
+    assert says in lines[-1], r.stderr
+    assert len([l for l in lines if "failed:" in l]) < 20, r.stderr

@@ -274,3 +274,30 @@ def test_failed_object_aborts_the_upload_whose_create_answer_was_lost(
     assert r.code == 1, r.stderr
     assert proxy.counts["truncate"] == 1 and proxy.ops["create"] == 2, proxy.ops
     assert open_uploads(servers.dst.client, b.dst) == [], (proxy.ops, r.stderr)
+
+
+# ---- a single-part source copied in parts: its bytes against its ETag -------------
+
+@pytest.mark.parametrize("cksum", ["crc32c", "none"])
+def test_single_part_source_read_in_parts_is_checked_whole(servers, fresh_buckets, tmp_path,
+                                                           cksum):
+    """A single-part source above the part size is read in ranged GETs and
+    sent in parts; its ETag (the MD5 of all its bytes) matches no
+    destination ETag.  A GET damaged on the way (same length) was uploaded,
+    completed and journaled done: found by the schedule explorer."""
+    b = fresh_buckets
+    data = os.urandom(12 * MiB + 5)
+    servers.src.client.put_object(Bucket=b.src, Key="one", Body=data)
+    proxy = FaultProxy(servers.src.port, rules=[Rule("corrupt-body", ops=("get",), limit=1)])
+    journal = tmp_path / "j"
+    try:
+        r = run_barge(["copy", b.src_url, b.dst_url, "--part-size", "5M", "--checksum", cksum,
+                       "--journal", str(journal), "--progress", "none"],
+                      env=servers.barge_env(AWS_ENDPOINT_URL_S3=proxy.url), timeout=120)
+    finally:
+        proxy.close()
+    assert proxy.counts["corrupt-body"] == 1
+    assert r.code == 0, r.stderr
+    got = servers.dst.client.get_object(Bucket=b.dst, Key="one")["Body"].read()
+    assert md5(got) == md5(data), "damaged bytes reached the destination and were called done"
+    assert proxy.ops["get"] == 6, proxy.ops  # three parts, read twice
