@@ -142,6 +142,21 @@ void bg_md5_update(bg_md5 *m, const void *data, size_t n)
 		memcpy(m->buf, p, n % 64);
 }
 
+void bg_md5_state(const bg_md5 *m, unsigned char out[16])
+{
+	for (int i = 0; i < 4; i++)
+		for (int k = 0; k < 4; k++)
+			out[4 * i + k] = (unsigned char)(m->h[i] >> (8 * k));
+}
+
+void bg_md5_restore(bg_md5 *m, const unsigned char in[16], uint64_t n)
+{
+	for (int i = 0; i < 4; i++)
+		m->h[i] = (uint32_t)in[4 * i] | (uint32_t)in[4 * i + 1] << 8 |
+			  (uint32_t)in[4 * i + 2] << 16 | (uint32_t)in[4 * i + 3] << 24;
+	m->n = n;
+}
+
 void bg_md5_final(bg_md5 *m, unsigned char out[16])
 {
 	uint64_t bits = m->n * 8;

@@ -28,6 +28,12 @@ void bg_md5_update(bg_md5 *m, const void *p, size_t n);
 /* Writes the digest; m must be initialised again before reuse. */
 void bg_md5_final(bg_md5 *m, unsigned char out[16]);
 
+/* The chaining state of m, which must hold no partial block (m->n a
+ * multiple of 64), as 16 bytes (h[0..3], little-endian); and m set back
+ * to such a state after n bytes.  A journal keeps it between runs. */
+void bg_md5_state(const bg_md5 *m, unsigned char out[16]);
+void bg_md5_restore(bg_md5 *m, const unsigned char in[16], uint64_t n);
+
 /* Takes `blocks` 64-byte blocks from p[i] into m[i] for each i < n
  * (1 <= n <= BG_MD5_LANES), as bg_md5_update would, with the lanes
  * computed together.  Each m[i] must hold no partial block (m->n a

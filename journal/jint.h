@@ -9,7 +9,7 @@
 #include "journal.h"
 
 #define BG_J_APP_ID 0x62617267 /* "barg" */
-#define BG_J_VERSION 3         /* schema version this build writes */
+#define BG_J_VERSION 4         /* schema version this build writes */
 
 /* The read-only connection of an open journal (loop thread only). */
 sqlite3 *bg_journal_rdb(bg_journal *j);

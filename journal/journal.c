@@ -54,7 +54,7 @@
 
 enum jtype {
 	JR_OBJECT = 1, JR_PART, JR_FORGET, JR_ERROR, JR_PROGRESS, JR_BEGIN, JR_END,
-	JR_AUDIT_BEGIN, JR_FINDING, JR_AUDIT_END, JR_DROP,
+	JR_AUDIT_BEGIN, JR_FINDING, JR_AUDIT_END, JR_DROP, JR_WHOLE,
 };
 
 struct jrec {
@@ -78,6 +78,11 @@ struct jrec {
 			unsigned attempts;
 		} part;
 		int64_t forget_id; /* JR_FORGET, JR_DROP */
+		struct {
+			int64_t object_id;
+			uint32_t parts;
+			unsigned char state[16];
+		} whole;
 		struct {
 			int64_t object_id;
 			char *key, *msg;
@@ -146,7 +151,8 @@ struct jrec {
 	X(AUDIT_END, "UPDATE audits SET ended_at = ?2, objects_checked = ?3,"          \
 		     " objects_reread = ?4, bytes_reread = ?5, findings = ?6,"          \
 		     " not_comparable = ?7, exit_code = ?8, error = ?9 WHERE id = ?1")      \
-	X(DROP, "DELETE FROM objects WHERE id = ?1")
+	X(DROP, "DELETE FROM objects WHERE id = ?1")                                     \
+	X(WHOLE, "UPDATE objects SET whole_parts = ?2, whole_md5 = ?3 WHERE id = ?1")
 
 #define X(id, sql) W_##id,
 enum wstmt { J_WSTMTS W_COUNT };
@@ -165,6 +171,7 @@ static const char *const wsql[W_COUNT] = { J_WSTMTS };
 		 " WHERE object_id = ?1 AND state = 'uploaded' ORDER BY number")       \
 	X(META, "SELECT value FROM meta WHERE key = ?1")                               \
 	X(LAST_OPTS, "SELECT options FROM runs ORDER BY id DESC LIMIT 1")                \
+	X(WHOLE_OF, "SELECT whole_parts, whole_md5 FROM objects WHERE id = ?1")         \
 	X(NEXT_OPEN, "SELECT id, key, dst_key FROM objects WHERE state IN (1, 2)"         \
 		     " AND id > ?1 ORDER BY id LIMIT 1")
 
@@ -290,6 +297,11 @@ static const char *const migrations[BG_J_VERSION] = {
 	" WHEN exit_code = 143 THEN 'interrupted (SIGTERM)' ELSE 'error' END AS outcome,"
 	" exit_code, deep, sample, seed, objects_checked, objects_reread, bytes_reread,"
 	" findings, not_comparable, error, src, dst FROM audits ORDER BY id;",
+	/* 3 -> 4: how far the MD5 of a single-part source copied in parts got
+	 * (parts in it, and its state then), so a resume can go on with it */
+	"ALTER TABLE objects ADD COLUMN whole_parts"
+	" INTEGER NOT NULL DEFAULT 0;"
+	" ALTER TABLE objects ADD COLUMN whole_md5 TEXT;",
 };
 
 struct bg_journal {
@@ -375,6 +387,15 @@ static bg_err dir_writable(const char *path, bg_status *st)
 
 /* Stats, creates (BG_J_CREATE) or checks the header of the file, and
  * leaves it open in *fd.  *created: this call made the (empty) file. */
+/* Does PATH-wal exist with at least its header and one frame? */
+static bool wal_holds_pages(const char *path)
+{
+	char wal[PATH_MAX + 8];
+	struct stat sb;
+	return bg_snprintf(wal, sizeof(wal), "%s-wal", path) >= 0 && stat(wal, &sb) == 0 &&
+	       sb.st_size > 32 + 24;
+}
+
 static bg_err file_check(const char *path, unsigned flags, int *fd, bool *created, bg_status *st)
 {
 	bool writing = !(flags & BG_J_READONLY);
@@ -424,8 +445,12 @@ static bg_err file_check(const char *path, unsigned flags, int *fd, bool *create
 	page = (unsigned)hdr[16] << 8 | hdr[17];
 	if (page == 1)
 		page = 65536;
+	/* A checkpoint cut short (a full disk) leaves part of a page at the
+	 * end; the pages are still in the -wal, which SQLite replays, and the
+	 * quick_check after it judges the file. */
+	bool wal = wal_holds_pages(path);
 	if ((size_t)n < sizeof(hdr) || page < 512 || (page & (page - 1)) ||
-	    sb.st_size < (off_t)page || sb.st_size % page)
+	    sb.st_size < (off_t)page || (sb.st_size % page && !wal))
 		return bg_fail(st, BG_E_CONFIG,
 			       "journal %s is truncated or damaged (%lld bytes, not whole %u-byte "
 			       "pages): restore it from a copy or give another --journal path",
@@ -658,7 +683,8 @@ static bg_err prepare_all(bg_journal *j, bg_status *st)
 				       NULL) != SQLITE_OK)
 			return sql_fail(j, j->wdb, "preparing a statement", st);
 	for (int i = 0; i < R_COUNT; i++)
-		if (sqlite3_prepare_v3(j->rdb, rsql[i], -1, SQLITE_PREPARE_PERSISTENT, &j->r[i],
+		if ((i != R_WHOLE_OF || j->wdb) && /* version 4 columns: not in an older */
+		    sqlite3_prepare_v3(j->rdb, rsql[i], -1, SQLITE_PREPARE_PERSISTENT, &j->r[i],
 				       NULL) != SQLITE_OK)
 			return sql_fail(j, j->rdb, "preparing a statement", st);
 	return BG_OK;
@@ -902,6 +928,16 @@ static int apply(bg_journal *j, const struct jrec *r)
 		sqlite3_bind_double(s, 11, r->at);
 		return run(s);
 	}
+	case JR_WHOLE: {
+		char hex[33];
+
+		s = j->w[W_WHOLE];
+		bg_hex(r->u.whole.state, 16, hex);
+		sqlite3_bind_int64(s, 1, r->u.whole.object_id);
+		sqlite3_bind_int64(s, 2, r->u.whole.parts);
+		sqlite3_bind_text(s, 3, hex, 32, SQLITE_TRANSIENT);
+		return run(s);
+	}
 	case JR_FORGET:
 	case JR_DROP:
 		s = j->w[W_FORGET];
@@ -1015,7 +1051,7 @@ static const char *const type_names[] = {
 	[JR_PROGRESS] = "writing the run's totals", [JR_BEGIN] = "writing the run's start",
 	[JR_END] = "writing the run's end", [JR_AUDIT_BEGIN] = "writing the audit's start",
 	[JR_FINDING] = "writing an audit finding", [JR_AUDIT_END] = "writing the audit's end",
-	[JR_DROP] = "dropping an object",
+	[JR_DROP] = "dropping an object", [JR_WHOLE] = "writing an object's MD5 so far",
 };
 
 /* Whether the path still names the file being written (checked at most
@@ -1438,6 +1474,38 @@ bg_err bg_journal_end_run(bg_journal *j, int exit_code, const bg_jtotals *t, bg_
 	return sync_op(j, &r, st);
 }
 
+static int unhex16(const char *h, unsigned char *out);
+
+/* How far the object's whole MD5 got (writable journals only: version 4).
+ * 0, or -1 with st set when the row holds something else than 32 hex
+ * digits and a part count. */
+static int whole_of(bg_journal *j, bg_jobject *out, bg_status *st)
+{
+	sqlite3_stmt *s = j->r[R_WHOLE_OF];
+	int res = 0;
+
+	if (!s)
+		return 0;
+	sqlite3_bind_int64(s, 1, out->id);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		const char *h = (const char *)sqlite3_column_text(s, 1);
+		int64_t n = sqlite3_column_int64(s, 0);
+
+		if (n > 0 && h) {
+			if (n > 10000 || unhex16(h, out->whole_state) < 0) /* S3's part limit */
+				res = -1;
+			else
+				out->whole_parts = (uint32_t)n;
+		}
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (res < 0)
+		bg_fail(st, BG_E_INTEGRITY, "journal %s: the MD5 state of object %" PRId64
+			" is damaged", j->path, out->id);
+	return res;
+}
+
 /* One objects row of key with statement q (LOOKUP, or AUDIT_LOOKUP which
  * adds xxh3 as column 9): 1 found, 0 not journaled, -1 error. */
 static int lookup_row(bg_journal *j, enum rstmt q, const char *key, bg_jobject *out,
@@ -1479,7 +1547,9 @@ static int lookup_row(bg_journal *j, enum rstmt q, const char *key, bg_jobject *
 
 int bg_journal_lookup(bg_journal *j, const char *key, bg_jobject *out, bg_status *st)
 {
-	return lookup_row(j, R_LOOKUP, key, out, NULL, 0, st);
+	int f = lookup_row(j, R_LOOKUP, key, out, NULL, 0, st);
+
+	return f == 1 && whole_of(j, out, st) < 0 ? -1 : f;
 }
 
 static int unhex16(const char *h, unsigned char *out)
@@ -1587,6 +1657,17 @@ uint64_t bg_journal_forget_parts(bg_journal *j, int64_t object_id)
 	struct jrec r = { .type = JR_FORGET };
 
 	r.u.forget_id = object_id;
+	return enqueue(j, &r);
+}
+
+uint64_t bg_journal_whole(bg_journal *j, int64_t object_id, uint32_t parts,
+			  const unsigned char state[16])
+{
+	struct jrec r = { .type = JR_WHOLE };
+
+	r.u.whole.object_id = object_id;
+	r.u.whole.parts = parts;
+	memcpy(r.u.whole.state, state, 16);
 	return enqueue(j, &r);
 }
 

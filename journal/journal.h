@@ -112,6 +112,10 @@ typedef struct bg_jobject {
 	bool same_layout;
 	char upload_id[BG_TOKEN_MAX];
 	char dst_etag[BG_ETAG_MAX];
+	/* a single-part source copied in parts: the MD5 state after its first
+	 * whole_parts parts (0: none recorded) */
+	uint32_t whole_parts;
+	unsigned char whole_state[16];
 } bg_jobject;
 
 /* Looks up the object of a source key: 1 found (*out filled), 0 not
@@ -174,6 +178,12 @@ uint64_t bg_journal_part(bg_journal *j, int64_t object_id, const bg_jpart *p, bo
 
 /* Forgets every part of an object (its upload was aborted or replaced). */
 uint64_t bg_journal_forget_parts(bg_journal *j, int64_t object_id);
+
+/* How far the MD5 over a single-part source's bytes got: the state of
+ * the MD5 (bg_md5_state) after its first `parts` parts, all uploaded.
+ * The object's next record (any state) clears it. */
+uint64_t bg_journal_whole(bg_journal *j, int64_t object_id, uint32_t parts,
+			  const unsigned char state[16]);
 
 /* Deletes an object's row and its parts: its key is no longer part of the
  * copy (not listed at the source any more) and its uploads were aborted. */

@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DST_SECRET_KEY, SRC_SECRET_KEY, barge_bin, run_barge
+from test_copy import upload_multipart
 from meterproxy import MeterProxy
 
 KiB = 1 << 10
@@ -241,9 +242,15 @@ def test_kill9_resume_torture(servers, fresh_buckets, tmp_path):
     want = {}
     for i in range(TORTURE_SMALL):
         want[f"t/small-{i:03d}"] = os.urandom(rng.randint(1 * KiB, 200 * KiB))
+    put_many(src, b.src, want)
+    # Multipart sources of uniform 5 MiB parts: every part journaled and
+    # still on the destination stays, in whatever order it was uploaded.
+    # (A single-part source keeps the parts in its whole-object MD5, a
+    # prefix: test_safety.py; the schedule explorer kills those too.)
     for i in range(TORTURE_NBIG):
-        want[f"t/big-{i}"] = os.urandom(rng.randint(TORTURE_BIG[0] * MiB, TORTURE_BIG[1] * MiB))
-    put_many(src, b.src, want)   # single PUTs: no source part layout to reuse
+        k = f"t/big-{i}"
+        want[k] = os.urandom(rng.randint(TORTURE_BIG[0] * MiB, TORTURE_BIG[1] * MiB))
+        upload_multipart(src, b.src, k, want[k], [PART] * -(-len(want[k]) // PART))
     total = sum(len(v) for v in want.values())
     max_small = max(len(v) for k, v in want.items() if "small" in k)
 
@@ -526,7 +533,10 @@ def test_interrupted_multipart_resumes_with_its_upload_id(servers, fresh_buckets
     b = fresh_buckets
     src, dst = servers.src.client, servers.dst.client
     data = os.urandom(40 * MiB + 123)    # 9 parts of 5 MiB
-    src.put_object(Bucket=b.src, Key="d/big", Body=data)
+    # A multipart source: every part journaled and still there stays (a
+    # single-part source keeps the prefix in its whole-object MD5 only:
+    # test_safety.py)
+    upload_multipart(src, b.src, "d/big", data, [PART] * 9)
     journal = tmp_path / "j"
     proxy = MeterProxy(servers.dst.port, rate=16 * MiB)
     try:

@@ -302,7 +302,7 @@ static void test_roundtrip(void)
 	CHECK_INT(q_int(path, "SELECT objects_in_progress FROM progress"), 1);
 	CHECK_INT(q_int(path, "SELECT count(*) FROM failures"), 1);
 	CHECK_INT(q_int(path, "PRAGMA application_id"), 0x62617267);
-	CHECK_INT(q_int(path, "PRAGMA user_version"), 3);
+	CHECK_INT(q_int(path, "PRAGMA user_version"), 4);
 }
 
 /* Attempts add up across records (and runs). */
@@ -331,6 +331,42 @@ static void test_attempts(void)
 	jclose(j);
 	CHECK_INT(q_int(path, "SELECT attempts FROM parts WHERE number = 1"), 9);
 	CHECK_INT(q_int(path, "SELECT state = 'uploaded' FROM parts WHERE number = 1"), 1);
+}
+
+/* The MD5 state of a single-part source copied in parts comes back from
+ * lookup as written, and the object's next record clears it; also after
+ * the journal was closed and opened again. */
+static void test_whole(void)
+{
+	char path[128];
+	bg_journal *j;
+	bg_jobject o;
+	bg_status st = { 0 };
+	unsigned char state[16];
+	int64_t id;
+
+	for (int i = 0; i < 16; i++)
+		state[i] = (unsigned char)(0xf0 + i);
+	path_of(path, sizeof(path), "whole.journal");
+	j = jopen(path, BG_J_CREATE);
+	if (!j)
+		return;
+	id = bg_journal_new_id(j);
+	bg_jobject_rec r = { .id = id, .key = "w", .size = 3, .state = BG_JS_UPLOADING,
+			     .part_size = 1, .nparts = 3 };
+	bg_journal_object(j, &r);
+	bg_journal_whole(j, id, 2, state);
+	jclose(j);
+	j = jopen(path, 0);
+	if (!j)
+		return;
+	CHECK_INT(bg_journal_lookup(j, "w", &o, &st), 1);
+	CHECK_INT(o.whole_parts, 2);
+	CHECK(memcmp(o.whole_state, state, 16) == 0);
+	bg_journal_object(j, &r);
+	jclose(j);
+	CHECK_INT(q_int(path, "SELECT whole_parts FROM objects WHERE key = 'w'"), 0);
+	CHECK_INT(q_int(path, "SELECT whole_md5 IS NULL FROM objects WHERE key = 'w'"), 1);
 }
 
 /* One begin_run on a journal opened for it; its result, message in st. */
@@ -519,8 +555,10 @@ static void test_migrate_v1_and_audit(void)
 	make_journal(path, 3);
 	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
 	CHECK(sqlite3_exec(db, "DROP VIEW audits_summary; DROP TABLE audit_findings;"
-			   " DROP TABLE audits; DELETE FROM meta WHERE key IN ('schema_v2_at',"
-			   " 'schema_v3_at'); PRAGMA user_version = 1", NULL, NULL, NULL) == SQLITE_OK);
+			   " DROP TABLE audits; ALTER TABLE objects DROP COLUMN whole_parts;"
+			   " ALTER TABLE objects DROP COLUMN whole_md5; DELETE FROM meta WHERE key IN"
+			   " ('schema_v2_at', 'schema_v3_at', 'schema_v4_at'); PRAGMA user_version = 1",
+			   NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
 	CHECK_INT(q_int(path, "PRAGMA user_version"), 1);
 
@@ -533,10 +571,12 @@ static void test_migrate_v1_and_audit(void)
 	j = jopen(path, 0);
 	if (!j)
 		return;
-	CHECK_INT(q_int(path, "PRAGMA user_version"), 3);
+	CHECK_INT(q_int(path, "PRAGMA user_version"), 4);
 	CHECK_INT(q_int(path, "SELECT count(*) FROM objects"), 3);
 	CHECK_INT(q_int(path, "SELECT count(*) FROM meta WHERE key = 'schema_v2_at'"), 1);
 	CHECK_INT(q_int(path, "SELECT count(*) FROM meta WHERE key = 'schema_v3_at'"), 1);
+	CHECK_INT(q_int(path, "SELECT count(*) FROM meta WHERE key = 'schema_v4_at'"), 1);
+	CHECK_INT(q_int(path, "SELECT count(*) FROM objects WHERE whole_parts = 0"), 3);
 	CHECK_INT(q_int(path, "SELECT count(*) FROM audits"), 0);
 
 	CHECK_INT(bg_journal_audit_lookup(j, "some/prefix/object-000001", &o, xxh, &st), 1);
@@ -626,7 +666,7 @@ static void test_refusals(void)
 	path_of(path, sizeof(path), "newer.journal");
 	make_journal(path, 1);
 	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-	CHECK(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "PRAGMA user_version = 5", NULL, NULL, NULL) == SQLITE_OK);
 	sqlite3_close(db);
 	refused(path, "a journal of a newer schema");
 
@@ -874,6 +914,7 @@ int main(void)
 	}
 	test_roundtrip();
 	test_attempts();
+	test_whole();
 	test_outcomes();
 	test_identity();
 	test_refusals();

@@ -1,0 +1,433 @@
+/* copy_obj.c - an object's life in the copy scheduler: admission from the
+ * listing queue, planning, failure, settling and finishing, and what every
+ * request's outcome says (copy_int.h). */
+#include "copy_int.h"
+
+/* The object's XXH3-128 in hex: a single PUT's is that of its bytes; a
+ * multipart object's is the XXH3-128 of its parts' canonical digests in
+ * part order (what the journal's parts rows let anyone recompute). */
+void cp_obj_xxh_hex(bg_copy *cp, const obj *o, char hex[33])
+{
+	XXH128_canonical_t c;
+	if (!o->plan.multipart) {
+		XXH128_canonicalFromHash(&c, o->xxh[0]);
+	} else {
+		XXH3_128bits_reset(cp->xs_obj);
+		for (uint32_t i = 0; i < o->plan.nparts; i++) {
+			XXH128_canonical_t pc;
+			XXH128_canonicalFromHash(&pc, o->xxh[i]);
+			XXH3_128bits_update(cp->xs_obj, pc.digest, sizeof(pc.digest));
+		}
+		XXH128_canonicalFromHash(&c, XXH3_128bits_digest(cp->xs_obj));
+	}
+	bg_hex(c.digest, 16, hex);
+}
+
+void cp_emit(bg_copy *cp, bg_obj_event_kind kind, obj *o, const char *error)
+{
+	if (!cp->o->on_object)
+		return;
+	char hex[33] = "";
+	if (kind == BG_EV_DONE)
+		cp_obj_xxh_hex(cp, o, hex);
+	bg_obj_event e = {
+		.kind = kind, .key = o->key, .dst_key = o->dkey, .size = o->size,
+		.src_etag = o->etag, .dst_etag = o->dst_etag,
+		.same_etag = o->dst_etag[0] && strcmp(o->dst_etag, o->etag) == 0,
+		.plan = &o->plan, .xxh3 = hex, .error = error,
+	};
+	cp->o->on_object(cp->o->ctx, &e);
+}
+
+void cp_close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void cp_obj_close_files(obj *o)
+{
+	cp_close_fd(&o->sfd);
+	cp_close_fd(&o->tfd);
+	cp_close_fd(&o->dirfd);
+}
+
+void cp_obj_release(bg_copy *cp, obj *o)
+{
+	cp_obj_close_files(o);
+	/* unlink from the active list */
+	obj **pp = &cp->active_head, *prev = NULL;
+	while (*pp && *pp != o) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	BG_ASSERT(*pp == o);
+	*pp = o->next;
+	if (cp->active_tail == o)
+		cp->active_tail = prev;
+	o->next = NULL;
+	o->state = O_FREE;
+	cp->active--;
+}
+
+void cp_obj_finish(bg_copy *cp, obj *o)
+{
+	BG_ASSERT(o->parts_inflight == 0 && !o->ctl_busy);
+	if (o->orphan) {
+		cp_orphan_finish(cp, o);
+		return;
+	}
+	if (cp->j && !cp->o->dry_run && !o->jfinal) {
+		/* Counted and reported once the record has committed. */
+		o->jfinal = true;
+		if (o->failed)
+			bg_journal_error(cp->j, o->jid, o->key, o->err);
+		o->jwait = cp_jwrite(cp, o, o->failed ? BG_JS_FAILED : BG_JS_DONE,
+				  o->failed ? o->err : NULL);
+		o->state = O_JFINAL;
+		return;
+	}
+	cp->settled++;
+	if (o->failed) {
+		cp->stats.failed_objects++;
+		cp_emit(cp, BG_EV_FAILED, o, o->err);
+	} else {
+		cp->stats.done_objects++;
+		cp->stats.done_bytes += o->size;
+		if (strcmp(o->dst_etag, o->etag) == 0)
+			cp->stats.same_etag++;
+		cp_emit(cp, BG_EV_DONE, o, NULL);
+	}
+	cp_obj_release(cp, o);
+}
+
+void cp_obj_reset_for_plan(bg_copy *cp, obj *o)
+{
+	if (cp->j)
+		bg_journal_forget_parts(cp->j, o->jid); /* a new upload, new parts */
+	cp_obj_close_files(o); /* a restart reopens the (maybe new) source file */
+	o->jcreating = o->resumed = o->own_seen = false;
+	o->next_part = o->parts_done = o->parts_inflight = 0;
+	o->upload_id[0] = '\0';
+	o->put_etag[0] = o->expect_etag[0] = o->dst_etag[0] = '\0';
+	o->data_started = false;
+}
+
+void cp_obj_fail(bg_copy *cp, obj *o, const char *fmt, ...)
+{
+	(void)cp;
+	if (o->failed)
+		return;
+	o->failed = true;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(o->err, sizeof(o->err), fmt, ap);
+	va_end(ap);
+}
+
+/* Is the object taking its uploads down (its own, or every one of its key)?
+ * That goes on when it has failed. */
+bool cp_cleaning(const obj *o)
+{
+	return o->state == O_ABORT ||
+	       (o->sweeping && (o->state == O_UPLOADS || o->state == O_ABORT_STRAY));
+}
+
+/* Called whenever an object may be able to move on after a request. */
+void cp_obj_settle(bg_copy *cp, obj *o)
+{
+	if (o->parts_inflight || o->ctl_busy)
+		return;
+	if (o->failed || o->restart) {
+		if (o->upload_id[0]) {
+			/* cp_dispatch_ctl sends the abort; it clears upload_id */
+			o->state = O_ABORT;
+			return;
+		}
+		if (o->failed && cp_cleaning(o))
+			return; /* its sweep goes on (O_UPLOADS, O_ABORT_STRAY) */
+		if (o->failed && o->create_lost && !o->sweeping) {
+			/* A Create whose answer was lost may have made an upload
+			 * we never heard of: abort every upload of the key. */
+			o->sweeping = true;
+			o->lu_key[0] = o->lu_upload[0] = '\0';
+			o->state = O_UPLOADS;
+			return;
+		}
+		if (o->restart && !o->failed) {
+			o->restart = false;
+			o->restarts++;
+			cp_obj_reset_for_plan(cp, o);
+			o->etag[0] = '\0'; /* learn the new one */
+			o->state = O_HEAD;
+			return;
+		}
+		cp_obj_finish(cp, o);
+	}
+}
+
+bool cp_is_retry_due(bool waiting, uint64_t at, uint64_t now)
+{
+	return waiting && now >= at;
+}
+
+/* ---- what an answer says ---------------------------------------------- */
+
+/* Counts one finished request (every attempt, in its done callback). */
+void cp_note_req(bg_copy *cp, bg_s3_req *r, bg_m_ep ep, bg_m_op op)
+{
+	if (r->tag == REQ_LOCAL) {
+		r->tag = 0; /* file work: not a request */
+		return;
+	}
+	curl_off_t ttfb = 0, total = 0;
+	curl_easy_getinfo(r->http.easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb);
+	curl_easy_getinfo(r->http.easy, CURLINFO_TOTAL_TIME_T, &total);
+	bg_metrics_request(&cp->m, ep, op, r->status, (int)r->http.result, ttfb, total);
+}
+
+/* Answers that are not about one object but about the whole copy: the
+ * bucket is gone, the keys are refused, or access is denied request after
+ * request (keys revoked, a policy changed).  Each would fail every object
+ * that follows, one line each, so the run stops with one line instead.
+ * One AccessDenied can be a policy on one key: three in a row on a side,
+ * with no success between, are taken as the side's. */
+#define DENIED_IN_A_ROW 3
+
+static void note_refusal(bg_copy *cp, const bg_s3_req *r, bg_m_ep ep, bg_s3_outcome out)
+{
+	static const char *const creds[] = {
+		"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
+		"AccountProblem", "AllAccessDisabled",
+	};
+	bool dst = ep == BG_MX_DST;
+	const char *side = dst ? "destination" : "source";
+	const char *bucket = dst ? cp->o->dst.bucket : cp->o->src.bucket;
+	const char *url = dst ? cp->o->dst_ep.url : cp->o->src_ep.url;
+	const char *code = r->err.code;
+	if (out == BG_S3_DONE && r->status >= 200 && r->status < 300) {
+		cp->denied[dst] = 0;
+		return;
+	}
+	if (out != BG_S3_FAIL)
+		return;
+	if (strcmp(code, "NoSuchBucket") == 0) {
+		cp_set_fatal(cp, BG_E_CONFIG, "the %s bucket '%s' does not exist (any more) at %s", side,
+			  bucket, url);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(creds) / sizeof(creds[0]); i++)
+		if (strcmp(code, creds[i]) == 0) {
+			cp_set_fatal(cp, BG_E_CONFIG, "the %s at %s refuses barge's keys (%s): check the %s "
+				  "credentials", side, url, code, side);
+			return;
+		}
+	if (r->status == 403 && ++cp->denied[dst] >= DENIED_IN_A_ROW)
+		cp_set_fatal(cp, BG_E_CONFIG, "the %s bucket '%s' at %s denies access (%s on %u requests "
+			  "in a row): check what the %s keys may do", side, bucket, url,
+			  code[0] ? code : "HTTP 403", cp->denied[dst], side);
+}
+
+/* bg_s3_classify, and what the answer says about the whole copy. */
+bg_s3_outcome cp_classify(bg_copy *cp, bg_s3_req *r, bg_m_ep ep, char *msg, size_t cap)
+{
+	bg_s3_outcome out = bg_s3_classify(r, msg, cap);
+	note_refusal(cp, r, ep, out);
+	return out;
+}
+
+/* Counts a retry by cause and tells the tool (logs). r NULL or integrity:
+ * the bytes or the answer were wrong, not the transport. */
+void cp_note_retry(bg_copy *cp, const bg_s3_req *r, bg_m_op op, const char *key,
+		       unsigned attempt, const char *msg, bool integrity)
+{
+	bg_m_cause c = BG_M_R_INTEGRITY;
+	if (!integrity && r) {
+		c = BG_M_R_5XX; /* also a 200 whose body is an error (Complete) */
+		if (r->http.result == CURLE_OPERATION_TIMEDOUT)
+			c = BG_M_R_TIMEOUT;
+		else if (r->http.result != CURLE_OK || r->status == 0)
+			c = BG_M_R_NETWORK;
+		else if (r->status == 429 || strcmp(r->err.code, "SlowDown") == 0 ||
+			 strcmp(r->err.code, "TooManyRequests") == 0)
+			c = BG_M_R_THROTTLE;
+		else if (strcmp(r->err.code, "RequestTimeout") == 0)
+			c = BG_M_R_TIMEOUT;
+	}
+	cp->m.retries[c]++;
+	cp->stats.retries++;
+	if (cp->o->on_retry) {
+		bg_retry_event e = { .key = key ? key : "", .op = bg_m_op_name(op),
+				     .cause = bg_m_cause_name(c), .status = r ? r->status : 0,
+				     .attempt = attempt, .message = msg };
+		cp->o->on_retry(cp->o->ctx, &e);
+	}
+}
+
+/* Signs the call into r and hands it to curl; counted as a request. */
+int cp_req_start(bg_copy *cp, bg_s3_req *r, const bg_endpoint *ep, const bg_s3_call *c,
+		     bg_status *st)
+{
+	if (bg_s3_prepare(r, ep, c, st) < 0 || bg_s3_start(&cp->http, r) < 0)
+		return -1;
+	cp->stats.requests++;
+	return 0;
+}
+
+/* cp_req_start for one of o's requests: one that cannot start fails o. */
+int cp_obj_req_start(bg_copy *cp, obj *o, bg_s3_req *r, const bg_endpoint *ep,
+			 const bg_s3_call *c, const char *what)
+{
+	bg_status st = { 0 };
+	if (cp_req_start(cp, r, ep, c, &st) < 0) {
+		cp_obj_fail(cp, o, "cannot start %s: %s", what, st.msg);
+		return -1;
+	}
+	return 0;
+}
+
+void cp_set_fatal(bg_copy *cp, bg_err code, const char *fmt, ...)
+{
+	if (cp->fatal)
+		return;
+	cp->fatal = true;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cp->fatal_st.msg, sizeof(cp->fatal_st.msg), fmt, ap);
+	va_end(ap);
+	cp->fatal_st.code = code;
+}
+
+/* A free object slot, linked at the end of the active list, or NULL. */
+obj *cp_obj_take(bg_copy *cp)
+{
+	for (unsigned i = 0; i < cp->nobjs; i++) {
+		obj *o = &cp->objs[i];
+		if (o->state != O_FREE)
+			continue;
+		memset(o, 0, offsetof(obj, md5));
+		o->sfd = o->tfd = o->dirfd = -1;
+		if (cp->active_tail)
+			cp->active_tail->next = o;
+		else
+			cp->active_head = o;
+		cp->active_tail = o;
+		cp->active++;
+		return o;
+	}
+	return NULL;
+}
+
+void cp_admit(bg_copy *cp)
+{
+	if (cp->halting || cp->fatal)
+		return;
+	obj *o;
+	while (cp->qlen && (o = cp_obj_take(cp))) {
+		pending *p = &cp->queue[cp->qhead];
+		cp->qhead = (cp->qhead + 1) % QUEUE_MAX;
+		cp->qlen--;
+		bg_strlcpy(o->key, p->key, sizeof(o->key));
+		o->size = p->size;
+		bg_strlcpy(o->etag, p->etag, sizeof(o->etag));
+		bg_strlcpy(o->last_modified, p->last_modified, sizeof(o->last_modified));
+		o->state = O_VERIFY; /* any non-free state until decided below */
+		bool long_key = bg_snprintf(o->dkey, sizeof(o->dkey), "%s%s", cp->dst_prefix,
+					    p->key + cp->src_plen) < 0 ||
+				strlen(o->dkey) > BG_KEY_MAX;
+		if (cp->single)
+			bg_strlcpy(o->dkey, cp->single_dkey, sizeof(o->dkey));
+		char bad[200] = "";
+		if (cp->ldst && !long_key) {
+			size_t n = strlen(o->dkey);
+			if (n && o->dkey[n - 1] == '/' && o->size == 0) {
+				/* a directory marker: directories come with the files */
+				cp->stats.skipped_objects++;
+				cp->settled++;
+				cp_obj_release(cp, o);
+				continue;
+			}
+			char why[160];
+			if (n && o->dkey[n - 1] == '/')
+				bg_snprintf(bad, sizeof(bad), "key '%s' cannot be a local file: it ends with '/'",
+					    o->dkey);
+			else if (bg_local_key_check(o->dkey, why, sizeof(why)) < 0)
+				bg_snprintf(bad, sizeof(bad), "key cannot be a local file under %.40s: %s",
+					    cp->o->dst.path, why);
+		}
+		if (cp->j && !cp->o->dry_run) {
+			bg_jobject jo;
+			int f = cp_jlookup(cp, o, &jo);
+			if (f < 0) {
+				cp_obj_release(cp, o);
+				return;
+			}
+			if (!long_key && !bad[0] && f == 1 && cp_jadmit(cp, o, &jo))
+				continue;
+		}
+		if (long_key || bad[0]) {
+			cp_obj_fail(cp, o, "%s", long_key ? "destination key longer than 1024 bytes" : bad);
+			cp_obj_finish(cp, o);
+			continue;
+		}
+		uint32_t src_parts = bg_plan_etag_parts(o->etag);
+		bg_plan_input in = {
+			.size = o->size, .threshold = cp->o->threshold,
+			.part_size = cp->o->part_size, .max_part = (uint64_t)cp->pool.nblocks * POOL_BLOCK,
+		};
+		char err[256];
+		if (cp->o->dry_run) {
+			if (bg_plan_object(&in, &o->plan, err, sizeof(err)) < 0) {
+				o->state = O_VERIFY;
+				cp_obj_fail(cp, o, "%s", err);
+				cp_obj_finish(cp, o);
+				continue;
+			}
+			o->state = O_VERIFY;
+			cp_emit(cp, BG_EV_PLANNED, o, NULL);
+			cp->stats.done_objects++;
+			cp->stats.done_bytes += o->size;
+			cp->settled++;
+			cp_obj_release(cp, o);
+			continue;
+		}
+		if (!src_parts && o->size <= cp->o->threshold) {
+			if (bg_plan_object(&in, &o->plan, err, sizeof(err)) < 0) {
+				o->state = O_VERIFY;
+				cp_obj_fail(cp, o, "%s", err);
+				cp_obj_finish(cp, o);
+				continue;
+			}
+			o->pdone[0] = 0;
+			o->state = O_SMALL;
+		} else {
+			o->state = O_HEAD;
+		}
+	}
+}
+
+/* A HEAD of the source told us size, ETag and metadata: plan the copy. */
+void cp_planned_from_head(bg_copy *cp, obj *o)
+{
+	bg_plan_input in = {
+		.size = o->size, .threshold = cp->o->threshold, .part_size = cp->o->part_size,
+		.max_part = (uint64_t)cp->pool.nblocks * POOL_BLOCK / 2,
+		.src_part_size = o->no_reuse ? 0 : o->src_part_size,
+		.src_parts = bg_plan_etag_parts(o->etag),
+	};
+	char err[256];
+	if (bg_plan_object(&in, &o->plan, err, sizeof(err)) < 0) {
+		cp_obj_fail(cp, o, "%s", err);
+		return;
+	}
+	memset(o->pdone, 0, o->plan.nparts);
+	unsigned char md5[16];
+	o->whole_md5 = o->plan.multipart && !cp->ldst && !o->etag_opaque &&
+		       bg_unhex16(o->etag, md5) == 0;
+	o->whole_ok = false;
+	o->whole_next = 0;
+	if (o->whole_md5)
+		bg_md5_init(&o->whole);
+	o->state = o->plan.multipart ? O_CREATE : O_SMALL;
+}
