@@ -1517,7 +1517,7 @@ int bg_journal_load_parts(bg_journal *j, int64_t object_id,
 		p.offset = (uint64_t)sqlite3_column_int64(s, 1);
 		p.length = (uint64_t)sqlite3_column_int64(s, 2);
 		p.crc32c = (uint32_t)sqlite3_column_int64(s, 5);
-		if (num < 1 || num > 10000 ||
+		if (num < 1 || num > BG_PARTS_MAX ||
 		    unhex16((const char *)sqlite3_column_text(s, 3), p.xxh3) < 0 ||
 		    col_text(s, 4, p.etag, sizeof(p.etag)) < 0) {
 			res = -1;
