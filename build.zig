@@ -29,6 +29,7 @@ const engine_sources = [_][]const u8{
     "engine/ring.c",
     "engine/http.c",
     "engine/sigv4.c",
+    "engine/codec.c",
     "engine/xml.c",
     "engine/config.c",
     "engine/pool.c",
@@ -48,7 +49,7 @@ const engine_sources = [_][]const u8{
 
 const system_libs = [_][]const u8{ "curl", "uring", "ssl", "crypto", "xxhash", "expat", "inih", "sqlite3" };
 
-const unit_tests = [_][]const u8{ "http", "sigv4", "xml", "config", "plan", "pool", "cksum", "md5", "util", "journal", "audit", "metrics", "local", "esc" };
+const unit_tests = [_][]const u8{ "http", "sigv4", "xml", "config", "plan", "pool", "cksum", "md5", "util", "journal", "audit", "metrics", "local", "esc", "codec" };
 
 const synth_sources = [_][]const u8{
     "bench/synth/main.c",
