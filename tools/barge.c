@@ -582,7 +582,6 @@ static int put_utf8(unsigned cp, char *buf, size_t *used, size_t cap)
 static int unescape(const char **p, char *buf, size_t *used, size_t cap)
 {
 	static const char from[] = "\"\\/ntrbf", to[] = "\"\\/\n\t\r\b\f";
-	static const char hex[] = "0123456789abcdef";
 	const char *q = *p, *f;
 	unsigned cp = 0;
 
@@ -595,12 +594,11 @@ static int unescape(const char **p, char *buf, size_t *used, size_t cap)
 		return 0;
 	}
 	for (int k = 1; k <= 4; k++) {
-		char c = q[k] >= 'A' && q[k] <= 'F' ? (char)(q[k] - 'A' + 'a') : q[k];
+		int d = bg_hex_digit((unsigned char)q[k]); /* -1 at the NUL: stops */
 
-		f = c ? strchr(hex, c) : NULL;
-		if (!f)
+		if (d < 0)
 			return -1;
-		cp = cp << 4 | (unsigned)(f - hex);
+		cp = cp << 4 | (unsigned)d;
 	}
 	*p = q + 5;
 	return put_utf8(cp, buf, used, cap);
