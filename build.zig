@@ -49,7 +49,7 @@ const engine_sources = [_][]const u8{
 
 const system_libs = [_][]const u8{ "curl", "uring", "ssl", "crypto", "xxhash", "expat", "inih", "sqlite3" };
 
-const unit_tests = [_][]const u8{ "http", "sigv4", "xml", "config", "plan", "pool", "cksum", "md5", "util", "journal", "audit", "metrics", "local", "esc", "codec" };
+const unit_tests = [_][]const u8{ "http", "sigv4", "xml", "config", "plan", "pool", "cksum", "md5", "util", "journal", "audit", "metrics", "local", "esc", "codec", "cli" };
 
 const synth_sources = [_][]const u8{
     "bench/synth/main.c",
@@ -89,7 +89,7 @@ pub fn build(b: *std.Build) void {
     for (system_libs) |l| lib.linkSystemLibrary(l);
 
     const exe = b.addExecutable(.{ .name = "barge", .target = target, .optimize = optimize });
-    exe.addCSourceFiles(.{ .files = &.{ "tools/barge.c", "tools/progress.c", "tools/metrics_out.c", "tools/audit_cmd.c", "tools/bench_cmd.c", "tools/cmdutil.c", "tools/ls_cmd.c", "tools/plan_cmd.c", "tools/doctor_cmd.c" }, .flags = &c_flags });
+    exe.addCSourceFiles(.{ .files = &.{ "tools/barge.c", "tools/progress.c", "tools/metrics_out.c", "tools/audit_cmd.c", "tools/bench_cmd.c", "tools/cmdutil.c", "tools/cli.c", "tools/ls_cmd.c", "tools/plan_cmd.c", "tools/doctor_cmd.c" }, .flags = &c_flags });
     exe.addIncludePath(b.path("engine"));
     exe.addIncludePath(b.path("journal"));
     exe.addIncludePath(b.path("tools"));
