@@ -153,8 +153,8 @@ static double wall_now(void)
 }
 
 typedef struct aargs {
-	const char *journal, *report, *src_profile, *dst_profile, *env_file;
-	bool deep, source, has_sample, has_seed;
+	const char *journal, *report, *src_profile, *dst_profile, *env_file, *ca_bundle;
+	bool deep, source, has_sample, has_seed, insecure;
 	double sample;
 	uint64_t seed, memory;
 	unsigned concurrency, retries;
@@ -218,6 +218,10 @@ static const cli_opt audit_opts[] = {
 	CLI_OPT_STR("--src-profile", "P", aargs, src_profile, CU_HELP_SRC_PROFILE),
 	CLI_OPT_STR("--dst-profile", "P", aargs, dst_profile, CU_HELP_DST_PROFILE),
 	CLI_OPT_STR("--env-file", "FILE", aargs, env_file, CU_HELP_ENV_FILE),
+	CLI_OPT_STR("--ca-bundle", "FILE", aargs, ca_bundle,
+		    CU_HELP_CA_BOTH "\n(default: AWS_CA_BUNDLE, a profile's ca_bundle, the system's)"),
+	CLI_OPT_FLAG("--insecure", aargs, insecure, CU_HELP_INSECURE),
+	CU_REFUSE_PROFILE,
 	CLI_OPT_END,
 };
 
@@ -345,8 +349,8 @@ static void report_tail(FILE *f, const bg_audit_stats *s, const aargs *a, const 
 	fputs("}\n", f);
 }
 
-/* Loads --env-file, parses SRC and DST, resolves both endpoints, picks a
- * sample's seed.  0, or EXIT_USAGE
+/* Loads --env-file, parses SRC and DST, resolves both endpoints with
+ * --ca-bundle and --insecure, picks a sample's seed.  0, or EXIT_USAGE
  * (said). */
 static int resolve(aargs *a, const cli_args *pos, bg_audit_opts *o)
 {
@@ -364,6 +368,8 @@ static int resolve(aargs *a, const cli_args *pos, bg_audit_opts *o)
 	if (bg_endpoint_resolve(o->src.kind, a->src_profile, &o->src_ep, err, sizeof(err)) < 0 ||
 	    bg_endpoint_resolve(o->dst.kind, a->dst_profile, &o->dst_ep, err, sizeof(err)) < 0)
 		goto fail;
+	if (cu_tls_both(a->ca_bundle, a->insecure, &o->src_ep, &o->dst_ep))
+		return EXIT_USAGE;
 	if (a->has_sample && !a->has_seed) {
 		uint32_t r = 0;
 		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))

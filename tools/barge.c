@@ -147,6 +147,7 @@ static const cli_opt copy_opts[] = {
 	CLI_OPT_STR("--bwlimit-file", "FILE", copy_args, o.bwlimit_file,
 		    "read the rate from FILE's first line at start, every\n"
 		    "second and on SIGHUP (changes it while running)"),
+	CU_REFUSE_PROFILE,
 	CLI_OPT_END,
 };
 
@@ -582,7 +583,7 @@ static int parse_args_json(const char *s, char *buf, size_t cap, char **out, int
 
 /* barge resume takes no options of its own: the ones after JOURNAL are
  * copy's, added to the journal's (the last of each wins). */
-static const cli_opt resume_opts[] = { CLI_OPT_END };
+static const cli_opt resume_opts[] = { CU_REFUSE_PROFILE, CLI_OPT_END };
 
 static const cli_cmd resume_cmd = {
 	.name = "resume",

@@ -50,6 +50,7 @@ static const cli_opt bench_opts[] = {
 	CLI_OPT_STR("--env-file", "FILE", bargs, env_file, CU_HELP_ENV_FILE),
 	CLI_OPT_STR("--ca-bundle", "FILE", bargs, ca_bundle, CU_HELP_CA_BOTH),
 	CLI_OPT_FLAG("--insecure", bargs, insecure, CU_HELP_INSECURE),
+	CU_REFUSE_PROFILE,
 	CLI_OPT_END,
 };
 

@@ -93,6 +93,17 @@ extern const cli_choice cu_checksum_modes[];
 #define CU_HELP_PROGRESS "auto, bar, json or none (default auto)"
 #define CU_HELP_RETRIES "attempts per request (default 10)"
 
+/* --profile where there are two locations, --src-profile and --dst-profile
+ * where there is one: refused with what to give instead.  A single
+ * --profile for SRC and DST would hand the source's keys to the
+ * destination (R2's come from elsewhere), so each side names its own. */
+#define CU_REFUSE_PROFILE                                                              \
+	CLI_OPT_REFUSE("--profile", "SRC and DST each take their own: --src-profile P, " \
+				    "--dst-profile P")
+#define CU_REFUSE_SIDE_PROFILES                                                       \
+	CLI_OPT_REFUSE("--src-profile", "one location, one profile: --profile P"),     \
+	CLI_OPT_REFUSE("--dst-profile", "one location, one profile: --profile P")
+
 /* --include GLOB and --exclude GLOB (copy, plan), in the order given:
  * "+GLOB" or "-GLOB", as bg_copy_filter takes them. */
 #define CU_FILTERS_MAX 64
@@ -107,7 +118,7 @@ int cu_filter_opt(void *dst, const char *name, const char *val, char *err, size_
 /* Frees what cu_filter_opt took. */
 void cu_filters_free(cu_filters *f);
 
-/* --ca-bundle and --insecure for both endpoints (copy, bench):
+/* --ca-bundle and --insecure for both endpoints (copy, audit, bench):
  * ca_bundle (may be NULL) readable and kept in each, --insecure said
  * loudly on stderr.  0, or 2 after one line on stderr. */
 int cu_tls_both(const char *ca_bundle, bool insecure, bg_endpoint *src, bg_endpoint *dst);

@@ -648,6 +648,7 @@ static const cli_opt doctor_opts[] = {
 	CLI_OPT_STR("--ca-bundle", "FILE", docargs, w.ca_bundle, CU_HELP_CA_BUNDLE),
 	CLI_OPT_FLAG("--insecure", docargs, w.insecure,
 		     "do not verify TLS certificates (the tls check then WARNs)"),
+	CU_REFUSE_SIDE_PROFILES,
 	CLI_OPT_END,
 };
 

@@ -40,6 +40,7 @@ static const cli_opt ls_opts[] = {
 	CLI_OPT_FLAG("--insecure", lsargs, w.insecure, CU_HELP_INSECURE),
 	CLI_OPT_UINT("--retries", "N", lsargs, attempts, 1, 100, NULL,
 		     "attempts per page (default 10)"),
+	CU_REFUSE_SIDE_PROFILES,
 	CLI_OPT_END,
 };
 

@@ -612,6 +612,7 @@ static const cli_opt plan_opts[] = {
 	CLI_OPT_STR("--ca-bundle", "FILE", pargs, ca_bundle, CU_HELP_CA_BUNDLE),
 	CLI_OPT_FLAG("--insecure", pargs, insecure, CU_HELP_INSECURE),
 	CLI_OPT_U64("--retries", "N", pargs, attempts, 1, 100, NULL, CU_HELP_RETRIES),
+	CU_REFUSE_PROFILE,
 	CLI_OPT_END,
 };
 
