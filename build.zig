@@ -99,6 +99,13 @@ pub fn build(b: *std.Build) void {
     b.installArtifact(exe);
 
     const test_step = b.step("test", "Run the unit tests");
+    // The rules a compiler does not check (banned functions, what journal/
+    // may include): tools/checksrc.sh.
+    const checksrc = b.addSystemCommand(&.{ "bash", "tools/checksrc.sh" });
+    checksrc.setCwd(b.path("."));
+    checksrc.expectExitCode(0);
+    checksrc.has_side_effects = true; // reads the tree: run every time
+    test_step.dependOn(&checksrc.step);
     for (unit_tests) |name| {
         const t = b.addExecutable(.{
             .name = b.fmt("test_{s}", .{name}),
