@@ -29,6 +29,7 @@ const engine_sources = [_][]const u8{
     "engine/ring.c",
     "engine/http.c",
     "engine/sigv4.c",
+    "engine/codec.c",
     "engine/xml.c",
     "engine/config.c",
     "engine/pool.c",
@@ -55,7 +56,7 @@ const engine_sources = [_][]const u8{
 
 const system_libs = [_][]const u8{ "curl", "uring", "ssl", "crypto", "xxhash", "expat", "inih", "sqlite3" };
 
-const unit_tests = [_][]const u8{ "http", "sigv4", "xml", "config", "plan", "pool", "cksum", "md5", "util", "journal", "audit", "metrics", "local", "esc" };
+const unit_tests = [_][]const u8{ "http", "sigv4", "xml", "config", "plan", "pool", "cksum", "md5", "util", "journal", "audit", "metrics", "local", "esc", "codec", "cli" };
 
 const synth_sources = [_][]const u8{
     "bench/synth/main.c",
@@ -95,7 +96,7 @@ pub fn build(b: *std.Build) void {
     for (system_libs) |l| lib.linkSystemLibrary(l);
 
     const exe = b.addExecutable(.{ .name = "barge", .target = target, .optimize = optimize });
-    exe.addCSourceFiles(.{ .files = &.{ "tools/barge.c", "tools/progress.c", "tools/metrics_out.c", "tools/audit_cmd.c", "tools/bench_cmd.c", "tools/cmdutil.c", "tools/ls_cmd.c", "tools/plan_cmd.c", "tools/doctor_cmd.c" }, .flags = &c_flags });
+    exe.addCSourceFiles(.{ .files = &.{ "tools/barge.c", "tools/progress.c", "tools/metrics_out.c", "tools/audit_cmd.c", "tools/bench_cmd.c", "tools/cmdutil.c", "tools/cli.c", "tools/ls_cmd.c", "tools/plan_cmd.c", "tools/doctor_cmd.c" }, .flags = &c_flags });
     exe.addIncludePath(b.path("engine"));
     exe.addIncludePath(b.path("journal"));
     exe.addIncludePath(b.path("tools"));
@@ -105,6 +106,13 @@ pub fn build(b: *std.Build) void {
     b.installArtifact(exe);
 
     const test_step = b.step("test", "Run the unit tests");
+    // The rules a compiler does not check (banned functions, what journal/
+    // may include): tools/checksrc.sh.
+    const checksrc = b.addSystemCommand(&.{ "bash", "tools/checksrc.sh" });
+    checksrc.setCwd(b.path("."));
+    checksrc.expectExitCode(0);
+    checksrc.has_side_effects = true; // reads the tree: run every time
+    test_step.dependOn(&checksrc.step);
     for (unit_tests) |name| {
         const t = b.addExecutable(.{
             .name = b.fmt("test_{s}", .{name}),

@@ -164,24 +164,3 @@ int bg_base64(const unsigned char *in, size_t n, char *out, size_t cap)
 	return (int)o;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-int bg_unhex16(const char *hex, unsigned char out[16])
-{
-	for (int i = 0; i < 16; i++) {
-		int hi = hexval(hex[2 * i]), lo = hi < 0 ? -1 : hexval(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return hex[32] == '\0' ? 0 : -1;
-}

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codec.h"
+
 /* CRC-32C (Castagnoli), streaming: start with crc = 0. Uses SSE4.2 when
  * the CPU has it. */
 uint32_t bg_crc32c(uint32_t crc, const void *p, size_t n);
@@ -12,7 +14,6 @@ uint32_t bg_crc32c(uint32_t crc, const void *p, size_t n);
 /* Standard base64 with padding. Returns length or -1 if cap is too small. */
 int bg_base64(const unsigned char *in, size_t n, char *out, size_t cap);
 
-/* Hex digest (32 chars) to 16 bytes. 0 or -1. */
-int bg_unhex16(const char *hex, unsigned char out[16]);
+/* bg_unhex16 (a 32-digit hex digest to 16 bytes) is in codec.h. */
 
 #endif

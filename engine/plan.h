@@ -8,13 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BG_MIB (1ull << 20)
-#define BG_GIB (1ull << 30)
-#define BG_PART_MIN (5 * BG_MIB)
-#define BG_PART_MAX (5 * BG_GIB)
-#define BG_PARTS_MAX 10000u
-#define BG_PUT_MAX (5 * BG_GIB)
-#define BG_OBJECT_MAX (5ull * 1024 * BG_GIB)
+#include "s3limits.h" /* BG_MIB, BG_PART_MIN, BG_PARTS_MAX, ... */
 
 typedef struct bg_plan {
 	bool multipart;

@@ -42,14 +42,6 @@ static unsigned char ascii_lower(unsigned char c)
 	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
 }
 
-static int hex_val(unsigned char c)
-{
-	static const char digits[] = "0123456789abcdef";
-	const char *p = c ? strchr(digits, ascii_lower(c)) : NULL;
-
-	return p ? (int)(p - digits) : -1;
-}
-
 void bg_amz_date(time_t t, char out[BG_AMZ_DATE])
 {
 	struct tm tm;
@@ -137,31 +129,6 @@ int bg_uri_encode(const char *in, size_t n, bool keep_slash, char *out, size_t c
 	return sb_result(&b);
 }
 
-int bg_uri_decode(const char *in, size_t n, bool plus_is_space, char *out, size_t cap)
-{
-	struct sb b = { out, 0, cap, false };
-
-	if (!in || !out || cap == 0)
-		return -1;
-	out[0] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		char c = in[i];
-
-		if (c == '%') {
-			int hi = n - i > 2 ? hex_val((unsigned char)in[i + 1]) : -1;
-			int lo = n - i > 2 ? hex_val((unsigned char)in[i + 2]) : -1;
-
-			if (hi < 0 || lo < 0)
-				return -1;
-			c = (char)(hi << 4 | lo);
-			i += 2;
-		} else if (c == '+' && plus_is_space) {
-			c = ' ';
-		}
-		sb_chr(&b, c);
-	}
-	return sb_result(&b);
-}
 /* Next byte of the URI-encoded form (slash encoded) of *s, k being the
  * position inside a %XX triple; -1 at the end.  Lets parameters be ordered
  * by their encoded bytes without encoding them into a buffer first. */

@@ -60,9 +60,7 @@ void bg_sha256_hex(const void *p, size_t n, char out[BG_SHA256_HEX]);
  * Returns the length written (excluding NUL) or -1 if cap is too small. */
 int bg_uri_encode(const char *in, size_t n, bool keep_slash, char *out, size_t cap);
 
-/* Decodes %XX escapes (and '+' as space only when plus_is_space). Returns
- * length or -1 on a malformed escape or a too small cap. */
-int bg_uri_decode(const char *in, size_t n, bool plus_is_space, char *out, size_t cap);
+/* (Decoding is bg_url_decode, in codec.h.) */
 
 /* One query parameter, unencoded.  value NULL means "name=" (S3 wants
  * "?uploads=" rather than "?uploads" in the canonical form). */

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codec.h" /* bg_hex and the decoders, which most modules use */
+
 /* One error enum above the ring layer (the ring itself returns -errno). */
 typedef enum bg_err {
 	BG_OK = 0,
@@ -84,8 +86,5 @@ int bg_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t bg_now_ns(void);
-
-/* Lowercase hex of n bytes into out (2n+1 bytes). */
-void bg_hex(const unsigned char *in, size_t n, char *out);
 
 #endif

@@ -335,57 +335,6 @@ static int take_bool(struct xp *x, const char *s, bool *out)
 	return -1;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * Decodes a value S3 url-encoded because the request said encoding-type=url.
- * S3 encodes these form-style: a space is written as '+', so a literal '+'
- * in a key must (and does) arrive as %2B.  This matches the reference SDK:
- * botocore decodes Key/Prefix/Delimiter/StartAfter of ListObjectsV2 with
- * urllib's unquote_plus (botocore.compat.unquote_str), and boto switched to
- * unquote_plus after keys with spaces went missing (boto PR #2654).  It is
- * unambiguous, since a raw '+' never stands for itself in this encoding.
- * %00 is refused: no S3 key holds a NUL and the rest of barge uses C
- * strings.  Returns 0, -1 on a bad escape, -2 if more than cap bytes.
- */
-static int url_decode(const char *in, size_t n, char *out, size_t cap, size_t *outlen)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		int c = (unsigned char)in[i];
-
-		if (c == '%') {
-			int hi, lo;
-
-			if (n - i < 3 || (hi = hexval(in[i + 1])) < 0 ||
-			    (lo = hexval(in[i + 2])) < 0)
-				return -1;
-			c = hi << 4 | lo;
-			if (c == 0)
-				return -1;
-			i += 2;
-		} else if (c == '+') {
-			c = ' ';
-		}
-		if (o >= cap)
-			return -2;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	*outlen = o;
-	return 0;
-}
-
 /* ---- listings: ListObjectsV2 (<Contents>, or <CommonPrefixes>),
  * ListParts (<Part>) and ListMultipartUploads (<Upload>) ---- */
 
@@ -424,7 +373,17 @@ struct page {
 	char next_key[BG_KEY_MAX + 1];
 };
 
-/* Reads a key as sent (url == false) or url-decoded; 0, or -1 with why. */
+/* Reads a key as sent (url == false) or url-decoded; 0, or -1 with why.
+ *
+ * Values S3 url-encoded because the request said encoding-type=url are
+ * decoded with bg_url_decode, '+' as a space.  S3 encodes these
+ * form-style: a space is written as '+', so a literal '+' in a key must
+ * (and does) arrive as %2B.  This matches the reference SDK: botocore
+ * decodes Key/Prefix/Delimiter/StartAfter of ListObjectsV2 with urllib's
+ * unquote_plus (botocore.compat.unquote_str), and boto switched to
+ * unquote_plus after keys with spaces went missing (boto PR #2654).  It is
+ * unambiguous, since a raw '+' never stands for itself in this encoding.
+ * %00 is refused: no S3 key holds a NUL. */
 static int key_take(struct page *pg, const char *s, size_t n, bool url, char *why, size_t cap)
 {
 	int r;
@@ -438,12 +397,15 @@ static int key_take(struct page *pg, const char *s, size_t n, bool url, char *wh
 		pg->key_len = n;
 		return 0;
 	}
-	r = url_decode(s, n, pg->key, BG_KEY_MAX, &pg->key_len);
-	if (r == -2)
+	r = bg_url_decode(s, n, true, pg->key, sizeof(pg->key));
+	if (r == BG_URL_LONG)
 		snprintf(why, cap, "decoded key longer than %d bytes", BG_KEY_MAX);
 	else if (r < 0)
 		snprintf(why, cap, "bad url escape in key \"%.64s\"", s);
-	return r < 0 ? -1 : 0;
+	if (r < 0)
+		return -1;
+	pg->key_len = (size_t)r;
+	return 0;
 }
 
 static void page_key(struct xp *x, struct page *pg, const char *s, size_t n)
@@ -580,11 +542,11 @@ static void page_end(struct xp *x, enum el id, char *text, size_t len)
 static int page_next_key(struct page *pg, char *msg, size_t cap)
 {
 	const char *raw = pg->next_key_raw;
-	size_t n = strlen(raw), out;
+	size_t n = strlen(raw);
 	int r;
 
 	if (pg->url) {
-		r = url_decode(raw, n, pg->next_key, BG_KEY_MAX, &out);
+		r = bg_url_decode(raw, n, true, pg->next_key, sizeof(pg->next_key));
 	} else {
 		r = n > BG_KEY_MAX ? -2 : 0;
 		if (!r)

@@ -8,10 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BG_KEY_MAX 1024    /* S3 keys are at most 1024 bytes of UTF-8 */
-#define BG_ETAG_MAX 80     /* without quotes: 32 hex + "-10000" fits easily */
-#define BG_TOKEN_MAX 2048  /* continuation tokens, upload IDs */
-#define BG_DATE_MAX 40
+#include "s3limits.h" /* BG_KEY_MAX, BG_ETAG_MAX, BG_TOKEN_MAX, BG_DATE_MAX */
 
 typedef struct bg_xml_error {
 	char code[64];     /* "NoSuchBucket", "" if none */

@@ -1552,25 +1552,6 @@ int bg_journal_lookup(bg_journal *j, const char *key, bg_jobject *out, bg_status
 	return f == 1 && whole_of(j, out, st) < 0 ? -1 : f;
 }
 
-static int unhex16(const char *h, unsigned char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	if (!h || strlen(h) != 32)
-		return -1;
-	for (int i = 0; i < 32; i++) {
-		const char *d = strchr(digits, h[i]);
-
-		if (!d || !h[i])
-			return -1;
-		if (i % 2 == 0)
-			out[i / 2] = (unsigned char)((d - digits) << 4);
-		else
-			out[i / 2] |= (unsigned char)(d - digits);
-	}
-	return 0;
-}
-
 int bg_journal_load_parts(bg_journal *j, int64_t object_id,
 			  void (*cb)(void *ctx, const bg_jpart *p), void *ctx, bg_status *st)
 {
@@ -1587,8 +1568,8 @@ int bg_journal_load_parts(bg_journal *j, int64_t object_id,
 		p.offset = (uint64_t)sqlite3_column_int64(s, 1);
 		p.length = (uint64_t)sqlite3_column_int64(s, 2);
 		p.crc32c = (uint32_t)sqlite3_column_int64(s, 5);
-		if (num < 1 || num > 10000 ||
-		    unhex16((const char *)sqlite3_column_text(s, 3), p.xxh3) < 0 ||
+		if (num < 1 || num > BG_PARTS_MAX ||
+		    bg_unhex16((const char *)sqlite3_column_text(s, 3), p.xxh3) < 0 ||
 		    col_text(s, 4, p.etag, sizeof(p.etag)) < 0) {
 			res = -1;
 			bg_fail(st, BG_E_INTEGRITY, "journal %s: part %" PRId64 " of object %"

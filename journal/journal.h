@@ -20,8 +20,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "s3limits.h" /* BG_KEY_MAX, BG_ETAG_MAX, BG_TOKEN_MAX */
 #include "util.h"
-#include "xml.h"
 
 typedef struct bg_journal bg_journal;
 

@@ -43,7 +43,7 @@ cflags=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
 libs=(-lcurl -luring -lssl -lcrypto -lxxhash -lexpat -linih -lsqlite3)
 
 engine=(engine/*.c journal/*.c) # the library: engine and journal
-tools=(tools/barge.c tools/progress.c tools/metrics_out.c tools/audit_cmd.c tools/bench_cmd.c tools/cmdutil.c tools/ls_cmd.c tools/plan_cmd.c tools/doctor_cmd.c)
+tools=(tools/barge.c tools/progress.c tools/metrics_out.c tools/audit_cmd.c tools/bench_cmd.c tools/cmdutil.c tools/cli.c tools/ls_cmd.c tools/plan_cmd.c tools/doctor_cmd.c)
 tests=(tests/unit/test_*.c)
 
 # Objects are reused while they are newer than their source, every header,
@@ -99,7 +99,7 @@ rm -f "$lib"
 ar rcs "$lib" "${engine_objs[@]}"
 
 ldflags=(-fsanitize=address,undefined)
-cmds=("$(q "$CC" "${ldflags[@]}" -o "$OUT/barge" "$(obj tools/barge.c)" "$(obj tools/progress.c)" "$(obj tools/metrics_out.c)" "$(obj tools/audit_cmd.c)" "$(obj tools/bench_cmd.c)" "$(obj tools/cmdutil.c)" "$(obj tools/ls_cmd.c)" "$(obj tools/plan_cmd.c)" "$(obj tools/doctor_cmd.c)" "$lib" "${libs[@]}")")
+cmds=("$(q "$CC" "${ldflags[@]}" -o "$OUT/barge" "$(obj tools/barge.c)" "$(obj tools/progress.c)" "$(obj tools/metrics_out.c)" "$(obj tools/audit_cmd.c)" "$(obj tools/bench_cmd.c)" "$(obj tools/cmdutil.c)" "$(obj tools/cli.c)" "$(obj tools/ls_cmd.c)" "$(obj tools/plan_cmd.c)" "$(obj tools/doctor_cmd.c)" "$lib" "${libs[@]}")")
 for src in "${tests[@]}"; do
 	name=$(basename "${src%.c}")
 	cmds+=("$(q "$CC" "${ldflags[@]}" -o "$OUT/$name" "$(obj "$src")" "$lib" "${libs[@]}")")

@@ -26,40 +26,6 @@
 #define EXIT_TEMPFAIL 75 /* journal in use, endpoints unreachable: run it again later */
 #define MAX_LINES 100 /* findings printed on the terminal */
 
-static const char usage_audit[] =
-	"usage: barge audit SRC DST [options]\n"
-	"\n"
-	"Compares SRC and DST (s3://bucket[/prefix] or r2://bucket[/prefix]) and, with a\n"
-	"journal, both with what the copy recorded. Reports objects missing on DST, extra\n"
-	"on DST, size and ETag mismatches (where ETags are comparable), objects changed on\n"
-	"SRC since they were copied, objects the journal does not know and multipart\n"
-	"uploads left open on DST; --deep re-reads data and compares each part's XXH3\n"
-	"with the journal (docs/audit.md).\n"
-	"\n"
-	"  --journal PATH         the journal of the copy: compare with it and record\n"
-	"                         this audit and its findings in it\n"
-	"  --deep                 re-read the destination by the journaled parts (without\n"
-	"                         a journal: re-read both sides and compare them)\n"
-	"  --sample FRACTION      re-read only this fraction of the objects, 0 < F <= 1\n"
-	"                         (implies --deep; at least one object is re-read)\n"
-	"  --seed N               the sample's seed (default: random; printed)\n"
-	"  --source               with --deep and a journal: re-read the source too\n"
-	"  --report FILE          write every finding and the summary as JSON to FILE\n"
-	"  --concurrency N        reads in flight (default 32)\n"
-	"  --memory SIZE          memory budget for reads in flight (default 512M; 1 MiB\n"
-	"                         per read)\n"
-	"  --retries N            attempts per request (default 10)\n"
-	"  --progress MODE        auto, bar, json or none (default auto)\n"
-	"  --src-profile P        shared-config profile for SRC\n"
-	"  --dst-profile P        shared-config profile for DST\n"
-	"  --env-file FILE        load KEY=VALUE lines (R2 keys, ...) from FILE\n"
-	"\n"
-	"Credentials as for 'barge copy' (see 'barge copy --help').\n"
-	"\n"
-	"Exit: 0 clean, 1 something was found (each finding named), 2 the audit could not\n"
-	"be done (usage, configuration, a bucket missing, access denied, a listing that\n"
-	"failed, an unreadable journal).\n";
-
 static volatile int stop_flag; /* the signal that asked to stop, 0 */
 
 /* The exit code of an audit that returned rc: 0 clean, 1 findings, 75
@@ -74,12 +40,6 @@ static int exit_code(bg_err rc, int sig)
 		return EXIT_FOUND;
 	return rc == BG_E_NET || rc == BG_E_BUSY ? EXIT_TEMPFAIL : EXIT_USAGE;
 }
-
-/* Long options that take a value. */
-static const char *const value_options[] = {
-		"--journal", "--sample", "--seed", "--report", "--concurrency", "--memory",
-		"--retries", "--progress", "--src-profile", "--dst-profile", "--env-file",
-};
 
 static void jnum(FILE *f, int64_t v)
 {
@@ -193,92 +153,106 @@ static double wall_now(void)
 }
 
 typedef struct aargs {
-	const char *pos[2];
-	const char *journal, *report, *src_profile, *dst_profile, *env_file;
-	bool deep, source, has_sample, has_seed;
+	const char *journal, *report, *src_profile, *dst_profile, *env_file, *ca_bundle;
+	bool deep, source, has_sample, has_seed, insecure;
 	double sample;
 	uint64_t seed, memory;
 	unsigned concurrency, retries;
-	bg_prog_mode pmode;
+	int pmode; /* bg_prog_mode */
 } aargs;
 
-/* 0, 1 for --help (printed), or EXIT_USAGE (message printed). */
-static int parse(int argc, char **argv, aargs *a)
+/* --sample F: a fraction, 0 < F <= 1; it implies --deep. */
+static int sample_opt(void *dst, const char *name, const char *val, char *err, size_t cap)
 {
-	unsigned npos = 0;
-	uint64_t v;
-	for (int i = 0; i < argc; i++) {
-		const char *arg = argv[i];
-		const char *val = NULL;
-		char name[32];
-		int kind;
-		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-			fputs(usage_audit, stdout);
-			return 1;
-		} else if (strcmp(arg, "--deep") == 0) {
-			a->deep = true;
-			continue;
-		} else if (strcmp(arg, "--source") == 0) {
-			a->source = true;
-			continue;
-		} else if ((kind = cu_value_option("audit", argc, argv, &i, value_options,
-						   sizeof(value_options) / sizeof(value_options[0]),
-						   name, sizeof(name), &val)) != 0) {
-			if (kind < 0)
-				return EXIT_USAGE;
-			if (strcmp(name, "--journal") == 0) {
-				a->journal = val;
-			} else if (strcmp(name, "--report") == 0) {
-				a->report = val;
-			} else if (strcmp(name, "--sample") == 0) {
-				char *end = NULL;
-				errno = 0;
-				a->sample = strtod(val, &end);
-				if (errno || !end || end == val || *end || !(a->sample > 0.0) ||
-				    a->sample > 1.0)
-					return cu_usage_error("audit", "--sample '%s' must be a fraction above 0 and at most 1 (0.01 is 1%%)", val);
-				a->has_sample = a->deep = true;
-			} else if (strcmp(name, "--seed") == 0) {
-				if (bg_parse_u64(val, 0, (1ull << 53) - 1, &a->seed) < 0)
-					return cu_usage_error("audit", "--seed '%s' must be a whole number below 2^53", val);
-				a->has_seed = true;
-			} else if (strcmp(name, "--concurrency") == 0) {
-				if (bg_parse_u64(val, 1, 1024, &v) < 0)
-					return cu_usage_error("audit", "--concurrency '%s' must be a number from 1 to 1024", val);
-				a->concurrency = (unsigned)v;
-			} else if (strcmp(name, "--retries") == 0) {
-				if (bg_parse_u64(val, 1, 100, &v) < 0)
-					return cu_usage_error("audit", "--retries '%s' must be a number from 1 to 100", val);
-				a->retries = (unsigned)v;
-			} else if (strcmp(name, "--memory") == 0) {
-				if (bg_parse_size(val, &a->memory) < 0 || a->memory < 4 * BG_MIB ||
-				    a->memory > (1ull << 40))
-					return cu_usage_error("audit", "--memory '%s' must be a size from 4M to 1T", val);
-			} else if (strcmp(name, "--progress") == 0) {
-				if (strcmp(val, "auto") == 0) a->pmode = BG_PROG_AUTO;
-				else if (strcmp(val, "bar") == 0) a->pmode = BG_PROG_BAR;
-				else if (strcmp(val, "json") == 0) a->pmode = BG_PROG_JSON;
-				else if (strcmp(val, "none") == 0) a->pmode = BG_PROG_NONE;
-				else return cu_usage_error("audit", "--progress '%s' must be auto, bar, json or none", val);
-			} else if (strcmp(name, "--src-profile") == 0) {
-				a->src_profile = val;
-			} else if (strcmp(name, "--dst-profile") == 0) {
-				a->dst_profile = val;
-			} else if (strcmp(name, "--env-file") == 0) {
-				a->env_file = val;
-			}
-			continue;
-		} else if (arg[0] == '-' && arg[1]) {
-			return cu_usage_error("audit", "unknown option '%s'", arg);
-		}
-		if (npos == 2)
-			return cu_usage_error("audit", "too many arguments: '%s' (audit takes SRC and DST)", arg);
-		a->pos[npos++] = arg;
+	aargs *a = dst;
+	char *end = NULL;
+
+	(void)name;
+	errno = 0;
+	a->sample = strtod(val, &end);
+	if (errno || !end || end == val || *end || !(a->sample > 0.0) || a->sample > 1.0) {
+		bg_snprintf(err, cap, "--sample '%s' must be a fraction above 0 and at most 1 (0.01 "
+			    "is 1%%)", val);
+		return -1;
 	}
-	if (npos < 2)
-		return cu_usage_error("audit", "audit needs SRC and DST%s", "");
+	a->has_sample = a->deep = true;
+	return 0;
+}
+
+static int seed_opt(void *dst, const char *name, const char *val, char *err, size_t cap)
+{
+	aargs *a = dst;
+
+	(void)name;
+	if (bg_parse_u64(val, 0, (1ull << 53) - 1, &a->seed) < 0) {
+		bg_snprintf(err, cap, "--seed '%s' must be a whole number below 2^53", val);
+		return -1;
+	}
+	a->has_seed = true;
+	return 0;
+}
+
+static const cli_opt audit_opts[] = {
+	CLI_OPT_STR("--journal", "PATH", aargs, journal,
+		    "the journal of the copy: compare with it and record\n"
+		    "this audit and its findings in it"),
+	CLI_OPT_FLAG("--deep", aargs, deep,
+		     "re-read the destination by the journaled parts (without\n"
+		     "a journal: re-read both sides and compare them)"),
+	CLI_OPT_FN_ALL("--sample", "FRACTION", sample_opt,
+		   "re-read only this fraction of the objects, 0 < F <= 1\n"
+		   "(implies --deep; at least one object is re-read)"),
+	CLI_OPT_FN_ALL("--seed", "N", seed_opt,
+		   "the sample's seed (default: random; printed)"),
+	CLI_OPT_FLAG("--source", aargs, source,
+		     "with --deep and a journal: re-read the source too"),
+	CLI_OPT_STR("--report", "FILE", aargs, report,
+		    "write every finding and the summary as JSON to FILE"),
+	CLI_OPT_UINT("--concurrency", "N", aargs, concurrency, 1, 1024, NULL,
+		     "reads in flight (default 32)"),
+	CLI_OPT_SIZE("--memory", "SIZE", aargs, memory, 4 * BG_MIB, 1ull << 40,
+		     "memory budget for reads in flight (default 512M; 1 MiB\n"
+		     "per read)"),
+	CLI_OPT_UINT("--retries", "N", aargs, retries, 1, 100, NULL, CU_HELP_RETRIES),
+	CLI_OPT_CHOICE("--progress", "MODE", aargs, pmode, cu_progress_modes, CU_HELP_PROGRESS),
+	CLI_OPT_STR("--src-profile", "P", aargs, src_profile, CU_HELP_SRC_PROFILE),
+	CLI_OPT_STR("--dst-profile", "P", aargs, dst_profile, CU_HELP_DST_PROFILE),
+	CLI_OPT_STR("--env-file", "FILE", aargs, env_file, CU_HELP_ENV_FILE),
+	CLI_OPT_STR("--ca-bundle", "FILE", aargs, ca_bundle,
+		    CU_HELP_CA_BOTH "\n(default: AWS_CA_BUNDLE, a profile's ca_bundle, the system's)"),
+	CLI_OPT_FLAG("--insecure", aargs, insecure, CU_HELP_INSECURE),
+	CU_REFUSE_PROFILE,
+	CLI_OPT_END,
+};
+
+static const cli_cmd audit_cmd = {
+	.name = "audit",
+	.usage = "usage: barge audit SRC DST [options]\n"
+		 "\n"
+		 "Compares SRC and DST (s3://bucket[/prefix] or r2://bucket[/prefix]) and, with a\n"
+		 "journal, both with what the copy recorded. Reports objects missing on DST, extra\n"
+		 "on DST, size and ETag mismatches (where ETags are comparable), objects changed on\n"
+		 "SRC since they were copied, objects the journal does not know and multipart\n"
+		 "uploads left open on DST; --deep re-reads data and compares each part's XXH3\n"
+		 "with the journal (docs/audit.md).\n",
+	.tail = "Credentials as for 'barge copy' (see 'barge copy --help').\n"
+		"\n"
+		"Exit: 0 clean, 1 something was found (each finding named), 2 the audit could not\n"
+		"be done (usage, configuration, a bucket missing, access denied, a listing that\n"
+		"failed, an unreadable journal).\n",
+	.opts = audit_opts,
+	.pos_min = 2, .pos_max = 2,
+	.pos_need = "SRC and DST", .pos_takes = "SRC and DST",
+};
+
+/* 0, 1 for --help (printed), or EXIT_USAGE (message printed). */
+static int parse(int argc, char **argv, aargs *a, cli_args *pos)
+{
+	int r = cli_parse(&audit_cmd, a, argc, argv, pos);
+	if (r)
+		return r < 0 ? EXIT_USAGE : 1;
 	if (a->source && !a->deep)
-		return cu_usage_error("audit", "--source re-reads the source: it needs --deep (or --sample)%s", "");
+		return cli_usage("audit", "--source re-reads the source: it needs --deep (or --sample)");
 	return 0;
 }
 
@@ -375,40 +349,51 @@ static void report_tail(FILE *f, const bg_audit_stats *s, const aargs *a, const 
 	fputs("}\n", f);
 }
 
+/* Loads --env-file, parses SRC and DST, resolves both endpoints with
+ * --ca-bundle and --insecure, picks a sample's seed.  0, or EXIT_USAGE
+ * (said). */
+static int resolve(aargs *a, const cli_args *pos, bg_audit_opts *o)
+{
+	char err[512];
+
+	if (a->env_file && bg_envfile_load(a->env_file, err, sizeof(err)) < 0)
+		goto fail;
+	if (bg_location_parse(pos->pos[0], &o->src, err, sizeof(err)) < 0 ||
+	    bg_location_parse(pos->pos[1], &o->dst, err, sizeof(err)) < 0)
+		goto fail;
+	if (o->src.kind == BG_LOC_LOCAL || o->dst.kind == BG_LOC_LOCAL) {
+		bg_text_line(stderr, "barge: audit compares buckets: use s3://bucket or r2://bucket on both sides");
+		return EXIT_USAGE;
+	}
+	if (bg_endpoint_resolve(o->src.kind, a->src_profile, &o->src_ep, err, sizeof(err)) < 0 ||
+	    bg_endpoint_resolve(o->dst.kind, a->dst_profile, &o->dst_ep, err, sizeof(err)) < 0)
+		goto fail;
+	if (cu_tls_both(a->ca_bundle, a->insecure, &o->src_ep, &o->dst_ep))
+		return EXIT_USAGE;
+	if (a->has_sample && !a->has_seed) {
+		uint32_t r = 0;
+		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			r = (uint32_t)time(NULL) ^ (uint32_t)getpid();
+		a->seed = r;
+	}
+	return 0;
+fail:
+	bg_text_line(stderr, "barge: %s", err);
+	return EXIT_USAGE;
+}
+
 int cmd_audit(int argc, char **argv)
 {
 	static bg_audit_opts o; /* endpoints are large */
 	aargs a = { .concurrency = 32, .retries = 10, .memory = 512 * BG_MIB,
 		    .pmode = BG_PROG_AUTO };
-	int p = parse(argc, argv, &a);
+	cli_args pos;
+	int p = parse(argc, argv, &a, &pos);
 	if (p)
 		return p == 1 ? 0 : p;
 
-	char err[512];
-	if (a.env_file && bg_envfile_load(a.env_file, err, sizeof(err)) < 0) {
-		bg_text_line(stderr, "barge: %s", err);
+	if (resolve(&a, &pos, &o))
 		return EXIT_USAGE;
-	}
-	if (bg_location_parse(a.pos[0], &o.src, err, sizeof(err)) < 0 ||
-	    bg_location_parse(a.pos[1], &o.dst, err, sizeof(err)) < 0) {
-		bg_text_line(stderr, "barge: %s", err);
-		return EXIT_USAGE;
-	}
-	if (o.src.kind == BG_LOC_LOCAL || o.dst.kind == BG_LOC_LOCAL) {
-		bg_text_line(stderr, "barge: audit compares buckets: use s3://bucket or r2://bucket on both sides");
-		return EXIT_USAGE;
-	}
-	if (bg_endpoint_resolve(o.src.kind, a.src_profile, &o.src_ep, err, sizeof(err)) < 0 ||
-	    bg_endpoint_resolve(o.dst.kind, a.dst_profile, &o.dst_ep, err, sizeof(err)) < 0) {
-		bg_text_line(stderr, "barge: %s", err);
-		return EXIT_USAGE;
-	}
-	if (a.has_sample && !a.has_seed) {
-		uint32_t r = 0;
-		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
-			r = (uint32_t)time(NULL) ^ (uint32_t)getpid();
-		a.seed = r;
-	}
 	char srcu[1200], dstu[1200];
 	location_url(&o.src, srcu, sizeof(srcu));
 	location_url(&o.dst, dstu, sizeof(dstu));
@@ -456,7 +441,7 @@ int cmd_audit(int argc, char **argv)
 		}
 	}
 
-	actx c = { .mode = a.pmode, .report = rep };
+	actx c = { .mode = (bg_prog_mode)a.pmode, .report = rep };
 	if (c.mode == BG_PROG_AUTO)
 		c.mode = isatty(STDERR_FILENO) ? BG_PROG_BAR : BG_PROG_NONE;
 	o.journal = j;

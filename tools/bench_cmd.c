@@ -17,58 +17,64 @@
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
 
-static const char usage_bench[] =
-	"usage: barge bench SRC DST [options]\n"
-	"\n"
-	"Measures SRC and DST (s3://bucket[/prefix] or r2://bucket[/prefix]) in three\n"
-	"timed phases: upload (COUNT objects of SIZE, generated in memory, PUT to SRC,\n"
-	"multipart above the part size), download (every object read back from SRC, each\n"
-	"range checked against the generator with XXH3) and streaming copy (the copy\n"
-	"engine, SRC to DST). It writes only under PREFIX/barge-bench-<random>/ on each\n"
-	"side and deletes what it wrote at the end (and aborts open multipart uploads).\n"
-	"Reports bytes, objects, MB/s, objects/s, request latency p50/p90/p99 (time to\n"
-	"first byte and total, per request kind; not collected in the copy phase),\n"
-	"errors and retries, CPU seconds per GiB and peak memory.\n"
-	"\n"
-	"  --size SIZE            bytes per object (default 16M)\n"
-	"  --count N              objects (default 16)\n"
-	"  --concurrency N        transfers in flight (default 32)\n"
-	"  --part-size SIZE       multipart part size, upload and copy (default 16M)\n"
-	"  --memory SIZE          the copy's part-buffer budget (default: 1/16 of RAM,\n"
-	"                         256M to 1G)\n"
-	"  --retries N            attempts per request (default 10)\n"
-	"  --checksum MODE        the copy's checksum: auto, md5, crc32c or none\n"
-	"  --json                 print one JSON document instead of the table\n"
-	"  --keep                 leave the objects written (open uploads are still aborted)\n"
-	"  --src-profile P        shared-config profile for SRC\n"
-	"  --dst-profile P        shared-config profile for DST\n"
-	"  --env-file FILE        load KEY=VALUE lines (R2 keys, ...) from FILE\n"
-	"  --ca-bundle FILE       trust the CAs in FILE (PEM) for both endpoints\n"
-	"  --insecure             do not verify TLS certificates (tests only)\n"
-	"\n"
-	"Credentials as for 'barge copy' (see 'barge copy --help').\n"
-	"\n"
-	"Exit: 0 every phase succeeded, 1 a phase had failed objects (named), 2 usage,\n"
-	"configuration or an error that stopped the benchmark.\n";
-
 static volatile int stop_flag;
 
-/* Long options that take a value. */
-static const char *const value_options[] = {
-		"--size", "--count", "--concurrency", "--part-size", "--memory", "--retries",
-		"--checksum", "--src-profile", "--dst-profile", "--env-file", "--ca-bundle",
+/* What the command line says. */
+typedef struct bargs {
+	const char *src_profile, *dst_profile, *env_file, *ca_bundle;
+	bool json, insecure, keep;
+	uint64_t size, part_size, memory;
+	unsigned count, concurrency, retries;
+	int cksum;
+} bargs;
+
+static const cli_opt bench_opts[] = {
+	CLI_OPT_SIZE("--size", "SIZE", bargs, size, 1, BG_OBJECT_MAX,
+		     "bytes per object (default 16M)"),
+	CLI_OPT_UINT("--count", "N", bargs, count, 1, 10000000, NULL, "objects (default 16)"),
+	CLI_OPT_UINT("--concurrency", "N", bargs, concurrency, 1, 1024, NULL,
+		     "transfers in flight (default 32)"),
+	CLI_OPT_SIZE("--part-size", "SIZE", bargs, part_size, BG_PART_MIN, BG_PART_MAX,
+		     "multipart part size, upload and copy (default 16M)"),
+	CLI_OPT_SIZE("--memory", "SIZE", bargs, memory, 16 * BG_MIB, 1ull << 40,
+		     "the copy's part-buffer budget (default: 1/16 of RAM,\n"
+		     "256M to 1G)"),
+	CLI_OPT_UINT("--retries", "N", bargs, retries, 1, 100, NULL, CU_HELP_RETRIES),
+	CLI_OPT_CHOICE("--checksum", "MODE", bargs, cksum, cu_checksum_modes,
+		       "the copy's checksum: auto, md5, crc32c or none"),
+	CLI_OPT_FLAG("--json", bargs, json, "print one JSON document instead of the table"),
+	CLI_OPT_FLAG("--keep", bargs, keep,
+		     "leave the objects written (open uploads are still aborted)"),
+	CLI_OPT_STR("--src-profile", "P", bargs, src_profile, CU_HELP_SRC_PROFILE),
+	CLI_OPT_STR("--dst-profile", "P", bargs, dst_profile, CU_HELP_DST_PROFILE),
+	CLI_OPT_STR("--env-file", "FILE", bargs, env_file, CU_HELP_ENV_FILE),
+	CLI_OPT_STR("--ca-bundle", "FILE", bargs, ca_bundle, CU_HELP_CA_BOTH),
+	CLI_OPT_FLAG("--insecure", bargs, insecure, CU_HELP_INSECURE),
+	CU_REFUSE_PROFILE,
+	CLI_OPT_END,
 };
 
-static int size_opt(const char *name, const char *v, uint64_t min, uint64_t max, uint64_t *out)
-{
-	if (bg_parse_size(v, out) < 0 || *out < min || *out > max) {
-		bg_text_line(stderr, "barge: %s '%s' is not a size between %llu and %llu bytes "
-				"(use forms like 64K, 16M, 1G)",
-			name, v, (unsigned long long)min, (unsigned long long)max);
-		return -1;
-	}
-	return 0;
-}
+static const cli_cmd bench_cmd = {
+	.name = "bench",
+	.usage = "usage: barge bench SRC DST [options]\n"
+		 "\n"
+		 "Measures SRC and DST (s3://bucket[/prefix] or r2://bucket[/prefix]) in three\n"
+		 "timed phases: upload (COUNT objects of SIZE, generated in memory, PUT to SRC,\n"
+		 "multipart above the part size), download (every object read back from SRC, each\n"
+		 "range checked against the generator with XXH3) and streaming copy (the copy\n"
+		 "engine, SRC to DST). It writes only under PREFIX/barge-bench-<random>/ on each\n"
+		 "side and deletes what it wrote at the end (and aborts open multipart uploads).\n"
+		 "Reports bytes, objects, MB/s, objects/s, request latency p50/p90/p99 (time to\n"
+		 "first byte and total, per request kind; not collected in the copy phase),\n"
+		 "errors and retries, CPU seconds per GiB and peak memory.\n",
+	.tail = "Credentials as for 'barge copy' (see 'barge copy --help').\n"
+		"\n"
+		"Exit: 0 every phase succeeded, 1 a phase had failed objects (named), 2 usage,\n"
+		"configuration or an error that stopped the benchmark.\n",
+	.opts = bench_opts,
+	.pos_min = 2, .pos_max = 2,
+	.pos_need = "SRC and DST", .pos_takes = "SRC and DST",
+};
 
 static void print_json(const bg_bench_opts *o, const bg_bench_result *r, bg_err rc,
 		       const char *msg)
@@ -196,100 +202,46 @@ static void print_table(const bg_bench_opts *o, const bg_bench_result *r)
 				     r->phase[k].error);
 }
 
-int cmd_bench(int argc, char **argv)
+/* Parses into o and a: 0, 1 after --help, or EXIT_USAGE (said). */
+static int parse(int argc, char **argv, bg_bench_opts *o, bargs *a, cli_args *pos)
 {
-	static bg_bench_opts o;
-	const char *pos[2];
-	unsigned npos = 0;
-	const char *src_profile = NULL, *dst_profile = NULL, *env_file = NULL, *ca_bundle = NULL;
-	bool json = false, insecure = false;
-	uint64_t v;
-
-	o.size = 16 * BG_MIB;
-	o.count = 16;
-	o.concurrency = 32;
-	o.part_size = 16 * BG_MIB;
-	o.memory = cu_default_memory();
-	o.retries = 10;
-	o.cksum = BG_CKSUM_AUTO;
-
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		const char *val = NULL;
-		char name[32];
-		int kind;
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			fputs(usage_bench, stdout);
-			return 0;
-		} else if (strcmp(a, "--json") == 0) {
-			json = true;
-		} else if (strcmp(a, "--keep") == 0) {
-			o.keep = true;
-		} else if (strcmp(a, "--insecure") == 0) {
-			insecure = true;
-		} else if ((kind = cu_value_option("bench", argc, argv, &i, value_options,
-						   sizeof(value_options) / sizeof(value_options[0]),
-						   name, sizeof(name), &val)) != 0) {
-			if (kind < 0)
-				return EXIT_USAGE;
-			if (strcmp(name, "--size") == 0) {
-				if (size_opt(name, val, 1, BG_OBJECT_MAX, &o.size) < 0)
-					return EXIT_USAGE;
-			} else if (strcmp(name, "--count") == 0) {
-				if (bg_parse_u64(val, 1, 10000000, &v) < 0)
-					return cu_usage_error("bench", "--count '%s' must be a number from 1 to 10000000", val);
-				o.count = (unsigned)v;
-			} else if (strcmp(name, "--concurrency") == 0) {
-				if (bg_parse_u64(val, 1, 1024, &v) < 0)
-					return cu_usage_error("bench", "--concurrency '%s' must be a number from 1 to 1024", val);
-				o.concurrency = (unsigned)v;
-			} else if (strcmp(name, "--part-size") == 0) {
-				if (size_opt(name, val, BG_PART_MIN, BG_PART_MAX, &o.part_size) < 0)
-					return EXIT_USAGE;
-			} else if (strcmp(name, "--memory") == 0) {
-				if (size_opt(name, val, 16 * BG_MIB, 1ull << 40, &o.memory) < 0)
-					return EXIT_USAGE;
-			} else if (strcmp(name, "--retries") == 0) {
-				if (bg_parse_u64(val, 1, 100, &v) < 0)
-					return cu_usage_error("bench", "--retries '%s' must be a number from 1 to 100", val);
-				o.retries = (unsigned)v;
-			} else if (strcmp(name, "--checksum") == 0) {
-				if (strcmp(val, "auto") == 0) o.cksum = BG_CKSUM_AUTO;
-				else if (strcmp(val, "md5") == 0) o.cksum = BG_CKSUM_MD5;
-				else if (strcmp(val, "crc32c") == 0) o.cksum = BG_CKSUM_CRC32C;
-				else if (strcmp(val, "none") == 0) o.cksum = BG_CKSUM_NONE;
-				else return cu_usage_error("bench", "--checksum '%s' must be auto, md5, crc32c or none", val);
-			} else if (strcmp(name, "--src-profile") == 0) {
-				src_profile = val;
-			} else if (strcmp(name, "--dst-profile") == 0) {
-				dst_profile = val;
-			} else if (strcmp(name, "--env-file") == 0) {
-				env_file = val;
-			} else if (strcmp(name, "--ca-bundle") == 0) {
-				ca_bundle = val;
-			}
-		} else if (a[0] == '-' && a[1]) {
-			return cu_usage_error("bench", "unknown option '%s'", a);
-		} else {
-			if (npos == 2)
-				return cu_usage_error("bench", "too many arguments: '%s' (bench takes SRC and DST)", a);
-			pos[npos++] = a;
-		}
-	}
-	if (npos < 2)
-		return cu_usage_error("bench", "bench needs SRC and DST%s", "");
-	if (o.memory < 2 * o.part_size) {
+	*a = (bargs){ .size = 16 * BG_MIB, .count = 16, .concurrency = 32,
+		      .part_size = 16 * BG_MIB, .memory = cu_default_memory(), .retries = 10,
+		      .cksum = BG_CKSUM_AUTO };
+	int r = cli_parse(&bench_cmd, a, argc, argv, pos);
+	if (r)
+		return r < 0 ? EXIT_USAGE : 1;
+	if (a->memory < 2 * a->part_size) {
 		bg_text_line(stderr, "barge: --memory must be at least twice --part-size");
 		return EXIT_USAGE;
 	}
+	o->size = a->size;
+	o->count = a->count;
+	o->concurrency = a->concurrency;
+	o->part_size = a->part_size;
+	o->memory = a->memory;
+	o->retries = a->retries;
+	o->cksum = (bg_cksum_mode)a->cksum;
+	o->keep = a->keep;
+	return 0;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+	static bg_bench_opts o;
+	bargs a;
+	cli_args pos;
+	int pr = parse(argc, argv, &o, &a, &pos);
+	if (pr)
+		return pr == 1 ? 0 : pr;
 
 	char err[512];
-	if (env_file && bg_envfile_load(env_file, err, sizeof(err)) < 0) {
+	if (a.env_file && bg_envfile_load(a.env_file, err, sizeof(err)) < 0) {
 		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
-	if (bg_location_parse(pos[0], &o.src, err, sizeof(err)) < 0 ||
-	    bg_location_parse(pos[1], &o.dst, err, sizeof(err)) < 0) {
+	if (bg_location_parse(pos.pos[0], &o.src, err, sizeof(err)) < 0 ||
+	    bg_location_parse(pos.pos[1], &o.dst, err, sizeof(err)) < 0) {
 		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
@@ -298,21 +250,13 @@ int cmd_bench(int argc, char **argv)
 				"r2://bucket[/prefix] on both sides");
 		return EXIT_USAGE;
 	}
-	if (bg_endpoint_resolve(o.src.kind, src_profile, &o.src_ep, err, sizeof(err)) < 0 ||
-	    bg_endpoint_resolve(o.dst.kind, dst_profile, &o.dst_ep, err, sizeof(err)) < 0) {
+	if (bg_endpoint_resolve(o.src.kind, a.src_profile, &o.src_ep, err, sizeof(err)) < 0 ||
+	    bg_endpoint_resolve(o.dst.kind, a.dst_profile, &o.dst_ep, err, sizeof(err)) < 0) {
 		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
-	if (ca_bundle && (cu_set_ca(ca_bundle, &o.src_ep, err, sizeof(err)) < 0 ||
-			  cu_set_ca(ca_bundle, &o.dst_ep, err, sizeof(err)) < 0)) {
-		bg_text_line(stderr, "barge: %s", err);
+	if (cu_tls_both(a.ca_bundle, a.insecure, &o.src_ep, &o.dst_ep))
 		return EXIT_USAGE;
-	}
-	if (insecure) {
-		o.src_ep.insecure = o.dst_ep.insecure = true;
-		bg_text_line(stderr, "barge: WARNING: --insecure: TLS certificates are NOT verified on "
-				"either endpoint");
-	}
 	o.stop = &stop_flag;
 	cu_catch_stop(&stop_flag);
 	signal(SIGPIPE, SIG_IGN);
@@ -326,7 +270,7 @@ int cmd_bench(int argc, char **argv)
 		bg_text_line(stderr, "barge: %s", st.msg);
 		return EXIT_USAGE;
 	}
-	if (json)
+	if (a.json)
 		print_json(&o, &r, rc, st.msg);
 	else
 		print_table(&o, &r);

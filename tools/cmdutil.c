@@ -1,10 +1,13 @@
-/* cmdutil.c - shared pieces of barge ls, doctor and plan (see cmdutil.h). */
+/* cmdutil.c - pieces the barge commands share (see cmdutil.h). */
 #include "cmdutil.h"
+#include "copy.h"
 #include "esc.h"
 #include "plan.h"
+#include "progress.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -165,41 +168,60 @@ int cu_list(bg_http *h, bg_s3_req *r, const bg_endpoint *ep, const cu_list_opts 
 
 /* ---- command lines ---------------------------------------------------- */
 
-int cu_usage_error(const char *cmd, const char *fmt, const char *arg)
-{
-	char msg[512];
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-	snprintf(msg, sizeof(msg), fmt, arg);
-#pragma GCC diagnostic pop
-	bg_text_line(stderr, "barge: %s (see 'barge %s --help')", msg, cmd);
-	return 2;
-}
+const cli_choice cu_progress_modes[] = {
+	{ "auto", BG_PROG_AUTO }, { "bar", BG_PROG_BAR }, { "json", BG_PROG_JSON },
+	{ "none", BG_PROG_NONE }, { NULL, 0 },
+};
 
-int cu_value_option(const char *cmd, int argc, char **argv, int *i, const char *const *names,
-		    size_t nnames, char *name, size_t cap, const char **val)
+const cli_choice cu_checksum_modes[] = {
+	{ "auto", BG_CKSUM_AUTO }, { "md5", BG_CKSUM_MD5 }, { "crc32c", BG_CKSUM_CRC32C },
+	{ "none", BG_CKSUM_NONE }, { NULL, 0 },
+};
+
+int cu_filter_opt(void *dst, const char *name, const char *val, char *err, size_t cap)
 {
-	const char *a = argv[*i];
-	if (a[0] != '-' || a[1] != '-')
-		return 0;
-	const char *eq = strchr(a, '=');
-	size_t n = eq ? (size_t)(eq - a) : strlen(a);
-	size_t k = 0;
-	while (k < nnames && !(strlen(names[k]) == n && memcmp(names[k], a, n) == 0))
-		k++;
-	if (k == nnames || n >= cap)
-		return 0;
-	memcpy(name, a, n);
-	name[n] = '\0';
-	if (eq) {
-		*val = eq + 1;
-	} else if (*i + 1 < argc) {
-		*val = argv[++*i];
-	} else {
-		cu_usage_error(cmd, "%s needs a value", name);
+	cu_filters *f = dst;
+	size_t n = strlen(val);
+	char *g;
+
+	if (f->n == CU_FILTERS_MAX) {
+		bg_snprintf(err, cap, "at most %d --include/--exclude filters", CU_FILTERS_MAX);
 		return -1;
 	}
-	return 1;
+	g = malloc(n + 2);
+	if (!g) {
+		bg_snprintf(err, cap, "out of memory");
+		return -1;
+	}
+	g[0] = strcmp(name, "--include") == 0 ? '+' : '-';
+	memcpy(g + 1, val, n + 1);
+	f->list[f->n++] = g;
+	return 0;
+}
+
+void cu_filters_free(cu_filters *f)
+{
+	for (unsigned i = 0; i < f->n; i++)
+		free((char *)f->list[i]);
+	f->n = 0;
+}
+
+int cu_tls_both(const char *ca_bundle, bool insecure, bg_endpoint *src, bg_endpoint *dst)
+{
+	char err[512];
+
+	if (ca_bundle && (cu_set_ca(ca_bundle, src, err, sizeof(err)) < 0 ||
+			  cu_set_ca(ca_bundle, dst, err, sizeof(err)) < 0)) {
+		bg_text_line(stderr, "barge: %s", err);
+		return 2;
+	}
+	if (insecure) {
+		src->insecure = dst->insecure = true;
+		bg_text_line(stderr, "barge: WARNING: --insecure: TLS certificates are NOT verified on "
+			     "either endpoint; anyone on the path can impersonate them, read and "
+			     "change the data");
+	}
+	return 0;
 }
 
 static volatile int *stop_target;

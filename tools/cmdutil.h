@@ -1,7 +1,8 @@
-/* cmdutil.h - small pieces the utility commands share (barge ls, doctor,
- * plan): locations and endpoints from the usual options, a whole
- * ListObjectsV2 listing run one page at a time on a private loop.  Keys
- * are escaped for the terminal and for JSON by engine/esc.h. */
+/* cmdutil.h - small pieces the barge commands share: locations and
+ * endpoints from the usual options, a whole ListObjectsV2 listing run one
+ * page at a time on a private loop (ls, doctor, plan), and the options,
+ * choices and help texts several commands take alike (parsed by cli.h).
+ * Keys are escaped for the terminal and for JSON by engine/esc.h. */
 #ifndef BG_CMDUTIL_H
 #define BG_CMDUTIL_H
 
@@ -10,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cli.h"
 #include "config.h"
 #include "http.h"
 #include "journal.h"
@@ -74,20 +76,52 @@ int cu_readable(const char *what, const char *path, char *err, size_t cap);
  * with err ("--ca-bundle P cannot be read: ...", "... path is too long"). */
 int cu_set_ca(const char *path, bg_endpoint *ep, char *err, size_t cap);
 
-/* ---- command lines (copy, audit, bench) ----------------------------- */
+/* ---- command lines (every command; the parser is cli.h) ------------- */
 
-/* Prints "barge: MESSAGE (see 'barge CMD --help')" (fmt has one %s for
- * arg) and returns 2, the usage exit code. */
-int cu_usage_error(const char *cmd, const char *fmt, const char *arg)
-	__attribute__((format(printf, 2, 0)));
+/* The choices of --progress (bg_prog_mode) and --checksum (bg_cksum_mode). */
+extern const cli_choice cu_progress_modes[];
+extern const cli_choice cu_checksum_modes[];
 
-/* argv[*i] as a long option that takes a value, "--name value" or
- * "--name=value", among `names`: 1 with name (NUL-terminated) and *val set
- * and *i moved past a separate value; 0 when argv[*i] is not one of them
- * (the caller says "unknown option"); -1 when its value is missing
- * (message printed). */
-int cu_value_option(const char *cmd, int argc, char **argv, int *i, const char *const *names,
-		    size_t nnames, char *name, size_t cap, const char **val);
+/* Help texts of options several commands share, each written once. */
+#define CU_HELP_SRC_PROFILE "shared-config profile for SRC"
+#define CU_HELP_DST_PROFILE "shared-config profile for DST"
+#define CU_HELP_PROFILE "shared-config profile for URL"
+#define CU_HELP_ENV_FILE "load KEY=VALUE lines (R2 keys, ...) from FILE"
+#define CU_HELP_CA_BUNDLE "trust the CAs in FILE (PEM)"
+#define CU_HELP_CA_BOTH "trust the CAs in FILE (PEM) for both endpoints"
+#define CU_HELP_INSECURE "do not verify TLS certificates (tests only)"
+#define CU_HELP_PROGRESS "auto, bar, json or none (default auto)"
+#define CU_HELP_RETRIES "attempts per request (default 10)"
+
+/* --profile where there are two locations, --src-profile and --dst-profile
+ * where there is one: refused with what to give instead.  A single
+ * --profile for SRC and DST would hand the source's keys to the
+ * destination (R2's come from elsewhere), so each side names its own. */
+#define CU_REFUSE_PROFILE                                                              \
+	CLI_OPT_REFUSE("--profile", "SRC and DST each take their own: --src-profile P, " \
+				    "--dst-profile P")
+#define CU_REFUSE_SIDE_PROFILES                                                       \
+	CLI_OPT_REFUSE("--src-profile", "one location, one profile: --profile P"),     \
+	CLI_OPT_REFUSE("--dst-profile", "one location, one profile: --profile P")
+
+/* --include GLOB and --exclude GLOB (copy, plan), in the order given:
+ * "+GLOB" or "-GLOB", as bg_copy_filter takes them. */
+#define CU_FILTERS_MAX 64
+typedef struct cu_filters {
+	const char *list[CU_FILTERS_MAX];
+	unsigned n;
+} cu_filters;
+
+/* The CLI_FN of --include and --exclude (dst: a cu_filters). */
+int cu_filter_opt(void *dst, const char *name, const char *val, char *err, size_t cap);
+
+/* Frees what cu_filter_opt took. */
+void cu_filters_free(cu_filters *f);
+
+/* --ca-bundle and --insecure for both endpoints (copy, audit, bench):
+ * ca_bundle (may be NULL) readable and kept in each, --insecure said
+ * loudly on stderr.  0, or 2 after one line on stderr. */
+int cu_tls_both(const char *ca_bundle, bool insecure, bg_endpoint *src, bg_endpoint *dst);
 
 /* SIGINT/SIGTERM set *flag to the signal's number; a second one ends the
  * process at once. */

@@ -36,36 +36,6 @@
 #define SKEW_WARN_S 300
 #define SKEW_FAIL_S 900
 
-static const char usage_doctor[] =
-	"usage: barge doctor URL [options]\n"
-	"\n"
-	"Checks, step by step, that URL (s3://bucket[/prefix] or r2://bucket[/prefix])\n"
-	"and its keys can do what a copy needs, and prints PASS, WARN, FAIL or SKIP\n"
-	"for each, with what to do about a failure:\n"
-	"  credentials  keys found, and where (environment, profile); never printed\n"
-	"  dns          the endpoint's host name resolves\n"
-	"  tcp          a connection to its port opens\n"
-	"  tls          (https) the handshake, the certificate's issuer and expiry\n"
-	"  clock        the server's Date against this clock: WARN over 5 minutes,\n"
-	"               FAIL over 15 (signatures are refused)\n"
-	"  signature    the server accepts a signed request with these keys\n"
-	"  list         ListObjectsV2 of the bucket under the prefix\n"
-	"  read         HEAD and GET of one listed object (SKIP when none is listed)\n"
-	"  write        PUT of a small object .barge-doctor-<random> under the prefix,\n"
-	"               GET it back, DELETE it, and check that it is gone\n"
-	"  multipart    CreateMultipartUpload, UploadPart of a small part,\n"
-	"               AbortMultipartUpload, and ListMultipartUploads shows it gone\n"
-	"\n"
-	"  --read-only            skip the write and multipart checks\n"
-	"  --profile P            shared-config profile for URL\n"
-	"  --env-file FILE        load KEY=VALUE lines (R2 keys, ...) from FILE\n"
-	"  --ca-bundle FILE       trust the CAs in FILE (PEM)\n"
-	"  --insecure             do not verify TLS certificates (the tls check then WARNs)\n"
-	"\n"
-	"Credentials as for 'barge copy' (see 'barge copy --help').\n"
-	"Exit: 0 every check passed (WARN and SKIP allowed), 1 a check failed,\n"
-	"2 usage (a bad URL or option).\n";
-
 typedef enum verdict { V_PASS, V_WARN, V_FAIL, V_SKIP } verdict;
 static const char *const vname[] = { "PASS", "WARN", "FAIL", "SKIP" };
 
@@ -664,49 +634,63 @@ static void check_multipart(doc *d, const char *key)
 
 /* ---- the command ----------------------------------------------------------- */
 
-/* Long options that take a value. */
-static const char *const value_options[] = { "--profile", "--env-file", "--ca-bundle" };
+/* What the command line says. */
+typedef struct docargs {
+	cu_where w;
+	const char *env_file;
+	bool read_only;
+} docargs;
+
+static const cli_opt doctor_opts[] = {
+	CLI_OPT_FLAG("--read-only", docargs, read_only, "skip the write and multipart checks"),
+	CLI_OPT_STR("--profile", "P", docargs, w.profile, CU_HELP_PROFILE),
+	CLI_OPT_STR("--env-file", "FILE", docargs, env_file, CU_HELP_ENV_FILE),
+	CLI_OPT_STR("--ca-bundle", "FILE", docargs, w.ca_bundle, CU_HELP_CA_BUNDLE),
+	CLI_OPT_FLAG("--insecure", docargs, w.insecure,
+		     "do not verify TLS certificates (the tls check then WARNs)"),
+	CU_REFUSE_SIDE_PROFILES,
+	CLI_OPT_END,
+};
+
+static const cli_cmd doctor_cmd = {
+	.name = "doctor",
+	.usage = "usage: barge doctor URL [options]\n"
+		 "\n"
+		 "Checks, step by step, that URL (s3://bucket[/prefix] or r2://bucket[/prefix])\n"
+		 "and its keys can do what a copy needs, and prints PASS, WARN, FAIL or SKIP\n"
+		 "for each, with what to do about a failure:\n"
+		 "  credentials  keys found, and where (environment, profile); never printed\n"
+		 "  dns          the endpoint's host name resolves\n"
+		 "  tcp          a connection to its port opens\n"
+		 "  tls          (https) the handshake, the certificate's issuer and expiry\n"
+		 "  clock        the server's Date against this clock: WARN over 5 minutes,\n"
+		 "               FAIL over 15 (signatures are refused)\n"
+		 "  signature    the server accepts a signed request with these keys\n"
+		 "  list         ListObjectsV2 of the bucket under the prefix\n"
+		 "  read         HEAD and GET of one listed object (SKIP when none is listed)\n"
+		 "  write        PUT of a small object .barge-doctor-<random> under the prefix,\n"
+		 "               GET it back, DELETE it, and check that it is gone\n"
+		 "  multipart    CreateMultipartUpload, UploadPart of a small part,\n"
+		 "               AbortMultipartUpload, and ListMultipartUploads shows it gone\n",
+	.tail = "Credentials as for 'barge copy' (see 'barge copy --help').\n"
+		"Exit: 0 every check passed (WARN and SKIP allowed), 1 a check failed,\n"
+		"2 usage (a bad URL or option).\n",
+	.opts = doctor_opts,
+	.pos_min = 1, .pos_max = 1,
+	.pos_need = "a URL such as r2://bucket", .pos_takes = "one URL",
+};
 
 int cmd_doctor(int argc, char **argv)
 {
 	static doc d;
-	cu_where w = { 0 };
-	const char *url = NULL, *env_file = NULL;
-	bool read_only = false;
-
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		const char *val = NULL;
-		char name[32];
-		int kind;
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			fputs(usage_doctor, stdout);
-			return 0;
-		} else if (strcmp(a, "--read-only") == 0) {
-			read_only = true;
-		} else if (strcmp(a, "--insecure") == 0) {
-			w.insecure = true;
-		} else if ((kind = cu_value_option("doctor", argc, argv, &i, value_options,
-						   sizeof(value_options) / sizeof(value_options[0]),
-						   name, sizeof(name), &val)) != 0) {
-			if (kind < 0)
-				return EXIT_USAGE;
-			if (strcmp(name, "--profile") == 0)
-				w.profile = val;
-			else if (strcmp(name, "--env-file") == 0)
-				env_file = val;
-			else if (strcmp(name, "--ca-bundle") == 0)
-				w.ca_bundle = val;
-		} else if (a[0] == '-' && a[1]) {
-			return cu_usage_error("doctor", "unknown option %s", a);
-		} else if (url) {
-			return cu_usage_error("doctor", "doctor takes one URL, not also %s", a);
-		} else {
-			url = a;
-		}
-	}
-	if (!url)
-		return cu_usage_error("doctor", "doctor needs a URL such as r2://bucket%s", "");
+	docargs a = { 0 };
+	cli_args pos;
+	int r = cli_parse(&doctor_cmd, &a, argc, argv, &pos);
+	if (r)
+		return r < 0 ? EXIT_USAGE : 0;
+	const char *url = pos.pos[0], *env_file = a.env_file;
+	cu_where w = a.w;
+	bool read_only = a.read_only;
 
 	char err[512];
 	if (env_file && bg_envfile_load(env_file, err, sizeof(err)) < 0) {
@@ -718,8 +702,8 @@ int cmd_doctor(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (d.loc.kind == BG_LOC_LOCAL)
-		return cu_usage_error("doctor", "doctor checks s3:// and r2:// locations, "
-				      "not the local path %s", url);
+		return cli_usage("doctor", "doctor checks s3:// and r2:// locations, not the local "
+				 "path %s", url);
 	bg_text_line(stdout, "barge doctor %s", url);
 	if (cu_resolve(url, &w, &d.loc, &d.ep, err, sizeof(err)) < 0) {
 		step(&d, V_FAIL, "credentials", "set the variables the message names (see 'barge copy "

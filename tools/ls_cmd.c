@@ -17,42 +17,57 @@
 #define EXIT_USAGE 2
 #define ETAG_COL 38 /* 32 hex digits and "-10000" */
 
-/* Long options that take a value. */
-static const char *const value_options[] = {
-	"--profile", "--env-file", "--ca-bundle", "--retries",
+/* What the command line says. */
+typedef struct lsargs {
+	cu_where w;
+	const char *env_file;
+	bool json, recursive;
+	unsigned attempts;
+} lsargs;
+
+static const cli_opt ls_opts[] = {
+	{ .name = "--recursive", .alias = 'r', .kind = CLI_FLAG,
+	  .off = CLI_AT(bool, lsargs, recursive),
+	  .help = "every key under URL, full keys, no folders" },
+	CLI_OPT_FLAG("--json", lsargs, json,
+		     "one JSON object per line instead of text:\n"
+		     "{\"type\": \"object\", \"key\": K, \"size\": N,\n"
+		     " \"last_modified\": T, \"etag\": E} or\n"
+		     "{\"type\": \"prefix\", \"prefix\": P} (full keys, JSON escapes)"),
+	CLI_OPT_STR("--profile", "P", lsargs, w.profile, CU_HELP_PROFILE),
+	CLI_OPT_STR("--env-file", "FILE", lsargs, env_file, CU_HELP_ENV_FILE),
+	CLI_OPT_STR("--ca-bundle", "FILE", lsargs, w.ca_bundle, CU_HELP_CA_BUNDLE),
+	CLI_OPT_FLAG("--insecure", lsargs, w.insecure, CU_HELP_INSECURE),
+	CLI_OPT_UINT("--retries", "N", lsargs, attempts, 1, 100, NULL,
+		     "attempts per page (default 10)"),
+	CU_REFUSE_SIDE_PROFILES,
+	CLI_OPT_END,
 };
 
-static const char usage_ls[] =
-	"usage: barge ls URL [options]\n"
-	"\n"
-	"Lists the objects under URL (s3://bucket[/prefix] or r2://bucket[/prefix]; the\n"
-	"prefix is a folder, as for copy: s3://b/data lists the keys under data/).\n"
-	"By default one level, like 'aws s3 ls': sub-folders as 'PRE name/', then the\n"
-	"objects, names relative to the folder. Every page of the listing is read.\n"
-	"\n"
-	"  -r, --recursive        every key under URL, full keys, no folders\n"
-	"  --json                 one JSON object per line instead of text:\n"
-	"                         {\"type\": \"object\", \"key\": K, \"size\": N,\n"
-	"                          \"last_modified\": T, \"etag\": E} or\n"
-	"                         {\"type\": \"prefix\", \"prefix\": P} (full keys, JSON escapes)\n"
-	"  --profile P            shared-config profile for URL\n"
-	"  --env-file FILE        load KEY=VALUE lines (R2 keys, ...) from FILE\n"
-	"  --ca-bundle FILE       trust the CAs in FILE (PEM)\n"
-	"  --insecure             do not verify TLS certificates (tests only)\n"
-	"  --retries N            attempts per page (default 10)\n"
-	"\n"
-	"Text lines: 'DATE TIME  SIZE  ETAG  NAME' (UTC, bytes), and 'PRE NAME' for a\n"
-	"folder; the name starts in column 76 (after an ETag of up to 38 characters).\n"
-	"Names are printed exactly, except that a backslash is written \\\\, newline,\n"
-	"tab and carriage return as \\n \\t \\r, and other control characters (C0,\n"
-	"DEL, each byte of a C1 control) and bytes that are not UTF-8 as \\xHH: every\n"
-	"line is one object, nothing in it drives the terminal, and the escapes can be\n"
-	"undone (docs/output.md).\n"
-	"\n"
-	"Credentials as for 'barge copy' (see 'barge copy --help').\n"
-	"Exit: 0 listed (also when nothing is there), 2 usage, configuration, a missing\n"
-	"bucket, access denied or a listing that failed (what was printed before is\n"
-	"then incomplete, and stderr says so).\n";
+static const cli_cmd ls_cmd = {
+	.name = "ls",
+	.usage = "usage: barge ls URL [options]\n"
+		 "\n"
+		 "Lists the objects under URL (s3://bucket[/prefix] or r2://bucket[/prefix]; the\n"
+		 "prefix is a folder, as for copy: s3://b/data lists the keys under data/).\n"
+		 "By default one level, like 'aws s3 ls': sub-folders as 'PRE name/', then the\n"
+		 "objects, names relative to the folder. Every page of the listing is read.\n",
+	.tail = "Text lines: 'DATE TIME  SIZE  ETAG  NAME' (UTC, bytes), and 'PRE NAME' for a\n"
+		"folder; the name starts in column 76 (after an ETag of up to 38 characters).\n"
+		"Names are printed exactly, except that a backslash is written \\\\, newline,\n"
+		"tab and carriage return as \\n \\t \\r, and other control characters (C0,\n"
+		"DEL, each byte of a C1 control) and bytes that are not UTF-8 as \\xHH: every\n"
+		"line is one object, nothing in it drives the terminal, and the escapes can be\n"
+		"undone (docs/output.md).\n"
+		"\n"
+		"Credentials as for 'barge copy' (see 'barge copy --help').\n"
+		"Exit: 0 listed (also when nothing is there), 2 usage, configuration, a missing\n"
+		"bucket, access denied or a listing that failed (what was printed before is\n"
+		"then incomplete, and stderr says so).\n",
+	.opts = ls_opts,
+	.pos_min = 1, .pos_max = 1,
+	.pos_need = "a URL such as s3://bucket/prefix", .pos_takes = "one URL",
+};
 
 typedef struct lsctx {
 	bool json, recursive;
@@ -111,50 +126,14 @@ int cmd_ls(int argc, char **argv)
 	static bg_location loc;
 	static bg_s3_req req;
 	static bg_http http;
-	cu_where w = { 0 };
-	const char *url = NULL, *env_file = NULL;
-	lsctx c = { 0 };
-	uint64_t attempts = 10;
-
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		const char *val = NULL;
-		char name[32];
-		int kind;
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			fputs(usage_ls, stdout);
-			return 0;
-		} else if (strcmp(a, "--json") == 0) {
-			c.json = true;
-		} else if (strcmp(a, "--recursive") == 0 || strcmp(a, "-r") == 0) {
-			c.recursive = true;
-		} else if (strcmp(a, "--insecure") == 0) {
-			w.insecure = true;
-		} else if ((kind = cu_value_option("ls", argc, argv, &i, value_options,
-						   sizeof(value_options) / sizeof(value_options[0]),
-						   name, sizeof(name), &val)) != 0) {
-			if (kind < 0)
-				return EXIT_USAGE;
-			if (strcmp(name, "--profile") == 0) {
-				w.profile = val;
-			} else if (strcmp(name, "--env-file") == 0) {
-				env_file = val;
-			} else if (strcmp(name, "--ca-bundle") == 0) {
-				w.ca_bundle = val;
-			} else if (strcmp(name, "--retries") == 0) {
-				if (bg_parse_u64(val, 1, 100, &attempts) < 0)
-					return cu_usage_error("ls", "--retries must be a number from 1 to 100, not %s", val);
-			}
-		} else if (a[0] == '-' && a[1]) {
-			return cu_usage_error("ls", "unknown option %s", a);
-		} else if (url) {
-			return cu_usage_error("ls", "ls takes one URL, not also %s", a);
-		} else {
-			url = a;
-		}
-	}
-	if (!url)
-		return cu_usage_error("ls", "ls needs a URL such as s3://bucket/prefix%s", "");
+	lsargs a = { .attempts = 10 };
+	cli_args pos;
+	int r = cli_parse(&ls_cmd, &a, argc, argv, &pos);
+	if (r)
+		return r < 0 ? EXIT_USAGE : 0;
+	const char *url = pos.pos[0], *env_file = a.env_file;
+	cu_where w = a.w;
+	lsctx c = { .json = a.json, .recursive = a.recursive };
 
 	char err[512];
 	if (env_file && bg_envfile_load(env_file, err, sizeof(err)) < 0) {
@@ -185,7 +164,7 @@ int cmd_ls(int argc, char **argv)
 	cu_list_opts lo = {
 		.bucket = loc.bucket, .prefix = folder, .delimiter = c.recursive ? NULL : "/",
 		.on_object = on_object, .on_prefix = on_prefix, .ctx = &c,
-		.attempts = (unsigned)attempts,
+		.attempts = a.attempts,
 	};
 	cu_list_stats ls;
 	char msg[BG_MSG_MAX + 128];

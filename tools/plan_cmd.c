@@ -42,55 +42,9 @@
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
-#define MAX_FILTERS 64
 #define MAX_SIZES 256   /* distinct part sizes kept in the histogram */
 #define MAX_FAIL_LINES 20
 #define NCLASS 4
-
-static const char usage_plan[] =
-	"usage: barge plan SRC DST [options]\n"
-	"\n"
-	"Lists SRC (every page) and prints what 'barge copy SRC DST' with the same\n"
-	"options would do, without moving anything: objects and bytes by size class,\n"
-	"the requests of each kind, the part sizes, the expected time at a bandwidth\n"
-	"and the cost (S3 egress and requests, R2 operations and storage) from a\n"
-	"price table. SRC and DST are s3://bucket[/prefix] or r2://bucket[/prefix];\n"
-	"only SRC is contacted.\n"
-	"\n"
-	"  --part-size SIZE       as for copy (default 16M)\n"
-	"  --multipart-threshold SIZE  as for copy (default: the part size)\n"
-	"  --memory SIZE          as for copy (default: 1/16 of RAM, 256M to 1G): bounds\n"
-	"                         the part size\n"
-	"  --include GLOB         as for copy\n"
-	"  --exclude GLOB         as for copy; the last match wins\n"
-	"  --exact                HEAD each multipart source (?partNumber=1 and =N, as\n"
-	"                         copy does) for its real part size; default: estimate\n"
-	"                         it from the size and the ETag's -N part count\n"
-	"  --bandwidth RATE       the link's rate (default 1Gbit): a number with k, M,\n"
-	"                         G or T (powers of 1000; Ki, Mi, Gi, Ti: of 1024) and a\n"
-	"                         unit: bit, b or bps for bits per second, B or Bps for\n"
-	"                         bytes per second; no unit means bits: 1G = 1 Gbit/s,\n"
-	"                         125MB = 1 Gbit/s too\n"
-	"  --concurrency N        transfers in flight (default 32, as for copy) and\n"
-	"  --rtt MS               a request's round trip (default 20 ms): requests take\n"
-	"                         at least requests x rtt / concurrency\n"
-	"  --prices FILE          the price table (default: $BARGE_PRICES, else\n"
-	"                         docs/prices.ini next to the barge that runs, else the\n"
-	"                         same prices built in); see docs/utilities.md\n"
-	"  --objects              also one line per object: its size and plan\n"
-	"  --json                 JSON lines: with --objects one {\"type\": \"object\"}\n"
-	"                         per object, one {\"type\": \"failure\"} per object that\n"
-	"                         cannot be copied, and last {\"type\": \"summary\", ...}\n"
-	"  --src-profile P        shared-config profile for SRC\n"
-	"  --dst-profile P        accepted for symmetry with copy (DST is not contacted)\n"
-	"  --env-file FILE        load KEY=VALUE lines (R2 keys, ...) from FILE\n"
-	"  --ca-bundle FILE       trust the CAs in FILE (PEM)\n"
-	"  --insecure             do not verify TLS certificates (tests only)\n"
-	"  --retries N            attempts per request (default 10)\n"
-	"\n"
-	"Exit: 0 planned, 1 some objects cannot be copied as the options stand (each\n"
-	"named, e.g. a part size --memory cannot hold), 2 usage, configuration, a\n"
-	"price file that does not parse, or a listing that failed.\n";
 
 /* ---- prices ------------------------------------------------------------ */
 
@@ -584,114 +538,116 @@ static void human_rate(double bits, char *out, size_t cap)
 /* ---- the command ---------------------------------------------------------- */
 
 typedef struct pargs {
-	const char *pos[2];
-	const char *src_profile, *env_file, *ca_bundle, *prices_file;
-	bool insecure;
+	const char *src_profile, *dst_profile, *env_file, *ca_bundle, *prices_file;
+	bool insecure, exact, objects_out, json;
 	double bandwidth, rtt_ms;
 	uint64_t concurrency, attempts;
+	uint64_t part_size, threshold, memory; /* threshold UINT64_MAX: the part size */
+	cu_filters filters;
 } pargs;
 
-/* Long options that take a value. */
-static const char *const value_options[] = {
-	"--part-size", "--multipart-threshold", "--memory", "--include", "--exclude",
-	"--bandwidth", "--concurrency", "--rtt", "--prices", "--src-profile",
-	"--dst-profile", "--env-file", "--ca-bundle", "--retries",
-};
-
-static int size_opt(const char *name, const char *v, uint64_t min, uint64_t max, uint64_t *out)
+static int bandwidth_opt(void *dst, const char *name, const char *val, char *err, size_t cap)
 {
-	if (bg_parse_size(v, out) < 0 || *out < min || *out > max) {
-		bg_text_line(stderr, "barge: %s '%s' is not a size between %" PRIu64 " and %"
-			     PRIu64 " bytes (use forms like 16M, 1G)", name, v, min, max);
+	(void)name;
+	if (parse_bandwidth(val, dst) == 0)
+		return 0;
+	bg_snprintf(err, cap, "--bandwidth '%s' must look like 1G, 1Gbit, 100Mbps, 125MB or 1GiB "
+		    "(no unit: bits per second)", val);
+	return -1;
+}
+
+static int rtt_opt(void *dst, const char *name, const char *val, char *err, size_t cap)
+{
+	double *ms = dst;
+	char *end = NULL;
+
+	(void)name;
+	*ms = strtod(val, &end);
+	if (end == val || *end || !(*ms >= 0) || *ms > 60000) {
+		bg_snprintf(err, cap, "--rtt '%s' must be milliseconds from 0 to 60000", val);
 		return -1;
 	}
 	return 0;
 }
 
-/* 0, 1 after --help, or EXIT_USAGE. */
-static int parse(int argc, char **argv, pargs *a, pctx *c, const char **filters, char **fmem)
+static const cli_opt plan_opts[] = {
+	CLI_OPT_SIZE("--part-size", "SIZE", pargs, part_size, BG_PART_MIN, BG_PART_MAX,
+		     "as for copy (default 16M)"),
+	CLI_OPT_SIZE("--multipart-threshold", "SIZE", pargs, threshold, 0, BG_PUT_MAX,
+		     "as for copy (default: the part size)"),
+	CLI_OPT_SIZE("--memory", "SIZE", pargs, memory, 16 * BG_MIB, 1ull << 40,
+		     "as for copy (default: 1/16 of RAM, 256M to 1G): bounds\n"
+		     "the part size"),
+	CLI_OPT_FN("--include", "GLOB", cu_filters, pargs, filters, cu_filter_opt, "as for copy"),
+	CLI_OPT_FN("--exclude", "GLOB", cu_filters, pargs, filters, cu_filter_opt,
+		   "as for copy; the last match wins"),
+	CLI_OPT_FLAG("--exact", pargs, exact,
+		     "HEAD each multipart source (?partNumber=1 and =N, as\n"
+		     "copy does) for its real part size; default: estimate\n"
+		     "it from the size and the ETag's -N part count"),
+	CLI_OPT_FN("--bandwidth", "RATE", double, pargs, bandwidth, bandwidth_opt,
+		   "the link's rate (default 1Gbit): a number with k, M,\n"
+		   "G or T (powers of 1000; Ki, Mi, Gi, Ti: of 1024) and a\n"
+		   "unit: bit, b or bps for bits per second, B or Bps for\n"
+		   "bytes per second; no unit means bits: 1G = 1 Gbit/s,\n"
+		   "125MB = 1 Gbit/s too"),
+	CLI_OPT_U64("--concurrency", "N", pargs, concurrency, 1, 1024, NULL,
+		    "transfers in flight (default 32, as for copy) and"),
+	CLI_OPT_FN("--rtt", "MS", double, pargs, rtt_ms, rtt_opt,
+		   "a request's round trip (default 20 ms): requests take\n"
+		   "at least requests x rtt / concurrency"),
+	CLI_OPT_STR("--prices", "FILE", pargs, prices_file,
+		    "the price table (default: $BARGE_PRICES, else\n"
+		    "docs/prices.ini next to the barge that runs, else the\n"
+		    "same prices built in); see docs/utilities.md"),
+	CLI_OPT_FLAG("--objects", pargs, objects_out, "also one line per object: its size and plan"),
+	CLI_OPT_FLAG("--json", pargs, json,
+		     "JSON lines: with --objects one {\"type\": \"object\"}\n"
+		     "per object, one {\"type\": \"failure\"} per object that\n"
+		     "cannot be copied, and last {\"type\": \"summary\", ...}"),
+	CLI_OPT_STR("--src-profile", "P", pargs, src_profile, CU_HELP_SRC_PROFILE),
+	CLI_OPT_STR("--dst-profile", "P", pargs, dst_profile,
+		    "accepted for symmetry with copy (DST is not contacted)"),
+	CLI_OPT_STR("--env-file", "FILE", pargs, env_file, CU_HELP_ENV_FILE),
+	CLI_OPT_STR("--ca-bundle", "FILE", pargs, ca_bundle, CU_HELP_CA_BUNDLE),
+	CLI_OPT_FLAG("--insecure", pargs, insecure, CU_HELP_INSECURE),
+	CLI_OPT_U64("--retries", "N", pargs, attempts, 1, 100, NULL, CU_HELP_RETRIES),
+	CU_REFUSE_PROFILE,
+	CLI_OPT_END,
+};
+
+static const cli_cmd plan_cmd = {
+	.name = "plan",
+	.usage = "usage: barge plan SRC DST [options]\n"
+		 "\n"
+		 "Lists SRC (every page) and prints what 'barge copy SRC DST' with the same\n"
+		 "options would do, without moving anything: objects and bytes by size class,\n"
+		 "the requests of each kind, the part sizes, the expected time at a bandwidth\n"
+		 "and the cost (S3 egress and requests, R2 operations and storage) from a\n"
+		 "price table. SRC and DST are s3://bucket[/prefix] or r2://bucket[/prefix];\n"
+		 "only SRC is contacted.\n",
+	.tail = "Exit: 0 planned, 1 some objects cannot be copied as the options stand (each\n"
+		"named, e.g. a part size --memory cannot hold), 2 usage, configuration, a\n"
+		"price file that does not parse, or a listing that failed.\n",
+	.opts = plan_opts,
+	.pos_min = 2, .pos_max = 2,
+	.pos_need = "SRC and DST", .pos_takes = "SRC and DST",
+};
+
+/* 0, 1 after --help, or EXIT_USAGE; SRC and DST in pos. */
+static int parse(int argc, char **argv, pargs *a, pctx *c, cli_args *pos)
 {
-	unsigned npos = 0;
-	bool threshold_set = false;
-	for (int i = 0; i < argc; i++) {
-		const char *arg = argv[i];
-		const char *val = NULL;
-		char name[32];
-		int kind;
-		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-			fputs(usage_plan, stdout);
-			return 1;
-		} else if (strcmp(arg, "--json") == 0) {
-			c->json = true;
-		} else if (strcmp(arg, "--objects") == 0) {
-			c->objects_out = true;
-		} else if (strcmp(arg, "--exact") == 0) {
-			c->exact = true;
-		} else if (strcmp(arg, "--insecure") == 0) {
-			a->insecure = true;
-		} else if ((kind = cu_value_option("plan", argc, argv, &i, value_options,
-						   sizeof(value_options) / sizeof(value_options[0]),
-						   name, sizeof(name), &val)) != 0) {
-			if (kind < 0)
-				return EXIT_USAGE;
-			if (strcmp(name, "--part-size") == 0) {
-				if (size_opt(name, val, BG_PART_MIN, BG_PART_MAX, &c->part_size) < 0)
-					return EXIT_USAGE;
-			} else if (strcmp(name, "--multipart-threshold") == 0) {
-				if (size_opt(name, val, 0, BG_PUT_MAX, &c->threshold) < 0)
-					return EXIT_USAGE;
-				threshold_set = true;
-			} else if (strcmp(name, "--memory") == 0) {
-				if (size_opt(name, val, 16 * BG_MIB, 1ull << 40, &c->memory) < 0)
-					return EXIT_USAGE;
-			} else if (strcmp(name, "--include") == 0 || strcmp(name, "--exclude") == 0) {
-				if (c->nfilters == MAX_FILTERS)
-					return cu_usage_error("plan", "at most 64 --include/--exclude filters%s", "");
-				size_t n = strlen(val);
-				char *f = malloc(n + 2);
-				if (!f)
-					return cu_usage_error("plan", "out of memory%s", "");
-				f[0] = name[2] == 'i' ? '+' : '-';
-				memcpy(f + 1, val, n + 1);
-				fmem[c->nfilters] = f;
-				filters[c->nfilters++] = f;
-			} else if (strcmp(name, "--bandwidth") == 0) {
-				if (parse_bandwidth(val, &a->bandwidth) < 0)
-					return cu_usage_error("plan", "--bandwidth must look like 1G, 1Gbit, 100Mbps, 125MB or 1GiB (no unit: bits per second), not %s", val);
-			} else if (strcmp(name, "--concurrency") == 0) {
-				if (bg_parse_u64(val, 1, 1024, &a->concurrency) < 0)
-					return cu_usage_error("plan", "--concurrency must be a number from 1 to 1024, not %s", val);
-			} else if (strcmp(name, "--rtt") == 0) {
-				char *end = NULL;
-				a->rtt_ms = strtod(val, &end);
-				if (end == val || *end || !(a->rtt_ms >= 0) || a->rtt_ms > 60000)
-					return cu_usage_error("plan", "--rtt must be milliseconds from 0 to 60000, not %s", val);
-			} else if (strcmp(name, "--retries") == 0) {
-				if (bg_parse_u64(val, 1, 100, &a->attempts) < 0)
-					return cu_usage_error("plan", "--retries must be a number from 1 to 100, not %s", val);
-			} else if (strcmp(name, "--prices") == 0) {
-				a->prices_file = val;
-			} else if (strcmp(name, "--src-profile") == 0) {
-				a->src_profile = val;
-			} else if (strcmp(name, "--dst-profile") == 0) {
-				(void)val; /* DST is not contacted */
-			} else if (strcmp(name, "--env-file") == 0) {
-				a->env_file = val;
-			} else if (strcmp(name, "--ca-bundle") == 0) {
-				a->ca_bundle = val;
-			}
-		} else if (arg[0] == '-' && arg[1]) {
-			return cu_usage_error("plan", "unknown option %s", arg);
-		} else if (npos == 2) {
-			return cu_usage_error("plan", "plan takes SRC and DST, not also %s", arg);
-		} else {
-			a->pos[npos++] = arg;
-		}
-	}
-	if (npos < 2)
-		return cu_usage_error("plan", "plan needs SRC and DST%s", "");
-	if (!threshold_set)
-		c->threshold = c->part_size;
+	int r = cli_parse(&plan_cmd, a, argc, argv, pos);
+	if (r)
+		return r < 0 ? EXIT_USAGE : 1;
+	c->part_size = a->part_size;
+	c->memory = a->memory;
+	c->threshold = a->threshold == UINT64_MAX ? a->part_size : a->threshold;
+	c->filters = a->filters.list;
+	c->nfilters = a->filters.n;
+	c->exact = a->exact;
+	c->objects_out = a->objects_out;
+	c->json = a->json;
 	if (c->memory < 2 * c->part_size) {
 		bg_text_line(stderr, "barge: --memory must be at least twice --part-size (as for copy)");
 		return EXIT_USAGE;
@@ -844,20 +800,19 @@ int cmd_plan(int argc, char **argv)
 	static bg_http http;
 	static bg_s3_req list, head;
 	static prices p;
-	const char *filters[MAX_FILTERS];
-	char *fmem[MAX_FILTERS] = { 0 };
-	pargs a = { .bandwidth = 1e9, .rtt_ms = 20, .concurrency = 32, .attempts = 10 };
+	static pargs a; /* static: its filters stay reachable on every way out */
+	cli_args pos;
 	int code = EXIT_USAGE;
 	char err[512], pbuf[PATH_MAX + 64];
 
-	c.part_size = 16 * BG_MIB;
-	c.memory = cu_default_memory();
-	int pr = parse(argc, argv, &a, &c, filters, fmem);
+	a = (pargs){ .bandwidth = 1e9, .rtt_ms = 20, .concurrency = 32, .attempts = 10,
+		     .part_size = 16 * BG_MIB, .threshold = UINT64_MAX,
+		     .memory = cu_default_memory() };
+	int pr = parse(argc, argv, &a, &c, &pos);
 	if (pr) {
 		code = pr == 1 ? 0 : pr;
 		goto out;
 	}
-	c.filters = filters;
 	if (a.env_file && bg_envfile_load(a.env_file, err, sizeof(err)) < 0)
 		goto fail;
 	const char *pf = a.prices_file ? a.prices_file : getenv("BARGE_PRICES");
@@ -867,15 +822,15 @@ int cmd_plan(int argc, char **argv)
 		pf = prices_default_file(pbuf, sizeof(pbuf));
 	if (pf ? prices_load(&p, pf, err, sizeof(err)) < 0 : (prices_default(&p), 0))
 		goto fail;
-	if (bg_location_parse(a.pos[1], &dst, err, sizeof(err)) < 0)
+	if (bg_location_parse(pos.pos[1], &dst, err, sizeof(err)) < 0)
 		goto fail;
 	if (dst.kind == BG_LOC_LOCAL) {
 		bg_snprintf(err, sizeof(err), "DST '%s' is a local path: plan covers s3:// and r2:// "
-					      "destinations", a.pos[1]);
+					      "destinations", pos.pos[1]);
 		goto fail;
 	}
 	cu_where w = { .profile = a.src_profile, .ca_bundle = a.ca_bundle, .insecure = a.insecure };
-	if (cu_resolve(a.pos[0], &w, &src, &ep, err, sizeof(err)) < 0)
+	if (cu_resolve(pos.pos[0], &w, &src, &ep, err, sizeof(err)) < 0)
 		goto fail;
 	if (a.insecure)
 		bg_text_line(stderr, "barge: WARNING: --insecure: the TLS certificate is NOT verified");
@@ -942,7 +897,6 @@ out:
 	bg_s3_req_free(&head);
 	if (http.multi)
 		bg_http_free(&http);
-	for (unsigned i = 0; i < MAX_FILTERS; i++)
-		free(fmem[i]);
+	cu_filters_free(&a.filters);
 	return code;
 }

@@ -220,15 +220,6 @@ bool syn_src_seek(const syn_src *s, const char *key, bool strict, unsigned *ci, 
 	return false;
 }
 
-void syn_hex(const unsigned char *p, size_t n, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hx[p[i] >> 4];
-		out[2 * i + 1] = hx[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 void syn_fake_tag(uint64_t seed, uint64_t off, uint64_t len, unsigned char tag[16])
 {
@@ -255,7 +246,7 @@ void syn_multipart_etag(const unsigned char (*tags)[16], uint64_t n, char out[SY
 	EVP_DigestUpdate(m, tags, 16 * n);
 	EVP_DigestFinal_ex(m, md, &mdlen);
 	EVP_MD_CTX_free(m);
-	syn_hex(md, 16, out);
+	bg_hex(md, 16, out);
 	snprintf(out + 32, SYN_ETAG_MAX - 32, "-%llu", (unsigned long long)n);
 }
 
@@ -265,7 +256,7 @@ void syn_obj_etag(const syn_obj *o, syn_etag_mode mode, char out[SYN_ETAG_MAX])
 	if (!n) { /* clients check a single-part ETag against the bytes' MD5 */
 		unsigned char md[16];
 		syn_obj_md5(o, md);
-		syn_hex(md, 16, out);
+		bg_hex(md, 16, out);
 		return;
 	}
 	if (mode == SYN_ETAG_MD5 && o->c->md5_etags) {
@@ -321,7 +312,7 @@ int syn_src_compute_md5(syn_src *s)
 			unsigned char md[16];
 			if (!n) {
 				syn_obj_md5(&o, md);
-				syn_hex(md, 16, c->md5_etags[k]);
+				bg_hex(md, 16, c->md5_etags[k]);
 				continue;
 			}
 			unsigned char (*tags)[16] = malloc(16 * n);

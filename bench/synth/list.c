@@ -85,17 +85,14 @@ static void successor(const char *p, char *out, size_t cap)
 		out[l - 1]++;
 }
 
+/* A continuation token (the hex of the last key) back to the key: -1 when
+ * it is not hex, too long, or holds a NUL. */
 static int hexdecode(const char *h, char *out, size_t cap)
 {
 	size_t l = strlen(h);
-	if (l % 2 || l / 2 >= cap)
+	if (l % 2 || l / 2 >= cap || bg_unhex(h, l, (unsigned char *)out, l / 2) < 0 ||
+	    memchr(out, 0, l / 2))
 		return -1;
-	for (size_t i = 0; i < l / 2; i++) {
-		unsigned v;
-		if (sscanf(h + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (char)v;
-	}
 	out[l / 2] = '\0';
 	return 0;
 }
@@ -210,7 +207,7 @@ void syn_list_objects(syn_conn *c, sbucket *b, const char *q)
 		}
 		if (trunc) {
 			char hex[2 * sizeof(last) + 1];
-			syn_hex((const unsigned char *)last, strlen(last), hex);
+			bg_hex((const unsigned char *)last, strlen(last), hex);
 			bg_buf_addf(&o, "<NextContinuationToken>%s</NextContinuationToken>", hex);
 		}
 	} else {
@@ -327,7 +324,7 @@ void syn_list_parts(syn_conn *c, sbucket *b, upload *u, const char *q)
 			break;
 		}
 		char hex[33];
-		syn_hex(u->parts[i].tag, 16, hex);
+		bg_hex(u->parts[i].tag, 16, hex);
 		bg_buf_addf(&ents, "<Part><PartNumber>%u</PartNumber><LastModified>" LAST_MODIFIED_ISO
 				   "</LastModified><ETag>&quot;%s&quot;</ETag><Size>%llu</Size></Part>",
 			    i + 1, hex, (unsigned long long)u->parts[i].len);

@@ -277,36 +277,13 @@ void syn_set_body(syn_conn *c, syn_body_kind kind, size_t buffer_cap)
 
 /* ---- request heads ---- */
 
-static int hexval(char h)
-{
-	if (h >= '0' && h <= '9')
-		return h - '0';
-	if (h >= 'a' && h <= 'f')
-		return h - 'a' + 10;
-	if (h >= 'A' && h <= 'F')
-		return h - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes s in place; -1 on a bad escape or an embedded NUL. */
+/* Percent-decodes s in place (bg_url_decode); -1 on a bad escape or an
+ * embedded NUL. */
 int syn_urldecode(char *s, bool plus_is_space)
 {
-	char *w = s;
-	for (char *r = s; *r; r++) {
-		if (*r == '%') {
-			int a = hexval(r[1]), b = a < 0 ? -1 : hexval(r[2]);
-			if (a < 0 || b < 0 || (a == 0 && b == 0))
-				return -1;
-			*w++ = (char)(a * 16 + b);
-			r += 2;
-		} else if (*r == '+' && plus_is_space) {
-			*w++ = ' ';
-		} else {
-			*w++ = *r;
-		}
-	}
-	*w = '\0';
-	return 0;
+	size_t n = strlen(s);
+
+	return bg_url_decode(s, n, plus_is_space, s, n + 1) < 0 ? -1 : 0;
 }
 
 static char *find_head_end(char *p, size_t n)

@@ -598,8 +598,8 @@ static int end_verify(syn_conn *c, rctx *x, const char *what, uint64_t *off, uns
 		EVP_DigestFinal_ex(x->md5, md, &l);
 		if (x->want_md5 && memcmp(md, x->md5_want, 16) != 0) {
 			char a[33], b[33];
-			syn_hex(md, 16, a);
-			syn_hex(x->md5_want, 16, b);
+			bg_hex(md, 16, a);
+			bg_hex(x->md5_want, 16, b);
 			record_error("%s %s/%s: Content-MD5 %s, body's MD5 %s", what, x->b->name,
 				     x->key, b, a);
 			syn_reply_error(c, 400, "BadDigest",
@@ -794,7 +794,7 @@ static void end_part(syn_conn *c, rctx *x)
 	memcpy(p->tag, tag, 16);
 	syn_st.parts_verified++;
 	char hex[33], h[64];
-	syn_hex(tag, 16, hex);
+	bg_hex(tag, 16, hex);
 	bg_snprintf(h, sizeof(h), "ETag: \"%s\"\r\n", hex);
 	syn_reply(c, 200, h, "", 0);
 }
@@ -806,7 +806,7 @@ static void end_put(syn_conn *c, rctx *x)
 	if (end_verify(c, x, "PUT", &off, tag) < 0)
 		return;
 	char etag[SYN_ETAG_MAX], h[80];
-	syn_hex(tag, 16, etag);
+	bg_hex(tag, 16, etag);
 	sink_put(x->b, x->key, x->len, etag, &x->src);
 	syn_st.objects_verified++;
 	bg_snprintf(h, sizeof(h), "ETag: \"%s\"\r\n", etag);
@@ -907,7 +907,7 @@ static void end_complete(syn_conn *c, rctx *x)
 		char want[SYN_ETAG_MAX + 16], hex[33];
 		strip_quotes(etag, want, sizeof(want));
 		if (up && up->have)
-			syn_hex(up->tag, 16, hex);
+			bg_hex(up->tag, 16, hex);
 		if (!up || !up->have || strcmp(want, hex) != 0) {
 			err = "InvalidPart";
 			bg_snprintf(msg, sizeof(msg), "part %llu %s", (unsigned long long)pn,

@@ -86,7 +86,6 @@ void syn_obj_md5(const syn_obj *o, unsigned char out[16]);
 void syn_multipart_etag(const unsigned char (*tags)[16], uint64_t n, char out[SYN_ETAG_MAX]);
 /* --etag-mode md5: the real MD5s of every object, once (slow: ~2 s/GiB). */
 int syn_src_compute_md5(syn_src *s);
-void syn_hex(const unsigned char *p, size_t n, char *out);
 
 /* ---- endpoint configuration and statistics (s3.c) ---- */
 

@@ -1,9 +1,11 @@
 /* fuzz_uri - the encodings SigV4 depends on: bg_uri_encode must give only
- * unreserved characters and %XX, and bg_uri_decode must give the input
- * back; bg_uri_decode of arbitrary input; bg_query_build of arbitrary
- * parameters (sorted, bounded). */
+ * unreserved characters and %XX, and bg_url_decode (codec.c, the decoder
+ * the listings use) must give the input back, in both '+' modes, unless it
+ * holds a NUL (refused); bg_url_decode of arbitrary input, also in place;
+ * bg_query_build of arbitrary parameters (sorted, bounded). */
 #include <stdbool.h>
 
+#include "codec.h"
 #include "fuzz.h"
 #include "sigv4.h"
 
@@ -35,9 +37,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				FUZZ_CHECK(unreserved(c) || (slash && c == '/'));
 			}
 		}
-		int m = bg_uri_decode(enc, (size_t)n, false, dec, size + 1);
-		FUZZ_CHECK(m == (int)size);
-		FUZZ_CHECK(memcmp(dec, in, size) == 0);
+		for (int plus = 0; plus < 2; plus++) {
+			int m = bg_url_decode(enc, (size_t)n, plus, dec, size + 1);
+			if (memchr(in, 0, size)) {
+				FUZZ_CHECK(m == BG_URL_BAD);
+				continue;
+			}
+			FUZZ_CHECK(m == (int)size);
+			FUZZ_CHECK(memcmp(dec, in, size) == 0);
+		}
 		/* Too small an output buffer: -1, never an overflow. */
 		if (n > 0) {
 			char *small = malloc((size_t)n);
@@ -46,10 +54,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 
-	/* Arbitrary input to the decoder, both modes. */
+	/* Arbitrary input to the decoder, both modes: a C string no longer
+	 * than the input, or a refusal; the same in place. */
 	for (int plus = 0; plus < 2; plus++) {
-		int m = bg_uri_decode(in, size, plus, dec, size + 1);
-		FUZZ_CHECK(m == -1 || (m >= 0 && (size_t)m <= size));
+		int m = bg_url_decode(in, size, plus, dec, size + 1);
+		FUZZ_CHECK(m == BG_URL_BAD || (m >= 0 && (size_t)m <= size));
+		if (m >= 0)
+			FUZZ_CHECK(strlen(dec) == (size_t)m);
+		char *inplace = fuzz_cstr(data, size);
+		int k = bg_url_decode(inplace, size, plus, inplace, size + 1);
+		FUZZ_CHECK(k == m && (m < 0 || memcmp(inplace, dec, (size_t)m + 1) == 0));
+		free(inplace);
 	}
 
 	/* Query: split the input at NUL bytes into name/value pairs. */

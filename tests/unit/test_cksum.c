@@ -187,36 +187,10 @@ static void test_base64(void)
 	CHECK_STR(small, "Zm9vYmFy");
 }
 
-static void test_unhex(void)
-{
-	unsigned char d[16];
-	static const unsigned char want[16] = { 0xd4, 0x1d, 0x8c, 0xd9, 0x8f, 0x00, 0xb2, 0x04,
-						0xe9, 0x80, 0x09, 0x98, 0xec, 0xf8, 0x42, 0x7e };
-	CHECK_INT(bg_unhex16("d41d8cd98f00b204e9800998ecf8427e", d), 0);
-	CHECK(memcmp(d, want, 16) == 0);
-	memset(d, 0, sizeof(d));
-	CHECK_INT(bg_unhex16("D41D8CD98F00B204E9800998ECF8427E", d), 0);
-	CHECK(memcmp(d, want, 16) == 0);
-	CHECK_INT(bg_unhex16("00000000000000000000000000000000", d), 0);
-	CHECK_INT(d[0] | d[15], 0);
-	CHECK_INT(bg_unhex16("ffffffffffffffffffffffffffffffff", d), 0);
-	CHECK_INT(d[0] & d[15], 0xff);
-
-	CHECK_INT(bg_unhex16("", d), -1);
-	CHECK_INT(bg_unhex16("d41d8cd98f00b204e9800998ecf8427", d), -1);   /* 31 */
-	CHECK_INT(bg_unhex16("d41d8cd98f00b204e9800998ecf8427e0", d), -1); /* 33 */
-	CHECK_INT(bg_unhex16("d41d8cd98f00b204e9800998ecf8427g", d), -1);
-	CHECK_INT(bg_unhex16("g41d8cd98f00b204e9800998ecf8427e", d), -1);
-	CHECK_INT(bg_unhex16("d41d8cd98f00b204e9800998ecf8427e-2", d), -1); /* an ETag */
-	CHECK_INT(bg_unhex16("\"d41d8cd98f00b204e9800998ecf8427e\"", d), -1);
-	CHECK_INT(bg_unhex16(" d41d8cd98f00b204e9800998ecf8427e", d), -1);
-}
-
 int main(void)
 {
 	test_crc_vectors();
 	test_crc_streaming();
 	test_base64();
-	test_unhex();
 	CHECK_DONE();
 }

@@ -347,42 +347,6 @@ static void test_uri_encode(void)
 	CHECK_INT(bg_uri_encode(key, 1024, true, big, sizeof(big) - 1), -1);
 }
 
-static void test_uri_decode(void)
-{
-	char out[64], all[256], enc[3 * 256 + 1], back[257];
-
-	CHECK_INT(bg_uri_decode("a%20b", 5, false, out, sizeof(out)), 3);
-	CHECK_STR(out, "a b");
-	CHECK_INT(bg_uri_decode("%e1%88%B4", 9, false, out, sizeof(out)), 3);
-	CHECK_STR(out, "\xe1\x88\xb4");
-	CHECK_INT(bg_uri_decode("a+b", 3, true, out, sizeof(out)), 3);
-	CHECK_STR(out, "a b");
-	CHECK_INT(bg_uri_decode("a+b", 3, false, out, sizeof(out)), 3);
-	CHECK_STR(out, "a+b");
-	CHECK_INT(bg_uri_decode("%2B", 3, true, out, sizeof(out)), 1);
-	CHECK_STR(out, "+");
-	CHECK_INT(bg_uri_decode("%00x", 4, false, out, sizeof(out)), 2);
-	CHECK(out[0] == '\0' && out[1] == 'x');
-	/* Malformed escapes. */
-	CHECK_INT(bg_uri_decode("%", 1, false, out, sizeof(out)), -1);
-	CHECK_INT(bg_uri_decode("abc%2", 5, false, out, sizeof(out)), -1);
-	CHECK_INT(bg_uri_decode("%zz", 3, false, out, sizeof(out)), -1);
-	CHECK_INT(bg_uri_decode("%G0", 3, false, out, sizeof(out)), -1);
-	CHECK_INT(bg_uri_decode("%0g", 3, false, out, sizeof(out)), -1);
-	/* n bounds the input: "%41" cut to "%4" is malformed. */
-	CHECK_INT(bg_uri_decode("%41", 2, false, out, sizeof(out)), -1);
-	/* Small caps. */
-	CHECK_INT(bg_uri_decode("ab", 2, false, out, 2), -1);
-	CHECK_INT(bg_uri_decode("ab", 2, false, out, 3), 2);
-	CHECK_INT(bg_uri_decode("", 0, false, out, 0), -1);
-	/* Every byte survives encode then decode. */
-	for (int i = 0; i < 256; i++)
-		all[i] = (char)i;
-	CHECK_INT(bg_uri_encode(all, 256, false, enc, sizeof(enc)), 256 + 2 * (256 - 66));
-	CHECK_INT(bg_uri_decode(enc, strlen(enc), false, back, sizeof(back)), 256);
-	CHECK(memcmp(all, back, 256) == 0);
-}
-
 static void test_query_build(void)
 {
 	char out[512];
@@ -594,7 +558,6 @@ int main(void)
 {
 	test_helpers();
 	test_uri_encode();
-	test_uri_decode();
 	test_query_build();
 	for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++)
 		run_vector(&vectors[i]);
