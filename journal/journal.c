@@ -1474,8 +1474,6 @@ bg_err bg_journal_end_run(bg_journal *j, int exit_code, const bg_jtotals *t, bg_
 	return sync_op(j, &r, st);
 }
 
-static int unhex16(const char *h, unsigned char *out);
-
 /* How far the object's whole MD5 got (writable journals only: version 4).
  * 0, or -1 with st set when the row holds something else than 32 hex
  * digits and a part count. */
@@ -1492,7 +1490,7 @@ static int whole_of(bg_journal *j, bg_jobject *out, bg_status *st)
 		int64_t n = sqlite3_column_int64(s, 0);
 
 		if (n > 0 && h) {
-			if (n > 10000 || unhex16(h, out->whole_state) < 0) /* S3's part limit */
+			if (n > BG_PARTS_MAX || bg_unhex16(h, out->whole_state) < 0)
 				res = -1;
 			else
 				out->whole_parts = (uint32_t)n;
