@@ -38,6 +38,7 @@ const engine_sources = [_][]const u8{
     "engine/md5.c",
     "engine/s3.c",
     "engine/copy.c",
+    "engine/copy_state.c",
     "engine/copy_obj.c",
     "engine/copy_ctl.c",
     "engine/copy_resume.c",

@@ -53,24 +53,45 @@ typedef struct pending {
 	char last_modified[BG_DATE_MAX];
 } pending;
 
+/* An object's states (copy_state.c has the table of moves between them). */
 typedef enum ostate {
-	O_FREE,
-	O_SMALL,     /* waiting for or in its data transfer */
+	O_FREE,      /* the slot is free */
+	O_ADMIT,     /* taken from the queue; its journal row and plan are looked at */
+	O_SMALL,     /* a single PUT: waiting for or in its data transfer */
 	O_HEAD,      /* HEAD of the source */
 	O_HEAD_PART, /* HEAD ?partNumber=1 for the source part size */
 	O_HEAD_LAST, /* HEAD ?partNumber=N: is the last part what uniform parts leave? */
 	O_HEAD_MID,  /* HEAD ?partNumber=k, k = 2..N-1, after the ETag did not match */
-	O_CREATE,
-	O_PARTS,
-	O_COMPLETE,
-	O_VERIFY,
-	O_ABORT,
+	O_CREATE,    /* CreateMultipartUpload (first, with a journal, its intent) */
+	O_PARTS,     /* parts being read and uploaded */
+	O_COMPLETE,  /* CompleteMultipartUpload */
+	O_VERIFY,    /* HEAD of the destination: size and ETag */
+	O_RECHECK,   /* resuming, our upload gone: is the object there already? */
+	O_SWEEP,     /* ListMultipartUploads: every upload of the key is aborted */
+	O_SWEEP_ABORT, /* abort one upload the sweep found */
+	O_ABORT,     /* AbortMultipartUpload of our upload (failed or restarting) */
+	O_ABORTED,   /* our upload is gone: settled next (finished or restarted) */
 	/* resuming from the journal */
 	O_UPLOADS,     /* ListMultipartUploads of the key: find ours, and strays */
 	O_ABORT_STRAY, /* abort an upload of the key that is not (or no longer) ours */
 	O_LISTPARTS,   /* ListParts of our upload: which journaled parts are there */
-	O_JFINAL,      /* finished; waiting for the journal to commit its record */
+	O_PROVED,    /* at the destination, proved: finished next */
+	O_JFINAL,    /* finished; waiting for the journal to commit its record */
+	O_COUNT
 } ostate;
+
+#define CTL_SRC 1u    /* served by a control request to the source */
+#define CTL_DST 2u    /* ... to the destination */
+#define CTL_CLEANS 4u /* it takes uploads down: it goes on when the object failed */
+
+typedef struct cp_ostate_info {
+	const char *name;  /* in traces: "key: HEAD => CREATE" */
+	uint32_t next;     /* the states that may follow (bit per state) */
+	unsigned ctl;      /* CTL_*: 0 when no control request serves the state */
+	bg_m_op op;        /* that request, for the metrics */
+	const char *what;  /* ... for messages */
+} cp_ostate_info;
+extern const cp_ostate_info cp_ostates[O_COUNT];
 
 typedef struct obj obj;
 struct obj {
@@ -111,13 +132,10 @@ struct obj {
 	int64_t jid;          /* objects.id */
 	uint64_t jwait;       /* go on once the journal has committed this record */
 	bool jcreating;       /* the CREATING record is written */
-	bool jfinal;          /* the DONE/FAILED record is written */
 	bool own_seen;        /* O_UPLOADS found our journaled upload */
 	bool resumed;         /* continues an upload of an earlier run */
-	bool recheck;         /* its upload is gone: is the object there already? */
 	bool create_lost;     /* a CreateMultipartUpload answer was lost: an upload
 			       * we never heard of may exist */
-	bool sweeping;        /* O_UPLOADS after the copy: abort such uploads */
 	bool orphan;          /* not listed: a journal row of an earlier run whose
 			       * uploads are swept (sweep_orphans) */
 	/* local files: the source file, the download's temporary file and
@@ -267,6 +285,11 @@ typedef struct md5_run {
 	size_t n; /* whole 64-byte blocks */
 } md5_run;
 
+/* copy_state.c */
+void cp_obj_to(bg_copy *cp, obj *o, ostate to);
+bool cp_cleaning(const obj *o);
+bool cp_needs_ctl(const obj *o);
+
 /* copy_obj.c */
 void cp_obj_xxh_hex(bg_copy *cp, const obj *o, char hex[33]);
 void cp_emit(bg_copy *cp, bg_obj_event_kind kind, obj *o, const char *error);
@@ -276,7 +299,6 @@ void cp_obj_release(bg_copy *cp, obj *o);
 void cp_obj_finish(bg_copy *cp, obj *o);
 void cp_obj_reset_for_plan(bg_copy *cp, obj *o);
 void cp_obj_fail(bg_copy *cp, obj *o, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-bool cp_cleaning(const obj *o);
 void cp_obj_settle(bg_copy *cp, obj *o);
 bool cp_is_retry_due(bool waiting, uint64_t at, uint64_t now);
 void cp_note_req(bg_copy *cp, bg_s3_req *r, bg_m_ep ep, bg_m_op op);
@@ -290,7 +312,6 @@ void cp_admit(bg_copy *cp);
 void cp_planned_from_head(bg_copy *cp, obj *o);
 
 /* copy_ctl.c */
-bg_m_ep cp_ctl_ep(ostate s);
 void cp_multipart_etag(const obj *o, char *out, size_t cap);
 void cp_ctl_release(bg_copy *cp, ctl *c);
 void cp_ctl_done(bg_s3_req *r);
@@ -306,6 +327,10 @@ bool cp_jadmit(bg_copy *cp, obj *o, const bg_jobject *jo);
 void cp_sweep_orphans(bg_copy *cp);
 void cp_jfresh(bg_copy *cp, obj *o);
 void cp_jgone(bg_copy *cp, obj *o);
+void cp_sweep_begin(bg_copy *cp, obj *o);
+void cp_uploads_done(bg_copy *cp, obj *o, bg_s3_req *r, bool local);
+void cp_stray_aborted(bg_copy *cp, obj *o, bg_s3_req *r, bool local);
+void cp_listparts_done(bg_copy *cp, obj *o, bg_s3_req *r, bool local);
 void cp_whole_resume(obj *o);
 int cp_on_upload(void *ctx, const bg_xml_upload *u);
 int cp_on_listed_part(void *ctx, const bg_xml_part *p);

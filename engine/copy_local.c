@@ -385,7 +385,7 @@ void cp_wb_done(bg_copy *cp, xfer *x, int res)
 
 bool cp_local_ctl_side(const bg_copy *cp, ostate s)
 {
-	return cp_ctl_ep(s) == BG_MX_SRC ? cp->lsrc : cp->ldst;
+	return cp_ostates[s].ctl & CTL_SRC ? cp->lsrc : cp->ldst;
 }
 
 /* The download's directory, without making it: 0, or -errno. */
@@ -471,7 +471,7 @@ int cp_local_ctl(bg_copy *cp, ctl *c)
 		if (rc == 0 && fstatat(o->dirfd, bg_local_base(o->dkey), &st, AT_SYMLINK_NOFOLLOW) < 0)
 			rc = -errno;
 		if (rc == -ENOENT || rc == -ENOTDIR) {
-			/* (never a resume's recheck: cp_jgone copies anew) */
+			/* (never O_RECHECK here: cp_jgone copies a download anew) */
 			cp_obj_fail(cp, o, "%s is not there after the rename", o->dkey);
 			res = -1;
 		} else if (rc < 0) {
@@ -485,7 +485,8 @@ int cp_local_ctl(bg_copy *cp, ctl *c)
 		}
 		break;
 	case O_ABORT:
-	case O_ABORT_STRAY: {
+	case O_ABORT_STRAY:
+	case O_SWEEP_ABORT: {
 		const char *name = o->state == O_ABORT ? o->upload_id : o->stray_id;
 		if (o->state == O_ABORT)
 			cp_close_fd(&o->tfd);
@@ -501,12 +502,14 @@ int cp_local_ctl(bg_copy *cp, ctl *c)
 		}
 		break;
 	}
-	case O_UPLOADS: {
+	case O_UPLOADS:
+	case O_SWEEP: {
 		char tmp[BG_TEMP_NAME_MAX];
 		bg_local_temp_name(o->dkey, tmp);
 		o->stray_id[0] = '\0';
 		if (local_dir(cp, o) == 0 && fstatat(o->dirfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-			if (o->resumed && strcmp(o->upload_id, tmp) == 0 && S_ISREG(st.st_mode))
+			if (o->state == O_UPLOADS && o->resumed && strcmp(o->upload_id, tmp) == 0 &&
+			    S_ISREG(st.st_mode))
 				o->own_seen = true;
 			else
 				bg_strlcpy(o->stray_id, tmp, sizeof(o->stray_id));

@@ -240,7 +240,7 @@ void cp_whole_turn(bg_copy *cp)
 			}
 			if (x->phase == X_HOLD) {
 				cp_xfer_free(cp, x); /* may settle and finish o */
-				if (o->state == O_FREE)
+				if (o->state == O_FREE) /* released: nothing more of it */
 					break;
 			}
 		}

@@ -67,7 +67,7 @@ void cp_obj_release(bg_copy *cp, obj *o)
 	if (cp->active_tail == o)
 		cp->active_tail = prev;
 	o->next = NULL;
-	o->state = O_FREE;
+	cp_obj_to(cp, o, O_FREE);
 	cp->active--;
 }
 
@@ -78,14 +78,13 @@ void cp_obj_finish(bg_copy *cp, obj *o)
 		cp_orphan_finish(cp, o);
 		return;
 	}
-	if (cp->j && !cp->o->dry_run && !o->jfinal) {
+	if (cp->j && !cp->o->dry_run && o->state != O_JFINAL) {
 		/* Counted and reported once the record has committed. */
-		o->jfinal = true;
 		if (o->failed)
 			bg_journal_error(cp->j, o->jid, o->key, o->err);
 		o->jwait = cp_jwrite(cp, o, o->failed ? BG_JS_FAILED : BG_JS_DONE,
 				  o->failed ? o->err : NULL);
-		o->state = O_JFINAL;
+		cp_obj_to(cp, o, O_JFINAL);
 		return;
 	}
 	cp->settled++;
@@ -126,14 +125,6 @@ void cp_obj_fail(bg_copy *cp, obj *o, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Is the object taking its uploads down (its own, or every one of its key)?
- * That goes on when it has failed. */
-bool cp_cleaning(const obj *o)
-{
-	return o->state == O_ABORT ||
-	       (o->sweeping && (o->state == O_UPLOADS || o->state == O_ABORT_STRAY));
-}
-
 /* Called whenever an object may be able to move on after a request. */
 void cp_obj_settle(bg_copy *cp, obj *o)
 {
@@ -142,17 +133,16 @@ void cp_obj_settle(bg_copy *cp, obj *o)
 	if (o->failed || o->restart) {
 		if (o->upload_id[0]) {
 			/* cp_dispatch_ctl sends the abort; it clears upload_id */
-			o->state = O_ABORT;
+			if (o->state != O_ABORT)
+				cp_obj_to(cp, o, O_ABORT);
 			return;
 		}
 		if (o->failed && cp_cleaning(o))
-			return; /* its sweep goes on (O_UPLOADS, O_ABORT_STRAY) */
-		if (o->failed && o->create_lost && !o->sweeping) {
+			return; /* its sweep goes on (O_SWEEP, O_SWEEP_ABORT) */
+		if (o->failed && o->create_lost) {
 			/* A Create whose answer was lost may have made an upload
 			 * we never heard of: abort every upload of the key. */
-			o->sweeping = true;
-			o->lu_key[0] = o->lu_upload[0] = '\0';
-			o->state = O_UPLOADS;
+			cp_sweep_begin(cp, o);
 			return;
 		}
 		if (o->restart && !o->failed) {
@@ -160,7 +150,7 @@ void cp_obj_settle(bg_copy *cp, obj *o)
 			o->restarts++;
 			cp_obj_reset_for_plan(cp, o);
 			o->etag[0] = '\0'; /* learn the new one */
-			o->state = O_HEAD;
+			cp_obj_to(cp, o, O_HEAD);
 			return;
 		}
 		cp_obj_finish(cp, o);
@@ -319,6 +309,76 @@ obj *cp_obj_take(bg_copy *cp)
 	return NULL;
 }
 
+/* The destination key of o, and why it cannot be written there: a key
+ * too long, or (a download) one that cannot be a file under the directory.
+ * Returns 1 for a directory marker a download skips, else 0 (bad "" when
+ * the key is fine). */
+static int admit_dkey(bg_copy *cp, obj *o, const char *rel, char *bad, size_t cap)
+{
+	bad[0] = '\0';
+	if (bg_snprintf(o->dkey, sizeof(o->dkey), "%s%s", cp->dst_prefix, rel) < 0 ||
+	    strlen(o->dkey) > BG_KEY_MAX) {
+		bg_snprintf(bad, cap, "destination key longer than 1024 bytes");
+		return 0;
+	}
+	if (cp->single)
+		bg_strlcpy(o->dkey, cp->single_dkey, sizeof(o->dkey));
+	if (!cp->ldst)
+		return 0;
+	size_t n = strlen(o->dkey);
+	char why[160];
+	if (n && o->dkey[n - 1] == '/' && o->size == 0)
+		return 1; /* a directory marker: directories come with the files */
+	if (n && o->dkey[n - 1] == '/')
+		bg_snprintf(bad, cap, "key '%s' cannot be a local file: it ends with '/'", o->dkey);
+	else if (bg_local_key_check(o->dkey, why, sizeof(why)) < 0)
+		bg_snprintf(bad, cap, "key cannot be a local file under %.40s: %s", cp->o->dst.path,
+			    why);
+	return 0;
+}
+
+/* A key that is not copied: failed with why, or (a dry run) planned. */
+static void admit_end(bg_copy *cp, obj *o, const char *why)
+{
+	if (why) {
+		cp_obj_fail(cp, o, "%s", why);
+		cp_obj_finish(cp, o);
+		return;
+	}
+	cp_emit(cp, BG_EV_PLANNED, o, NULL);
+	cp->stats.done_objects++;
+	cp->stats.done_bytes += o->size;
+	cp->settled++;
+	cp_obj_release(cp, o);
+}
+
+/* A new object's first step: planned at once (a single-part object up to
+ * the threshold, or a dry run), or a HEAD of the source first. */
+static void admit_plan(bg_copy *cp, obj *o)
+{
+	bg_plan_input in = {
+		.size = o->size, .threshold = cp->o->threshold,
+		.part_size = cp->o->part_size, .max_part = (uint64_t)cp->pool.nblocks * POOL_BLOCK,
+	};
+	char err[256];
+	bool small = !bg_plan_etag_parts(o->etag) && o->size <= cp->o->threshold;
+	if (!cp->o->dry_run && !small) {
+		cp_obj_to(cp, o, O_HEAD);
+		return;
+	}
+	if (bg_plan_object(&in, &o->plan, err, sizeof(err)) < 0) {
+		admit_end(cp, o, err);
+		return;
+	}
+	if (cp->o->dry_run) {
+		admit_end(cp, o, NULL);
+		return;
+	}
+	o->pdone[0] = 0;
+	cp_obj_to(cp, o, O_SMALL);
+}
+
+/* Listed keys into free object slots, in listing order. */
 void cp_admit(bg_copy *cp)
 {
 	if (cp->halting || cp->fatal)
@@ -332,29 +392,13 @@ void cp_admit(bg_copy *cp)
 		o->size = p->size;
 		bg_strlcpy(o->etag, p->etag, sizeof(o->etag));
 		bg_strlcpy(o->last_modified, p->last_modified, sizeof(o->last_modified));
-		o->state = O_VERIFY; /* any non-free state until decided below */
-		bool long_key = bg_snprintf(o->dkey, sizeof(o->dkey), "%s%s", cp->dst_prefix,
-					    p->key + cp->src_plen) < 0 ||
-				strlen(o->dkey) > BG_KEY_MAX;
-		if (cp->single)
-			bg_strlcpy(o->dkey, cp->single_dkey, sizeof(o->dkey));
-		char bad[200] = "";
-		if (cp->ldst && !long_key) {
-			size_t n = strlen(o->dkey);
-			if (n && o->dkey[n - 1] == '/' && o->size == 0) {
-				/* a directory marker: directories come with the files */
-				cp->stats.skipped_objects++;
-				cp->settled++;
-				cp_obj_release(cp, o);
-				continue;
-			}
-			char why[160];
-			if (n && o->dkey[n - 1] == '/')
-				bg_snprintf(bad, sizeof(bad), "key '%s' cannot be a local file: it ends with '/'",
-					    o->dkey);
-			else if (bg_local_key_check(o->dkey, why, sizeof(why)) < 0)
-				bg_snprintf(bad, sizeof(bad), "key cannot be a local file under %.40s: %s",
-					    cp->o->dst.path, why);
+		cp_obj_to(cp, o, O_ADMIT);
+		char bad[200];
+		if (admit_dkey(cp, o, p->key + cp->src_plen, bad, sizeof(bad)) == 1) {
+			cp->stats.skipped_objects++;
+			cp->settled++;
+			cp_obj_release(cp, o);
+			continue;
 		}
 		if (cp->j && !cp->o->dry_run) {
 			bg_jobject jo;
@@ -363,47 +407,13 @@ void cp_admit(bg_copy *cp)
 				cp_obj_release(cp, o);
 				return;
 			}
-			if (!long_key && !bad[0] && f == 1 && cp_jadmit(cp, o, &jo))
+			if (!bad[0] && f == 1 && cp_jadmit(cp, o, &jo))
 				continue;
 		}
-		if (long_key || bad[0]) {
-			cp_obj_fail(cp, o, "%s", long_key ? "destination key longer than 1024 bytes" : bad);
-			cp_obj_finish(cp, o);
-			continue;
-		}
-		uint32_t src_parts = bg_plan_etag_parts(o->etag);
-		bg_plan_input in = {
-			.size = o->size, .threshold = cp->o->threshold,
-			.part_size = cp->o->part_size, .max_part = (uint64_t)cp->pool.nblocks * POOL_BLOCK,
-		};
-		char err[256];
-		if (cp->o->dry_run) {
-			if (bg_plan_object(&in, &o->plan, err, sizeof(err)) < 0) {
-				o->state = O_VERIFY;
-				cp_obj_fail(cp, o, "%s", err);
-				cp_obj_finish(cp, o);
-				continue;
-			}
-			o->state = O_VERIFY;
-			cp_emit(cp, BG_EV_PLANNED, o, NULL);
-			cp->stats.done_objects++;
-			cp->stats.done_bytes += o->size;
-			cp->settled++;
-			cp_obj_release(cp, o);
-			continue;
-		}
-		if (!src_parts && o->size <= cp->o->threshold) {
-			if (bg_plan_object(&in, &o->plan, err, sizeof(err)) < 0) {
-				o->state = O_VERIFY;
-				cp_obj_fail(cp, o, "%s", err);
-				cp_obj_finish(cp, o);
-				continue;
-			}
-			o->pdone[0] = 0;
-			o->state = O_SMALL;
-		} else {
-			o->state = O_HEAD;
-		}
+		if (bad[0])
+			admit_end(cp, o, bad);
+		else
+			admit_plan(cp, o);
 	}
 }
 
@@ -429,5 +439,5 @@ void cp_planned_from_head(bg_copy *cp, obj *o)
 	o->whole_next = 0;
 	if (o->whole_md5)
 		bg_md5_init(&o->whole);
-	o->state = o->plan.multipart ? O_CREATE : O_SMALL;
+	cp_obj_to(cp, o, o->plan.multipart ? O_CREATE : O_SMALL);
 }

@@ -151,7 +151,7 @@ bool cp_jadmit(bg_copy *cp, obj *o, const bg_jobject *jo)
 		o->jcreating = true; /* its CREATING record is in the journal */
 		whole_from_journal(cp, o, jo);
 	}
-	o->state = O_UPLOADS;
+	cp_obj_to(cp, o, O_UPLOADS);
 	return true;
 }
 
@@ -202,19 +202,18 @@ void cp_sweep_orphans(bg_copy *cp)
 		bg_strlcpy(o->key, key, sizeof(o->key));
 		bg_strlcpy(o->dkey, dkey, sizeof(o->dkey));
 		o->jid = id;
-		o->orphan = o->sweeping = true;
-		o->state = O_UPLOADS;
+		o->orphan = true;
 		cp->orphans_active++;
+		cp_sweep_begin(cp, o);
 	}
 }
 
 /* Resuming: the earlier upload cannot be used; copy the object anew. */
 void cp_jfresh(bg_copy *cp, obj *o)
 {
-	o->recheck = false;
 	cp_obj_reset_for_plan(cp, o);
 	o->plan = (bg_plan){ 0 };
-	o->state = O_HEAD;
+	cp_obj_to(cp, o, O_HEAD);
 }
 
 /* Resuming: our upload is gone.  If the journal has every part, a run
@@ -235,8 +234,16 @@ void cp_jgone(bg_copy *cp, obj *o)
 	}
 	cp_multipart_etag(o, o->expect_etag, sizeof(o->expect_etag));
 	o->upload_id[0] = '\0';
-	o->recheck = true;
-	o->state = O_VERIFY;
+	cp_obj_to(cp, o, O_RECHECK);
+}
+
+/* Every upload of o's destination key is to go (cp_on_upload takes each
+ * as a stray in O_SWEEP): after a lost Create, for an orphan, or without
+ * a journal once the object is done. */
+void cp_sweep_begin(bg_copy *cp, obj *o)
+{
+	o->lu_key[0] = o->lu_upload[0] = o->stray_id[0] = '\0';
+	cp_obj_to(cp, o, O_SWEEP);
 }
 
 int cp_on_upload(void *ctx, const bg_xml_upload *u)
@@ -244,7 +251,7 @@ int cp_on_upload(void *ctx, const bg_xml_upload *u)
 	obj *o = ctx;
 	if (u->key_len != strlen(o->dkey) || memcmp(u->key, o->dkey, u->key_len) != 0)
 		return 0; /* another key under this prefix */
-	if (!o->sweeping && o->resumed && strcmp(u->upload_id, o->upload_id) == 0)
+	if (o->state == O_UPLOADS && o->resumed && strcmp(u->upload_id, o->upload_id) == 0)
 		o->own_seen = true;
 	else if (!o->stray_id[0])
 		bg_strlcpy(o->stray_id, u->upload_id, sizeof(o->stray_id));
@@ -290,4 +297,91 @@ void cp_finish_journaled(bg_copy *cp)
 		}
 		o = next;
 	}
+}
+
+/* ---- the answers of the resume's requests (copy_ctl.c's table) ---------- */
+
+/* ListMultipartUploads of the key: in O_UPLOADS, our journaled upload is
+ * looked for and every other is a stray; in O_SWEEP, every one is.  A
+ * stray is aborted, then the key is listed again from the start. */
+void cp_uploads_done(bg_copy *cp, obj *o, bg_s3_req *r, bool local)
+{
+	bool trunc = false;
+	char was_key[BG_KEY_MAX + 1], was_upload[BG_TOKEN_MAX];
+	bg_strlcpy(was_key, o->lu_key, sizeof(was_key));
+	bg_strlcpy(was_upload, o->lu_upload, sizeof(was_upload));
+	if (!local)
+		o->stray_id[0] = '\0';
+	if (!local && bg_xml_parse_list_uploads(r->resp.data ? r->resp.data : "", r->resp.len,
+						cp_on_upload, o, &trunc, o->lu_key, sizeof(o->lu_key),
+						o->lu_upload, sizeof(o->lu_upload)) < 0) {
+		cp_obj_fail(cp, o, "ListMultipartUploads answer cannot be read");
+		return;
+	}
+	if (o->stray_id[0]) {
+		cp_obj_to(cp, o, o->state == O_SWEEP ? O_SWEEP_ABORT : O_ABORT_STRAY);
+		return;
+	}
+	if (trunc && (o->lu_key[0] || o->lu_upload[0])) {
+		/* the next page; a server that gives the same markers again
+		 * would be asked for the same page forever */
+		if (strcmp(was_key, o->lu_key) == 0 && strcmp(was_upload, o->lu_upload) == 0)
+			cp_obj_fail(cp, o, "ListMultipartUploads of the destination key does not "
+				    "advance (the same next markers twice)");
+		return;
+	}
+	o->lu_key[0] = o->lu_upload[0] = '\0';
+	if (o->state == O_SWEEP) {
+		o->create_lost = false; /* every upload of the key is gone */
+		cp_obj_to(cp, o, o->failed ? O_ABORTED : O_PROVED);
+	} else if (o->resumed && o->own_seen) {
+		o->lp_marker = 0;
+		cp_obj_to(cp, o, O_LISTPARTS);
+	} else {
+		cp_jgone(cp, o);
+	}
+}
+
+void cp_stray_aborted(bg_copy *cp, obj *o, bg_s3_req *r, bool local)
+{
+	(void)r;
+	(void)local;
+	cp->stats.stray_aborts++;
+	o->stray_id[0] = o->lu_key[0] = o->lu_upload[0] = '\0';
+	o->own_seen = false; /* list again from the start */
+	cp_obj_to(cp, o, o->state == O_SWEEP_ABORT ? O_SWEEP : O_UPLOADS);
+}
+
+/* ListParts of our upload: a part counts as there only if the journal has
+ * it as uploaded and ListParts shows it with the same ETag and size. */
+void cp_listparts_done(bg_copy *cp, obj *o, bg_s3_req *r, bool local)
+{
+	if (r->status == 404) { /* completed or aborted since */
+		cp_jgone(cp, o);
+		return;
+	}
+	bool trunc = false;
+	unsigned next = 0;
+	if (!local && bg_xml_parse_list_parts(r->resp.data ? r->resp.data : "", r->resp.len,
+					      cp_on_listed_part, o, &trunc, &next) < 0) {
+		cp_obj_fail(cp, o, "ListParts answer cannot be read");
+		return;
+	}
+	if (trunc && next > o->lp_marker) {
+		o->lp_marker = next;
+		return;
+	}
+	if (o->whole_md5)
+		cp_whole_resume(o);
+	o->parts_done = 0;
+	for (uint32_t i = 0; i < o->plan.nparts; i++) {
+		if (o->pdone[i])
+			o->parts_done++;
+		else if (o->jhave[i]) /* journaled, not there: it must not count */
+			cp_jpart(cp, o, i, false, 0);
+	}
+	o->next_part = 0;
+	cp->stats.resumed_uploads++;
+	cp->stats.resumed_parts += o->parts_done;
+	cp_obj_to(cp, o, o->parts_done == o->plan.nparts ? O_COMPLETE : O_PARTS);
 }

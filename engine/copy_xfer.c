@@ -403,7 +403,7 @@ void cp_xfer_judge(bg_copy *cp, xfer *x, bg_s3_req *r)
 		if (cp->j)
 			cp_jpart(cp, o, x->part, true, tries);
 		if (o->parts_done == o->plan.nparts)
-			o->state = O_COMPLETE;
+			cp_obj_to(cp, o, O_COMPLETE);
 		if (o->whole_md5) {
 			x->phase = X_HOLD; /* cp_whole_turn takes its bytes, then frees it */
 			return;
@@ -413,7 +413,7 @@ void cp_xfer_judge(bg_copy *cp, xfer *x, bg_s3_req *r)
 		cp->stats.parts_bytes += x->len;
 		bg_strlcpy(o->put_etag, r->etag, sizeof(o->put_etag));
 		bg_strlcpy(o->expect_etag, r->etag, sizeof(o->expect_etag));
-		o->state = O_VERIFY;
+		cp_obj_to(cp, o, O_VERIFY);
 	}
 	cp_xfer_free(cp, x);
 }

@@ -70,7 +70,8 @@ static const cli_choice jsync_modes[] = {
 };
 static const cli_choice log_formats[] = { { "text", 0 }, { "json", 1 }, { NULL, 0 } };
 static const cli_choice log_levels[] = {
-	{ "error", BG_LOG_ERROR }, { "warn", BG_LOG_WARN }, { "info", BG_LOG_INFO }, { NULL, 0 },
+	{ "error", BG_LOG_ERROR }, { "warn", BG_LOG_WARN }, { "info", BG_LOG_INFO },
+	{ "debug", BG_LOG_DEBUG }, { NULL, 0 },
 };
 
 static int bwlimit_opt(void *dst, const char *name, const char *val, char *err, size_t cap)
@@ -140,7 +141,8 @@ static const cli_opt copy_opts[] = {
 	CLI_OPT_CHOICE("--log-format", "FMT", copy_args, log_json, log_formats,
 		       "text (default) or json: one line per event on stderr"),
 	CLI_OPT_CHOICE("--log-level", "LEVEL", copy_args, log_level, log_levels,
-		       "error, warn (default: retries, failures) or info (+ done)"),
+		       "error, warn (default: retries, failures), info (+ done) or\n"
+		       "debug (+ every object's change of state: KEY: HEAD => CREATE)"),
 	CLI_OPT_FN("--bwlimit", "RATE", bg_copy_opts, copy_args, o, bwlimit_opt,
 		   "bytes/s per direction, all transfers together: 200M,\n"
 		   "or up:100M,down:200M (see docs/metrics.md)"),
@@ -285,6 +287,12 @@ static void copy_on_retry(void *ctx, const bg_retry_event *e)
 {
 	(void)ctx;
 	bg_log_retry(e);
+}
+
+static void copy_on_state(void *ctx, const char *key, const char *from, const char *to)
+{
+	(void)ctx;
+	bg_log_state(key, from, to);
 }
 
 static void copy_on_metrics(void *ctx, const bg_metrics *m)
@@ -444,6 +452,8 @@ static int copy_run(copy_args *a)
 	o->on_progress = copy_on_progress;
 	o->on_object = copy_on_object;
 	o->on_retry = copy_on_retry;
+	if (bg_log_wants(BG_LOG_DEBUG))
+		o->on_state = copy_on_state;
 	o->ctx = &cctx;
 	o->stop = &stop_flag;
 	o->reload = &reload_flag;

@@ -319,7 +319,7 @@ static void log_event(bg_log_level lv, const char *event, const char *key, const
 {
 	if (lv > log_level)
 		return;
-	static const char *const names[] = { "error", "warn", "info" };
+	static const char *const names[] = { "error", "warn", "info", "debug" };
 	char t[48];
 	log_time(t, sizeof(t));
 	FILE *f = stderr;
@@ -354,6 +354,18 @@ void bg_log_retry(const bg_retry_event *e)
 	char m[BG_MSG_MAX + 32];
 	bg_snprintf(m, sizeof(m), "%s (cause %s)", e->message ? e->message : "", e->cause);
 	log_event(BG_LOG_WARN, "retry", e->key, e->op, e->status, e->attempt, m);
+}
+
+bool bg_log_wants(bg_log_level lv)
+{
+	return lv <= log_level;
+}
+
+void bg_log_state(const char *key, const char *from, const char *to)
+{
+	char m[80];
+	bg_snprintf(m, sizeof(m), "%s => %s", from, to);
+	log_event(BG_LOG_DEBUG, "state", key, "", 0, 0, m);
 }
 
 void bg_log_object(const bg_obj_event *e)

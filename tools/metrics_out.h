@@ -10,7 +10,7 @@
 #include "copy.h"
 #include "metrics.h"
 
-typedef enum bg_log_level { BG_LOG_ERROR, BG_LOG_WARN, BG_LOG_INFO } bg_log_level;
+typedef enum bg_log_level { BG_LOG_ERROR, BG_LOG_WARN, BG_LOG_INFO, BG_LOG_DEBUG } bg_log_level;
 
 typedef struct bg_mout bg_mout;
 
@@ -25,6 +25,10 @@ void bg_mout_stop(bg_mout *mo);
 void bg_log_setup(bool json, bg_log_level level);
 void bg_log_retry(const bg_retry_event *e);
 void bg_log_object(const bg_obj_event *e);
+/* --log-level debug: an object's change of state, "FROM => TO". */
+void bg_log_state(const char *key, const char *from, const char *to);
+/* Is level lv logged? */
+bool bg_log_wants(bg_log_level lv);
 bool bg_log_json(void);
 
 #endif

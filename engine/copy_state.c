@@ -1,0 +1,102 @@
+/* copy_state.c - the object state machine of the copy scheduler: every
+ * state, what it waits for, which states may follow it, and the one
+ * function through which an object changes state (copy_int.h).
+ *
+ * An object's path (docs/architecture.md, "One object's path"):
+ *
+ *   FREE -> ADMIT -> SMALL ----------------------------> VERIFY -> PROVED
+ *                 -> HEAD [-> HEAD_PART [-> HEAD_LAST]]
+ *                      -> SMALL, or CREATE -> PARTS -> COMPLETE -> VERIFY
+ *                 -> UPLOADS [<-> ABORT_STRAY] -> LISTPARTS -> PARTS/COMPLETE
+ *                                              -> RECHECK -> PROVED
+ *   VERIFY -> SWEEP [<-> SWEEP_ABORT] -> PROVED      (uploads a lost Create
+ *                                                     or a killed run left)
+ *   VERIFY -> HEAD_MID -> (restart) HEAD             (ETag not the source's)
+ *   PROVED -> JFINAL (its record commits) -> FREE
+ *
+ * From any active state an object may end: fail or restart (settled once
+ * nothing is in flight: ABORT -> ABORTED, a SWEEP after a lost Create,
+ * then HEAD again or finished), or be let go by a stop (FREE). */
+#include "copy_int.h"
+
+#define S(x) (1u << (x))
+/* What may follow any active state: a restart (HEAD), the settling of a
+ * failure or restart (ABORT, SWEEP), finishing (JFINAL with a journal,
+ * FREE without), and a stop (FREE). */
+#define ENDS (S(O_HEAD) | S(O_ABORT) | S(O_SWEEP) | S(O_JFINAL) | S(O_FREE))
+
+const cp_ostate_info cp_ostates[O_COUNT] = {
+	[O_FREE] = { .name = "FREE", .next = S(O_ADMIT) | S(O_SWEEP) },
+	[O_ADMIT] = { .name = "ADMIT", .next = S(O_SMALL) | S(O_UPLOADS) | ENDS },
+	[O_SMALL] = { .name = "SMALL", .next = S(O_VERIFY) | ENDS },
+	[O_HEAD] = { .name = "HEAD", .next = S(O_HEAD_PART) | S(O_SMALL) | S(O_CREATE) | ENDS,
+		.ctl = CTL_SRC, .op = BG_M_HEAD, .what = "HEAD of the source" },
+	[O_HEAD_PART] = { .name = "HEAD_PART",
+		.next = S(O_HEAD_LAST) | S(O_SMALL) | S(O_CREATE) | ENDS, .ctl = CTL_SRC,
+		.op = BG_M_HEAD, .what = "HEAD of the source's part 1" },
+	[O_HEAD_LAST] = { .name = "HEAD_LAST", .next = S(O_SMALL) | S(O_CREATE) | ENDS,
+		.ctl = CTL_SRC, .op = BG_M_HEAD, .what = "HEAD of the source's last part" },
+	[O_HEAD_MID] = { .name = "HEAD_MID", .next = ENDS, .ctl = CTL_SRC, .op = BG_M_HEAD,
+		.what = "HEAD of a middle part of the source" },
+	[O_CREATE] = { .name = "CREATE", .next = S(O_PARTS) | ENDS, .ctl = CTL_DST,
+		.op = BG_M_CREATE, .what = "CreateMultipartUpload" },
+	[O_PARTS] = { .name = "PARTS", .next = S(O_COMPLETE) | ENDS },
+	[O_COMPLETE] = { .name = "COMPLETE", .next = S(O_VERIFY) | ENDS, .ctl = CTL_DST,
+		.op = BG_M_COMPLETE, .what = "CompleteMultipartUpload" },
+	[O_VERIFY] = { .name = "VERIFY", .next = S(O_PROVED) | S(O_HEAD_MID) | ENDS,
+		.ctl = CTL_DST, .op = BG_M_HEAD, .what = "HEAD of the destination" },
+	[O_RECHECK] = { .name = "RECHECK", .next = S(O_PROVED) | ENDS, .ctl = CTL_DST,
+		.op = BG_M_HEAD,
+		.what = "HEAD of the destination (is the resumed object there?)" },
+	[O_SWEEP] = { .name = "SWEEP",
+		.next = S(O_SWEEP_ABORT) | S(O_PROVED) | S(O_ABORTED) | ENDS,
+		.ctl = CTL_DST | CTL_CLEANS, .op = BG_M_LIST_UPLOADS,
+		.what = "ListMultipartUploads of the destination key" },
+	[O_SWEEP_ABORT] = { .name = "SWEEP_ABORT", .next = S(O_SWEEP) | S(O_ABORTED) | ENDS,
+		.ctl = CTL_DST | CTL_CLEANS, .op = BG_M_ABORT,
+		.what = "AbortMultipartUpload of an upload left behind" },
+	[O_ABORT] = { .name = "ABORT", .next = S(O_ABORTED) | ENDS, .ctl = CTL_DST | CTL_CLEANS,
+		.op = BG_M_ABORT, .what = "AbortMultipartUpload" },
+	[O_ABORTED] = { .name = "ABORTED", .next = ENDS },
+	[O_UPLOADS] = { .name = "UPLOADS",
+		.next = S(O_ABORT_STRAY) | S(O_LISTPARTS) | S(O_RECHECK) | ENDS, .ctl = CTL_DST,
+		.op = BG_M_LIST_UPLOADS,
+		.what = "ListMultipartUploads of the destination key" },
+	[O_ABORT_STRAY] = { .name = "ABORT_STRAY", .next = S(O_UPLOADS) | ENDS, .ctl = CTL_DST,
+		.op = BG_M_ABORT, .what = "AbortMultipartUpload of an earlier run's upload" },
+	[O_LISTPARTS] = { .name = "LISTPARTS",
+		.next = S(O_PARTS) | S(O_COMPLETE) | S(O_RECHECK) | ENDS, .ctl = CTL_DST,
+		.op = BG_M_LIST_PARTS, .what = "ListParts of the resumed upload" },
+	[O_PROVED] = { .name = "PROVED", .next = S(O_JFINAL) | S(O_FREE) },
+	[O_JFINAL] = { .name = "JFINAL", .next = S(O_FREE) },
+};
+
+/* The one place an object changes state: a move the table does not allow
+ * is a bug, caught here (an assertion) rather than as a hang later. */
+void cp_obj_to(bg_copy *cp, obj *o, ostate to)
+{
+	ostate from = o->state;
+	BG_ASSERT(to < O_COUNT && (cp_ostates[from].next & S(to)));
+	o->state = to;
+	if (cp->o->on_state)
+		cp->o->on_state(cp->o->ctx, o->key, cp_ostates[from].name, cp_ostates[to].name);
+}
+
+/* Is the object taking its uploads down (its own, or every one of its key)?
+ * That goes on when it has failed. */
+bool cp_cleaning(const obj *o)
+{
+	return cp_ostates[o->state].ctl & CTL_CLEANS;
+}
+
+/* Does the object's state call for a control request now? */
+bool cp_needs_ctl(const obj *o)
+{
+	if (o->ctl_busy || o->parts_inflight || !cp_ostates[o->state].ctl)
+		return false;
+	if (cp_cleaning(o))
+		return true;
+	if (o->state == O_COMPLETE && o->whole_md5 && !o->whole_ok)
+		return false; /* cp_whole_turn has not seen every part's bytes yet */
+	return !o->failed && !o->restart;
+}
