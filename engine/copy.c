@@ -305,7 +305,7 @@ static void teardown(bg_copy *cp)
 	cp_close_fd(&cp->src_root);
 	cp_close_fd(&cp->dst_root);
 	free(cp->vbuf);
-	for (unsigned i = 0; i < cp->nxf; i++) {
+	for (unsigned i = 0; cp->xf && i < cp->nxf; i++) {
 		bg_s3_req_free(&cp->xf[i].req);
 		bg_s3_req_free(&cp->xf[i].sreq);
 		if (cp->xf[i].xs)
@@ -313,7 +313,7 @@ static void teardown(bg_copy *cp)
 	}
 	free(cp->xf);
 	free(cp->md5_runs);
-	for (unsigned i = 0; i < cp->nctl; i++) {
+	for (unsigned i = 0; cp->ctls && i < cp->nctl; i++) {
 		bg_s3_req_free(&cp->ctls[i].req);
 		bg_buf_free(&cp->ctls[i].body);
 	}
@@ -411,6 +411,67 @@ static bg_err setup_local(bg_copy *cp, bg_status *st)
 	return BG_OK;
 }
 
+/* The transfer slots: each with its two requests (the GET or upload, and
+ * a cut-through upload), a hash state, a file operation. */
+static bg_err setup_xfers(bg_copy *cp, bg_status *st)
+{
+	for (unsigned i = 0; i < cp->nxf; i++) {
+		xfer *x = &cp->xf[i];
+		if (bg_s3_req_init(&x->req, XFER_BODY_MAX, st) ||
+		    bg_s3_req_init(&x->sreq, XFER_BODY_MAX, st))
+			return st->code;
+		x->req.owner = x->sreq.owner = x;
+		x->req.done = x->sreq.done = cp_xfer_done;
+		x->cp = cp;
+		x->xs = XXH3_createState();
+		x->fop.owner = x;
+		x->fop.done = cp_xfer_fop_done;
+		if (!x->xs)
+			return bg_fail(st, BG_E_NOMEM, "out of memory for hash states");
+		if (cp->o->stall_timeout_s) {
+			bg_s3_req_stall(&x->req, cp->o->stall_timeout_s);
+			bg_s3_req_stall(&x->sreq, cp->o->stall_timeout_s);
+		}
+	}
+	return BG_OK;
+}
+
+/* The control slots, the listing's request and the objects' part tables
+ * (10,000 parts each, allocated once). */
+static bg_err setup_ctls_objs(bg_copy *cp, bg_status *st)
+{
+	for (unsigned i = 0; i < cp->nctl; i++) {
+		ctl *c = &cp->ctls[i];
+		if (bg_s3_req_init(&c->req, CTL_BODY_MAX, st))
+			return st->code;
+		c->req.owner = c;
+		c->req.done = cp_ctl_done;
+		c->cp = cp;
+		c->fop.owner = c;
+		c->fop.done = cp_ctl_fop_done;
+		bg_buf_init(&c->body, CTL_BODY_MAX);
+		if (cp->o->stall_timeout_s)
+			bg_s3_req_stall(&c->req, cp->o->stall_timeout_s);
+	}
+	if (bg_s3_req_init(&cp->list, LIST_BODY_MAX, st))
+		return st->code;
+	if (cp->o->stall_timeout_s)
+		bg_s3_req_stall(&cp->list, cp->o->stall_timeout_s);
+	cp->list.owner = cp;
+	cp->list.done = cp_list_done;
+	for (unsigned i = 0; i < cp->nobjs; i++) {
+		obj *ob = &cp->objs[i];
+		ob->md5 = calloc(BG_PARTS_MAX, sizeof(*ob->md5));
+		ob->crc = calloc(BG_PARTS_MAX, sizeof(*ob->crc));
+		ob->xxh = calloc(BG_PARTS_MAX, sizeof(*ob->xxh));
+		ob->pdone = calloc(BG_PARTS_MAX, 1);
+		ob->jhave = calloc(BG_PARTS_MAX, 1);
+		if (!ob->md5 || !ob->crc || !ob->xxh || !ob->pdone || !ob->jhave)
+			return bg_fail(st, BG_E_NOMEM, "out of memory for part tables");
+	}
+	return BG_OK;
+}
+
 static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 {
 	cp->o = o;
@@ -431,88 +492,36 @@ static bg_err setup(bg_copy *cp, const bg_copy_opts *o, bg_status *st)
 	cp->src_plen = strlen(cp->src_prefix);
 	/* Transfers: --concurrency GETs plus as many uploads of parts already
 	 * read (the pool still bounds the bytes held).  Object slots: enough
-	 * for every transfer and control slot to be busy with another. */
+	 * for every transfer and control slot to be busy with another.  Every
+	 * small object ends with a HEAD of the destination on a control slot:
+	 * as many of them as transfers, or on a distant endpoint the HEADs
+	 * (one round trip each) cap the object rate. */
 	cp->nxf = 2 * o->concurrency;
 	cp->nobjs = 3 * o->concurrency + 4;
-	/* Every small object ends with a HEAD of the destination on a control
-	 * slot: as many of them as transfers, or on a distant endpoint the
-	 * HEADs (one round trip each) cap the object rate. */
-	unsigned nctl = o->concurrency > NCTL_MIN ? o->concurrency : NCTL_MIN;
-	cp->ctls = calloc(nctl, sizeof(*cp->ctls));
-	if (!cp->ctls)
-		return bg_fail(st, BG_E_NOMEM, "out of memory for the control slots");
-	cp->nctl = nctl;
+	cp->nctl = o->concurrency > NCTL_MIN ? o->concurrency : NCTL_MIN;
 	/* Connections: every request that can be in flight at once may hold
 	 * one, on either endpoint (GETs, uploads, control requests, the
 	 * listing), and the idle ones of both are kept.  With fewer, a request
 	 * to one endpoint closes an idle connection to the other and opens a
 	 * new one: with small objects that churn cost a connect and a close
 	 * for every third request. */
-	unsigned max_conns = 2 * (o->concurrency + nctl) + 2;
-	if (bg_http_init(&cp->http, max_conns + 32, max_conns, st))
+	unsigned max_conns = 2 * (o->concurrency + cp->nctl) + 2;
+	if (bg_http_init(&cp->http, max_conns + 32, max_conns, st) ||
+	    bg_pool_init(&cp->pool, o->memory, POOL_BLOCK, st))
 		return st->code;
-	if (bg_pool_init(&cp->pool, o->memory, POOL_BLOCK, st))
-		return st->code;
+	cp->ctls = calloc(cp->nctl, sizeof(*cp->ctls));
 	cp->xf = calloc(cp->nxf, sizeof(*cp->xf));
 	cp->md5_runs = calloc(cp->nxf, sizeof(*cp->md5_runs));
 	cp->objs = calloc(cp->nobjs, sizeof(*cp->objs));
 	cp->queue = malloc(QUEUE_MAX * sizeof(*cp->queue));
-	if (!cp->xf || !cp->md5_runs || !cp->objs || !cp->queue)
+	if (!cp->ctls || !cp->xf || !cp->md5_runs || !cp->objs || !cp->queue)
 		return bg_fail(st, BG_E_NOMEM, "out of memory for the transfer tables");
 	for (unsigned i = 0; i < cp->nobjs; i++)
 		cp->objs[i].sfd = cp->objs[i].tfd = cp->objs[i].dirfd = -1;
-	for (unsigned i = 0; i < cp->nxf; i++) {
-		xfer *x = &cp->xf[i];
-		if (bg_s3_req_init(&x->req, XFER_BODY_MAX, st))
-			return st->code;
-		x->req.owner = x;
-		x->req.done = cp_xfer_done;
-		if (bg_s3_req_init(&x->sreq, XFER_BODY_MAX, st))
-			return st->code;
-		x->sreq.owner = x;
-		x->sreq.done = cp_xfer_done;
-		x->cp = cp;
-		x->xs = XXH3_createState();
-		x->fop.owner = x;
-		x->fop.done = cp_xfer_fop_done;
-		if (!x->xs)
-			return bg_fail(st, BG_E_NOMEM, "out of memory for hash states");
-	}
-	for (unsigned i = 0; i < cp->nctl; i++) {
-		ctl *c = &cp->ctls[i];
-		if (bg_s3_req_init(&c->req, CTL_BODY_MAX, st))
-			return st->code;
-		c->req.owner = c;
-		c->req.done = cp_ctl_done;
-		c->cp = cp;
-		c->fop.owner = c;
-		c->fop.done = cp_ctl_fop_done;
-		bg_buf_init(&c->body, CTL_BODY_MAX);
-	}
-	if (bg_s3_req_init(&cp->list, LIST_BODY_MAX, st))
-		return st->code;
-	if (o->stall_timeout_s) {
-		for (unsigned i = 0; i < cp->nxf; i++) {
-			bg_s3_req_stall(&cp->xf[i].req, o->stall_timeout_s);
-			bg_s3_req_stall(&cp->xf[i].sreq, o->stall_timeout_s);
-		}
-		for (unsigned i = 0; i < cp->nctl; i++)
-			bg_s3_req_stall(&cp->ctls[i].req, o->stall_timeout_s);
-		bg_s3_req_stall(&cp->list, o->stall_timeout_s);
-	}
-	cp->list.owner = cp;
-	cp->list.done = cp_list_done;
-	for (unsigned i = 0; i < cp->nobjs; i++) {
-		obj *ob = &cp->objs[i];
-		ob->md5 = calloc(BG_PARTS_MAX, sizeof(*ob->md5));
-		ob->crc = calloc(BG_PARTS_MAX, sizeof(*ob->crc));
-		ob->xxh = calloc(BG_PARTS_MAX, sizeof(*ob->xxh));
-		ob->pdone = calloc(BG_PARTS_MAX, 1);
-		ob->jhave = calloc(BG_PARTS_MAX, 1);
-		if (!ob->md5 || !ob->crc || !ob->xxh || !ob->pdone || !ob->jhave)
-			return bg_fail(st, BG_E_NOMEM, "out of memory for part tables");
-	}
-	return setup_local(cp, st);
+	bg_err e = setup_xfers(cp, st);
+	if (!e)
+		e = setup_ctls_objs(cp, st);
+	return e ? e : setup_local(cp, st);
 }
 
 /* HEAD of the destination bucket before anything moves: a missing bucket
@@ -571,6 +580,69 @@ static bg_err preflight(bg_copy *cp, bg_status *st)
 	}
 }
 
+/* One turn's work, in order: the stop, the listing, admission, control
+ * requests, hashing, data.  Returns how long the loop may sleep. */
+static uint64_t turn(bg_copy *cp, uint64_t now)
+{
+	if (cp->j) {
+		bg_status jst = { 0 };
+		if (bg_journal_error_state(cp->j, &jst))
+			cp_set_fatal(cp, jst.code ? jst.code : BG_E_IO, "journal: %s", jst.msg);
+	}
+	if (!cp->halting && (stop_asked(cp) || cp->fatal))
+		halt(cp);
+	if (cp->halting && now >= cp->halt_deadline)
+		halt_force(cp);
+	cp->jwaiting = 0;
+	cp_maybe_list(cp);
+	cp_admit(cp);
+	cp_sweep_orphans(cp);
+	cp_dispatch_ctl(cp, now);
+	uint64_t hash_wait = cp_md5_turn(cp);
+	cp_whole_turn(cp);
+	cp_dispatch_data(cp, now);
+	if (cp->j)
+		cp_finish_journaled(cp);
+	progress(cp, false);
+	publish_metrics(cp, false);
+	bw_reload(cp, now, false);
+	cp_stream_turn(cp);
+	bool throttled = bw_turn(cp, bg_now_ns());
+	uint64_t wait = 100000000ull; /* progress cadence */
+	if (cp->jwaiting)
+		wait = 1000000ull; /* the writer thread commits in the meantime */
+	if (hash_wait < wait)
+		wait = hash_wait; /* a part waits to be hashed beside another */
+	if (throttled && wait > 2000000ull)
+		wait = 2000000ull; /* tokens come back every few ms */
+	if (cp->halting) {
+		uint64_t left = cp->halt_deadline > now ? cp->halt_deadline - now : 1;
+		if (left < wait)
+			wait = left; /* halt_force's moment */
+	}
+	return wait;
+}
+
+/* The run's result: a fatal error, failed objects, a stop, or done. */
+static bg_err outcome(bg_copy *cp, bg_status *st)
+{
+	if (!cp->halting && !cp->fatal && cp->settled != cp->stats.listed_objects)
+		cp_set_fatal(cp, BG_E_INTERNAL, "%llu of %llu listed objects were never settled (a bug in "
+			  "barge: please report it); the copy is not complete",
+			  (unsigned long long)(cp->stats.listed_objects - cp->settled),
+			  (unsigned long long)cp->stats.listed_objects);
+	if (cp->fatal) {
+		*st = cp->fatal_st;
+		return st->code;
+	}
+	if (cp->stats.failed_objects)
+		return bg_fail(st, BG_E_INTEGRITY, "%llu object(s) failed",
+			       (unsigned long long)cp->stats.failed_objects);
+	if (stop_asked(cp))
+		return bg_fail(st, BG_E_USAGE, "interrupted");
+	return BG_OK;
+}
+
 bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 {
 	bg_copy *cp = calloc(1, sizeof(*cp));
@@ -591,68 +663,19 @@ bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 	bw_reload(cp, cp->t0, true);
 	cp->last_metrics = cp->t0;
 	for (;;) {
-		uint64_t now = bg_now_ns();
-		if (cp->j) {
-			bg_status jst = { 0 };
-			if (bg_journal_error_state(cp->j, &jst))
-				cp_set_fatal(cp, jst.code ? jst.code : BG_E_IO, "journal: %s", jst.msg);
-		}
-		if (!cp->halting && (stop_asked(cp) || cp->fatal))
-			halt(cp);
-		if (cp->halting && now >= cp->halt_deadline)
-			halt_force(cp);
-		cp->jwaiting = 0;
-		cp_maybe_list(cp);
-		cp_admit(cp);
-		cp_sweep_orphans(cp);
-		cp_dispatch_ctl(cp, now);
-		uint64_t hash_wait = cp_md5_turn(cp);
-		cp_whole_turn(cp);
-		cp_dispatch_data(cp, now);
-		if (cp->j)
-			cp_finish_journaled(cp);
-		progress(cp, false);
-		publish_metrics(cp, false);
-		bw_reload(cp, now, false);
-		cp_stream_turn(cp);
-		bool throttled = bw_turn(cp, bg_now_ns());
+		uint64_t wait = turn(cp, bg_now_ns());
 		if (run_over(cp))
 			break;
-		uint64_t wait = 100000000ull; /* progress cadence */
-		if (cp->jwaiting)
-			wait = 1000000ull; /* the writer thread commits in the meantime */
-		if (hash_wait < wait)
-			wait = hash_wait; /* a part waits to be hashed beside another */
-		if (throttled && wait > 2000000ull)
-			wait = 2000000ull; /* tokens come back every few ms */
-		if (cp->halting) {
-			uint64_t left = cp->halt_deadline > now ? cp->halt_deadline - now : 1;
-			if (left < wait)
-				wait = left; /* halt_force's moment */
-		}
 		int lrc = bg_http_turn(&cp->http, wait);
 		if (lrc < 0) {
 			cp_set_fatal(cp, BG_E_INTERNAL, "event loop failed: %s", strerror(-lrc));
 			break;
 		}
 	}
-	if (!cp->halting && !cp->fatal && cp->settled != cp->stats.listed_objects)
-		cp_set_fatal(cp, BG_E_INTERNAL, "%llu of %llu listed objects were never settled (a bug in "
-			  "barge: please report it); the copy is not complete",
-			  (unsigned long long)(cp->stats.listed_objects - cp->settled),
-			  (unsigned long long)cp->stats.listed_objects);
+	rc = outcome(cp, st);
 	progress(cp, true);
 	publish_metrics(cp, true);
 	*stats = cp->stats;
-	if (cp->fatal) {
-		*st = cp->fatal_st;
-		rc = st->code;
-	} else if (cp->stats.failed_objects) {
-		rc = bg_fail(st, BG_E_INTEGRITY, "%llu object(s) failed",
-			     (unsigned long long)cp->stats.failed_objects);
-	} else if (o->stop && *o->stop) {
-		rc = bg_fail(st, BG_E_USAGE, "interrupted");
-	}
 	teardown(cp);
 	free(cp);
 	return rc;

@@ -428,6 +428,48 @@ static void local_check_parts(bg_copy *cp, obj *o)
  * does those), and answers through c->fop at the next turn,
  * the way a request would: res 0 goes on through cp_ctl_done, res < 0 means
  * the failure is recorded already. */
+/* The source file's "HEAD": its size, "ETag" and mtime.  0, or -1 with
+ * o failed. */
+static int local_head(bg_copy *cp, obj *o, bg_s3_req *r)
+{
+	struct stat st;
+	if (fstatat(cp->src_root, o->key, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		cp_obj_fail(cp, o, "cannot stat %s: %s", o->key, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		cp_obj_fail(cp, o, "%s is no longer a regular file", o->key);
+		return -1;
+	}
+	bg_local_etag(&st, r->etag, sizeof(r->etag));
+	r->has_length = true;
+	r->content_length = (uint64_t)st.st_size;
+	bg_local_meta_mtime(&r->meta, &st.st_mtim);
+	return 0;
+}
+
+/* The finished file's "HEAD" (never O_RECHECK here: cp_jgone copies a
+ * download anew).  0, or -1 with o failed. */
+static int local_verify(bg_copy *cp, obj *o, bg_s3_req *r)
+{
+	struct stat st;
+	int rc = local_dir(cp, o);
+	if (rc == 0 && fstatat(o->dirfd, bg_local_base(o->dkey), &st, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = -errno;
+	if (rc == -ENOENT || rc == -ENOTDIR) {
+		cp_obj_fail(cp, o, "%s is not there after the rename", o->dkey);
+		return -1;
+	}
+	if (rc < 0) {
+		cp_obj_fail(cp, o, "cannot stat %s: %s", o->dkey, strerror(-rc));
+		return -1;
+	}
+	r->has_length = true;
+	r->content_length = (uint64_t)st.st_size;
+	bg_strlcpy(r->etag, S_ISREG(st.st_mode) ? o->expect_etag : "not-a-file", sizeof(r->etag));
+	return 0;
+}
+
 int cp_local_ctl(bg_copy *cp, ctl *c)
 {
 	obj *o = c->o;
@@ -437,18 +479,7 @@ int cp_local_ctl(bg_copy *cp, ctl *c)
 	local_answer(r, NULL);
 	switch (o->state) {
 	case O_HEAD:
-		if (fstatat(cp->src_root, o->key, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			cp_obj_fail(cp, o, "cannot stat %s: %s", o->key, strerror(errno));
-			res = -1;
-		} else if (!S_ISREG(st.st_mode)) {
-			cp_obj_fail(cp, o, "%s is no longer a regular file", o->key);
-			res = -1;
-		} else {
-			bg_local_etag(&st, r->etag, sizeof(r->etag));
-			r->has_length = true;
-			r->content_length = (uint64_t)st.st_size;
-			bg_local_meta_mtime(&r->meta, &st.st_mtim);
-		}
+		res = local_head(cp, o, r);
 		break;
 	case O_CREATE:
 		/* The room is made by io_uring: on a large file (or tmpfs, where
@@ -467,22 +498,7 @@ int cp_local_ctl(bg_copy *cp, ctl *c)
 		}
 		return 0; /* on to cp_ctl_fop_done */
 	case O_VERIFY:
-		rc = local_dir(cp, o);
-		if (rc == 0 && fstatat(o->dirfd, bg_local_base(o->dkey), &st, AT_SYMLINK_NOFOLLOW) < 0)
-			rc = -errno;
-		if (rc == -ENOENT || rc == -ENOTDIR) {
-			/* (never O_RECHECK here: cp_jgone copies a download anew) */
-			cp_obj_fail(cp, o, "%s is not there after the rename", o->dkey);
-			res = -1;
-		} else if (rc < 0) {
-			cp_obj_fail(cp, o, "cannot stat %s: %s", o->dkey, strerror(-rc));
-			res = -1;
-		} else {
-			r->has_length = true;
-			r->content_length = (uint64_t)st.st_size;
-			bg_strlcpy(r->etag, S_ISREG(st.st_mode) ? o->expect_etag : "not-a-file",
-				   sizeof(r->etag));
-		}
+		res = local_verify(cp, o, r);
 		break;
 	case O_ABORT:
 	case O_ABORT_STRAY:

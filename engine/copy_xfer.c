@@ -284,6 +284,108 @@ void cp_xfer_done(bg_s3_req *r)
 	cp_xfer_judge(cp, x, r);
 }
 
+/* A GET has brought the whole part: on to the hash, the file (a
+ * download), the upload already streaming, or a slot to upload from. */
+static void get_done(bg_copy *cp, xfer *x, bg_s3_req *r)
+{
+	obj *o = x->o;
+	x->digest = XXH3_128bits_digest(x->xs);
+	o->etag_opaque |= r->etag_opaque;
+	if (!o->plan.multipart) {
+		o->meta = r->meta; /* headers to preserve, from the GET */
+		if (r->etag[0] && strcmp(r->etag, o->etag) != 0) {
+			o->restart = o->restarts < MAX_RESTARTS;
+			if (!o->restart)
+				cp_obj_fail(cp, o, "source keeps changing during the copy");
+			cp_xfer_free(cp, x);
+			return;
+		}
+	}
+	if (x->wb) {
+		/* what the ring still holds goes to the file, then on as a
+		 * written part (cp_local_put_done) */
+		x->phase = X_PUT;
+		x->got = x->wdone;
+		if (cp_local_put(cp, x) < 0)
+			cp_xfer_free(cp, x);
+	} else if (x->streaming) {
+		/* the upload goes on (or has ended and is judged now) */
+		x->phase = X_PUT;
+		if (x->sended)
+			cp_xfer_judge(cp, x, &x->sreq);
+	} else if (x->md5_on) {
+		x->phase = X_HASH; /* cp_md5_turn hashes the rest, then md5_finish */
+		x->hash_since = bg_now_ns();
+	} else {
+		x->phase = X_READY; /* cp_dispatch_data uploads it when a slot is free */
+	}
+}
+
+/* The destination accepted the part (or the single PUT). */
+static void put_done(bg_copy *cp, xfer *x, bg_s3_req *r, unsigned tries)
+{
+	obj *o = x->o;
+	if (!o->plan.multipart) {
+		o->xxh[0] = x->digest;
+		cp->stats.parts_bytes += x->len;
+		bg_strlcpy(o->put_etag, r->etag, sizeof(o->put_etag));
+		bg_strlcpy(o->expect_etag, r->etag, sizeof(o->expect_etag));
+		cp_obj_to(cp, o, O_VERIFY);
+		cp_xfer_free(cp, x);
+		return;
+	}
+	if (bg_unhex16(r->etag, o->md5[x->part]) < 0) {
+		cp_obj_fail(cp, o, "destination returned a part ETag that is not an MD5: %s", r->etag);
+		cp_xfer_free(cp, x);
+		return;
+	}
+	o->crc[x->part] = x->crc;
+	o->xxh[x->part] = x->digest;
+	o->pdone[x->part] = 1;
+	o->parts_done++;
+	cp->stats.parts_bytes += x->len;
+	if (cp->j)
+		cp_jpart(cp, o, x->part, true, tries);
+	if (o->parts_done == o->plan.nparts)
+		cp_obj_to(cp, o, O_COMPLETE);
+	if (o->whole_md5)
+		x->phase = X_HOLD; /* cp_whole_turn takes its bytes, then frees it */
+	else
+		cp_xfer_free(cp, x);
+}
+
+/* A transfer that did not succeed: tried again, or its object fails (or
+ * starts over: the source changed). */
+static void xfer_not_done(bg_copy *cp, xfer *x, bg_s3_req *r, bg_s3_outcome out,
+			  const char *msg, bool integrity)
+{
+	obj *o = x->o;
+	bool get = x->phase == X_GET;
+	if (out == BG_S3_FAIL && get && r->status == 412) {
+		/* The source changed since it was listed: redo it whole. */
+		if (o->restarts < MAX_RESTARTS)
+			o->restart = true;
+		else
+			cp_obj_fail(cp, o, "source keeps changing during the copy (%s)", msg);
+		cp_xfer_free(cp, x);
+		return;
+	}
+	if (out == BG_S3_RETRY && ++x->attempt < cp->o->retries) {
+		bg_m_op op = get ? BG_M_GET : o->plan.multipart ? BG_M_UPLOAD_PART : BG_M_PUT;
+		cp_note_retry(cp, r, op, o->key, x->attempt, msg, integrity);
+		x->waiting = true;
+		x->retry_at = bg_now_ns() + bg_s3_backoff_ns(r, x->attempt);
+		return;
+	}
+	if (o->plan.multipart)
+		cp_obj_fail(cp, o, "%s of part %u failed: %s",
+			    get ? "GET from source" : "upload to destination", x->part + 1, msg);
+	else
+		cp_obj_fail(cp, o, "%s failed: %s", get ? "GET from source" : "PUT to destination",
+			    msg);
+	cp_xfer_free(cp, x);
+}
+
 /* What a finished GET or upload means for its part. */
 void cp_xfer_judge(bg_copy *cp, xfer *x, bg_s3_req *r)
 {
@@ -293,11 +395,10 @@ void cp_xfer_judge(bg_copy *cp, xfer *x, bg_s3_req *r)
 		x->jpend = true; /* cp_wb_done judges it once the write lands */
 		return;
 	}
-	bg_m_op op = x->phase == X_GET ? BG_M_GET : o->plan.multipart ? BG_M_UPLOAD_PART : BG_M_PUT;
 	if (r == &x->sreq)
 		x->streaming = x->sended = false;
 	bg_s3_outcome out = cp_classify(cp, r, x->phase == X_GET ? BG_MX_SRC : BG_MX_DST, msg,
-				     sizeof(msg));
+					sizeof(msg));
 	bool integrity = false;
 	if (out == BG_S3_DONE && x->phase == X_GET && x->got != x->len) {
 		integrity = true;
@@ -316,33 +417,8 @@ void cp_xfer_judge(bg_copy *cp, xfer *x, bg_s3_req *r)
 		cp_xfer_free(cp, x);
 		return;
 	}
-	if (out == BG_S3_FAIL && x->phase == X_GET && r->status == 412) {
-		/* The source changed since it was listed: redo it whole. */
-		if (o->restarts < MAX_RESTARTS)
-			o->restart = true;
-		else
-			cp_obj_fail(cp, o, "source keeps changing during the copy (%s)", msg);
-		cp_xfer_free(cp, x);
-		return;
-	}
-	if (out == BG_S3_RETRY && ++x->attempt < cp->o->retries) {
-		cp_note_retry(cp, r, op, o->key, x->attempt, msg, integrity);
-		x->waiting = true;
-		x->retry_at = bg_now_ns() + bg_s3_backoff_ns(r, x->attempt);
-		return;
-	}
 	if (out != BG_S3_DONE) {
-		char what[BG_MSG_MAX + 64];
-		if (o->plan.multipart)
-			bg_snprintf(what, sizeof(what), "%s of part %u failed: %s",
-				    x->phase == X_GET ? "GET from source" : "upload to destination",
-				    x->part + 1, msg);
-		else
-			bg_snprintf(what, sizeof(what), "%s failed: %s",
-				    x->phase == X_GET ? "GET from source" : "PUT to destination",
-				    msg);
-		cp_obj_fail(cp, o, "%s", what);
-		cp_xfer_free(cp, x);
+		xfer_not_done(cp, x, r, out, msg, integrity);
 		return;
 	}
 	unsigned tries = x->attempt + 1;
@@ -350,72 +426,10 @@ void cp_xfer_judge(bg_copy *cp, xfer *x, bg_s3_req *r)
 	 * keeps its count: a mismatch is one more try of the same GET. */
 	if (x->phase != X_GET || !x->md5_on)
 		x->attempt = 0;
-	if (x->phase == X_GET) {
-		x->digest = XXH3_128bits_digest(x->xs);
-		o->etag_opaque |= r->etag_opaque;
-		if (!o->plan.multipart) {
-			o->meta = r->meta; /* headers to preserve, from the GET */
-			if (r->etag[0] && strcmp(r->etag, o->etag) != 0) {
-				o->restart = o->restarts < MAX_RESTARTS;
-				if (!o->restart)
-					cp_obj_fail(cp, o, "source keeps changing during the copy");
-				cp_xfer_free(cp, x);
-				return;
-			}
-		}
-		if (x->wb) {
-			/* what the ring still holds goes to the file, then on as a
-			 * written part (cp_local_put_done) */
-			x->phase = X_PUT;
-			x->got = x->wdone;
-			if (cp_local_put(cp, x) < 0)
-				cp_xfer_free(cp, x);
-			return;
-		}
-		if (x->streaming) {
-			/* the upload goes on (or has ended and is judged now) */
-			x->phase = X_PUT;
-			if (x->sended)
-				cp_xfer_judge(cp, x, &x->sreq);
-			return;
-		}
-		if (x->md5_on) {
-			x->phase = X_HASH; /* cp_md5_turn hashes the rest, then md5_finish */
-			x->hash_since = bg_now_ns();
-			return;
-		}
-		x->phase = X_READY; /* cp_dispatch_data uploads it when a slot is free */
-		return;
-	}
-	/* PUT done */
-	if (o->plan.multipart) {
-		if (bg_unhex16(r->etag, o->md5[x->part]) < 0) {
-			cp_obj_fail(cp, o, "destination returned a part ETag that is not an MD5: %s",
-				 r->etag);
-			cp_xfer_free(cp, x);
-			return;
-		}
-		o->crc[x->part] = x->crc;
-		o->xxh[x->part] = x->digest;
-		o->pdone[x->part] = 1;
-		o->parts_done++;
-		cp->stats.parts_bytes += x->len;
-		if (cp->j)
-			cp_jpart(cp, o, x->part, true, tries);
-		if (o->parts_done == o->plan.nparts)
-			cp_obj_to(cp, o, O_COMPLETE);
-		if (o->whole_md5) {
-			x->phase = X_HOLD; /* cp_whole_turn takes its bytes, then frees it */
-			return;
-		}
-	} else {
-		o->xxh[0] = x->digest;
-		cp->stats.parts_bytes += x->len;
-		bg_strlcpy(o->put_etag, r->etag, sizeof(o->put_etag));
-		bg_strlcpy(o->expect_etag, r->etag, sizeof(o->expect_etag));
-		cp_obj_to(cp, o, O_VERIFY);
-	}
-	cp_xfer_free(cp, x);
+	if (x->phase == X_GET)
+		get_done(cp, x, r);
+	else
+		put_done(cp, x, r, tries);
 }
 
 void cp_xfer_fop_done(bg_fop *op)
@@ -431,9 +445,9 @@ void cp_xfer_fop_done(bg_fop *op)
 		cp_local_put_done(x->cp, x, op->res);
 }
 
-void cp_dispatch_data(bg_copy *cp, uint64_t now)
+/* Retries whose time has come: their bytes are already reserved. */
+static void dispatch_retries(bg_copy *cp, uint64_t now)
 {
-	/* retries first: their bytes are already reserved */
 	for (unsigned i = 0; i < cp->nxf; i++) {
 		xfer *x = &cp->xf[i];
 		if (!cp_is_retry_due(x->waiting, x->retry_at, now))
@@ -447,38 +461,27 @@ void cp_dispatch_data(bg_copy *cp, uint64_t now)
 		if (rc < 0)
 			cp_xfer_free(cp, x);
 	}
-	if (cp->halting)
-		return;
-	/* --concurrency GETs and --concurrency uploads at most: a part whose
-	 * GET is done uploads on a slot of its own, so uploads never hold back
-	 * the next reads (the pool still bounds the bytes held). */
-	unsigned free_x = 0, gets = 0, puts = 0;
-	for (unsigned i = 0; i < cp->nxf; i++) {
-		free_x += cp->xf[i].phase == X_FREE;
-		gets += cp->xf[i].phase == X_GET;
-		puts += cp->xf[i].phase == X_PUT ||
-			(cp->xf[i].phase == X_GET && cp->xf[i].sreq.http.active);
-	}
+}
+
+/* Parts read (and hashed) go up, within --concurrency uploads, then the
+ * upload slots left over go to parts still arriving (cut-through).
+ * *free_x counts the transfer slots freed here. */
+static void dispatch_uploads(bg_copy *cp, unsigned puts, unsigned *free_x)
+{
 	for (unsigned i = 0; i < cp->nxf; i++) {
 		xfer *x = &cp->xf[i];
-		if (x->phase == X_HOLD && (x->o->failed || x->o->restart)) {
+		bool gone = x->o && (x->o->failed || x->o->restart);
+		if ((x->phase == X_HOLD || x->phase == X_READY) && gone) {
 			cp_xfer_free(cp, x);
-			continue;
-		}
-		if (x->phase != X_READY)
-			continue;
-		if (x->o->failed || x->o->restart) {
-			cp_xfer_free(cp, x);
-			free_x++;
-		} else if (puts < cp->o->concurrency) {
+			*free_x += 1;
+		} else if (x->phase == X_READY && puts < cp->o->concurrency) {
 			puts++;
 			if (start_put(cp, x) < 0) {
 				cp_xfer_free(cp, x);
-				free_x++;
+				*free_x += 1;
 			}
 		}
 	}
-	/* then upload slots left over go to parts still arriving */
 	for (unsigned i = 0; cp->stream && i < cp->nxf && puts < cp->o->concurrency; i++) {
 		xfer *x = &cp->xf[i];
 		if (x->phase != X_GET || x->streaming || x->nostream || x->waiting || !x->got ||
@@ -487,6 +490,63 @@ void cp_dispatch_data(bg_copy *cp, uint64_t now)
 		if (stream_start(cp, x) == 0)
 			puts++;
 	}
+}
+
+/* The GET of o's next part (or of the whole small object) on x, with its
+ * bytes reserved in the pool.  -1 when the pool cannot hold them yet. */
+static int get_next_part(bg_copy *cp, obj *o, xfer *x, bool small)
+{
+	uint32_t pi = small ? 0 : o->next_part;
+	uint64_t off, len;
+	bg_plan_part_range(&o->plan, o->size, pi, &off, &len);
+	bool wb = cp->ldst && !get_checks_etag(cp, o);
+	if (bg_pool_reserve(&cp->pool, wb && len > WB_RING ? WB_RING : len, &x->chain) < 0)
+		return -1; /* in order: wait for memory */
+	x->wb = wb;
+	x->o = o;
+	x->part = pi;
+	x->off = off;
+	x->len = len;
+	x->attempt = 0;
+	o->parts_inflight++;
+	if (small)
+		o->data_started = true;
+	else
+		do
+			o->next_part++;
+		while (o->next_part < o->plan.nparts && o->pdone[o->next_part]);
+	if (start_get(cp, x) < 0)
+		cp_xfer_free(cp, x);
+	return 0;
+}
+
+static xfer *free_xfer(bg_copy *cp)
+{
+	for (unsigned i = 0; i < cp->nxf; i++)
+		if (cp->xf[i].phase == X_FREE)
+			return &cp->xf[i];
+	BG_ASSERT(!"a free transfer slot was counted");
+	return NULL;
+}
+
+/* --concurrency GETs and --concurrency uploads at most: a part whose GET
+ * is done uploads on a slot of its own, so uploads never hold back the
+ * next reads (the pool still bounds the bytes held).  New GETs go in
+ * admission order and stop at the first part the pool cannot hold, so big
+ * parts are not starved by small ones. */
+void cp_dispatch_data(bg_copy *cp, uint64_t now)
+{
+	dispatch_retries(cp, now);
+	if (cp->halting)
+		return;
+	unsigned free_x = 0, gets = 0, puts = 0;
+	for (unsigned i = 0; i < cp->nxf; i++) {
+		free_x += cp->xf[i].phase == X_FREE;
+		gets += cp->xf[i].phase == X_GET;
+		puts += cp->xf[i].phase == X_PUT ||
+			(cp->xf[i].phase == X_GET && cp->xf[i].sreq.http.active);
+	}
+	dispatch_uploads(cp, puts, &free_x);
 	unsigned new_gets = cp->o->concurrency > gets ? cp->o->concurrency - gets : 0;
 	for (obj *o = cp->active_head; o && free_x && new_gets; o = o->next) {
 		if (o->failed || o->restart)
@@ -500,42 +560,12 @@ void cp_dispatch_data(bg_copy *cp, uint64_t now)
 			}
 		}
 		bool small = o->state == O_SMALL && !o->data_started;
-		bool part = o->state == O_PARTS && o->next_part < o->plan.nparts;
-		if (!small && !part)
-			continue;
-		while (free_x && new_gets &&
+		while (free_x && new_gets && !o->failed &&
 		       (small || (o->state == O_PARTS && o->next_part < o->plan.nparts))) {
-			xfer *x = NULL;
-			for (unsigned i = 0; i < cp->nxf && !x; i++)
-				if (cp->xf[i].phase == X_FREE)
-					x = &cp->xf[i];
-			BG_ASSERT(x);
-			uint32_t pi = small ? 0 : o->next_part;
-			uint64_t off, len;
-			bg_plan_part_range(&o->plan, o->size, pi, &off, &len);
-			bool wb = cp->ldst && !get_checks_etag(cp, o);
-			if (bg_pool_reserve(&cp->pool, wb && len > WB_RING ? WB_RING : len,
-					    &x->chain) < 0)
-				return; /* in order: wait for memory */
-			x->wb = wb;
-			x->o = o;
-			x->part = pi;
-			x->off = off;
-			x->len = len;
-			x->attempt = 0;
-			o->parts_inflight++;
-			if (small)
-				o->data_started = true;
-			else
-				do
-					o->next_part++;
-				while (o->next_part < o->plan.nparts && o->pdone[o->next_part]);
+			if (get_next_part(cp, o, free_xfer(cp), small) < 0)
+				return;
 			free_x--;
 			new_gets--;
-			if (start_get(cp, x) < 0) {
-				cp_xfer_free(cp, x);
-				break;
-			}
 			small = false;
 		}
 	}
