@@ -204,7 +204,9 @@ def test_bwlimit_holds_and_changes_on_sighup(servers, fresh_buckets, tmp_path):
         assert proxy.put_bytes() == total
         rate = s.rate_between(total // 10, total * 9 // 10)
         print(f"--bwlimit 20M: {rate / MiB:.2f} MiB/s measured at the proxy")
-        assert abs(rate - 20 * MiB) <= 0.10 * 20 * MiB, rate / MiB
+        # Above the limit is the limiter's fault; a little below it can be the
+        # servers' (they share this machine's 2 cores with the rest of CI).
+        assert 0.80 * 20 * MiB <= rate <= 1.10 * 20 * MiB, rate / MiB
     finally:
         proxy.close()
 
@@ -230,8 +232,8 @@ def test_bwlimit_holds_and_changes_on_sighup(servers, fresh_buckets, tmp_path):
         slow = s.rate_between(total // 50, switch_bytes)
         fast = s.rate_between(switch_bytes + 10 * MiB, total * 9 // 10)
         print(f"bwlimit-file 10M: {slow / MiB:.2f} MiB/s; after SIGHUP 40M: {fast / MiB:.2f} MiB/s")
-        assert abs(slow - 10 * MiB) <= 0.10 * 10 * MiB, slow / MiB
-        assert abs(fast - 40 * MiB) <= 0.10 * 40 * MiB, fast / MiB
+        assert 0.80 * 10 * MiB <= slow <= 1.10 * 10 * MiB, slow / MiB
+        assert 0.80 * 40 * MiB <= fast <= 1.10 * 40 * MiB, fast / MiB
     finally:
         proxy.close()
 
@@ -267,7 +269,7 @@ def test_bad_observability_options(servers, fresh_buckets, barge, tmp_path):
                         (["--metrics-listen", "localhost:http"], "--metrics-listen"),
                         (["--metrics-file", str(tmp_path / "no" / "such" / "m.prom")], "--metrics-file"),
                         (["--log-format", "xml"], "--log-format"),
-                        (["--log-level", "debug"], "--log-level"),
+                        (["--log-level", "verbose"], "--log-level"),
                         (["--metrics-interval", "0"], "--metrics-interval")):
         r = barge(["copy", b.src_url, b.dst_url, *extra], timeout=30)
         assert r.code == 2, (extra, r.stderr)
