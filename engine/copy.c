@@ -174,9 +174,9 @@ static void xfer_drop(bg_copy *cp, xfer *x)
 	bg_http_abort(&cp->http, &x->req.http);
 	cp_stream_cancel(cp, x);
 	bg_pool_release(&cp->pool, &x->chain);
+	cp_xfer_to(cp, x, X_FREE);
 	x->o->parts_inflight--;
 	x->o = NULL;
-	x->phase = X_FREE;
 	x->waiting = false;
 }
 

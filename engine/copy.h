@@ -95,9 +95,11 @@ typedef struct bg_copy_opts {
 	struct bg_journal *journal; /* NULL: no journal; else begun (bg_journal_begin_run) */
 	/* observability and control (all optional) */
 	void (*on_retry)(void *ctx, const bg_retry_event *e);
-	/* Every change of an object's state (--log-level debug): the names of
-	 * the states, as in engine/copy_state.c.  NULL: none. */
-	void (*on_state)(void *ctx, const char *key, const char *from, const char *to);
+	/* Every change of an object's state (part 0) or of one of its parts'
+	 * (part N >= 1) (--log-level debug): the names of the states, as in
+	 * engine/copy_state.c.  NULL: none. */
+	void (*on_state)(void *ctx, const char *key, unsigned part, const char *from,
+			 const char *to);
 	void (*on_metrics)(void *ctx, const bg_metrics *m); /* loop thread; last call has finished */
 	uint64_t metrics_interval_ns;  /* 0: 5 s */
 	uint64_t bw_up, bw_down;       /* bytes/s, 0 = unlimited (--bwlimit) */

@@ -160,7 +160,14 @@ typedef enum xphase {
 	X_READY, /* read and hashed; waiting for an upload slot */
 	X_PUT,   /* uploading it */
 	X_HOLD,  /* uploaded; its bytes wait for the object's MD5 (whole_turn) */
+	X_COUNT
 } xphase;
+
+typedef struct cp_xphase_info {
+	const char *name; /* in traces: "key part 3: GET => PUT" */
+	uint32_t next;    /* the phases that may follow (bit per phase) */
+} cp_xphase_info;
+extern const cp_xphase_info cp_xphases[X_COUNT];
 
 typedef struct xfer {
 	bg_s3_req req;
@@ -287,6 +294,7 @@ typedef struct md5_run {
 
 /* copy_state.c */
 void cp_obj_to(bg_copy *cp, obj *o, ostate to);
+void cp_xfer_to(bg_copy *cp, xfer *x, xphase to);
 bool cp_cleaning(const obj *o);
 bool cp_needs_ctl(const obj *o);
 

@@ -157,7 +157,7 @@ static void md5_finish(bg_copy *cp, xfer *x)
 	unsigned char want[16];
 	if (!o->plan.multipart && !o->etag_opaque && bg_unhex16(o->etag, want) == 0 &&
 	    memcmp(want, x->md5sum, 16) != 0) {
-		x->phase = X_GET;
+		cp_xfer_to(cp, x, X_GET);
 		if (++x->attempt < cp->o->retries) {
 			cp_note_retry(cp, &x->req, BG_M_GET, o->key, x->attempt,
 				   "bytes read do not match the source ETag", true);
@@ -170,7 +170,7 @@ static void md5_finish(bg_copy *cp, xfer *x)
 		return;
 	}
 	x->attempt = 0;
-	x->phase = X_READY; /* cp_dispatch_data uploads it when a slot is free */
+	cp_xfer_to(cp, x, X_READY); /* cp_dispatch_data uploads it when a slot is free */
 }
 
 /* ---- the MD5 of a single-part source read in parts ---------------------

@@ -1,6 +1,6 @@
-/* copy_state.c - the object state machine of the copy scheduler: every
- * state, what it waits for, which states may follow it, and the one
- * function through which an object changes state (copy_int.h).
+/* copy_state.c - the state machines of the copy scheduler, the objects'
+ * and their parts': every state, what it waits for, which states may
+ * follow it, and the one function through which each changes (copy_int.h).
  *
  * An object's path (docs/architecture.md, "One object's path"):
  *
@@ -79,7 +79,37 @@ void cp_obj_to(bg_copy *cp, obj *o, ostate to)
 	BG_ASSERT(to < O_COUNT && (cp_ostates[from].next & S(to)));
 	o->state = to;
 	if (cp->o->on_state)
-		cp->o->on_state(cp->o->ctx, o->key, cp_ostates[from].name, cp_ostates[to].name);
+		cp->o->on_state(cp->o->ctx, o->key, 0, cp_ostates[from].name, cp_ostates[to].name);
+}
+
+/* A part's path through its transfer slot (an xfer):
+ *
+ *   FREE -> GET -> READY ----------> PUT -> FREE
+ *               -> HASH -> READY             -> HOLD -> FREE   (whole MD5)
+ *               -> PUT (cut-through, or a download's write-behind)
+ *
+ * A retry stays in its phase (GET -> GET, PUT -> PUT) until retry_at; a
+ * part whose bytes do not match the source ETag is read again (HASH ->
+ * GET).  From any phase the slot may be freed (the part failed, the
+ * object failed or restarts, or the run stops). */
+const cp_xphase_info cp_xphases[X_COUNT] = {
+	[X_FREE] = { .name = "FREE", .next = S(X_GET) },
+	[X_GET] = { .name = "GET", .next = S(X_GET) | S(X_HASH) | S(X_READY) | S(X_PUT) | S(X_FREE) },
+	[X_HASH] = { .name = "HASH", .next = S(X_GET) | S(X_READY) | S(X_FREE) },
+	[X_READY] = { .name = "READY", .next = S(X_PUT) | S(X_FREE) },
+	[X_PUT] = { .name = "PUT", .next = S(X_PUT) | S(X_HOLD) | S(X_FREE) },
+	[X_HOLD] = { .name = "HOLD", .next = S(X_FREE) },
+};
+
+/* The one place a transfer slot changes phase; x->o is still its object. */
+void cp_xfer_to(bg_copy *cp, xfer *x, xphase to)
+{
+	xphase from = x->phase;
+	BG_ASSERT(to < X_COUNT && (cp_xphases[from].next & S(to)) && x->o);
+	x->phase = to;
+	if (cp->o->on_state && from != to)
+		cp->o->on_state(cp->o->ctx, x->o->key, x->part + 1, cp_xphases[from].name,
+				cp_xphases[to].name);
 }
 
 /* Is the object taking its uploads down (its own, or every one of its key)?

@@ -134,7 +134,7 @@ static int start_get(bg_copy *cp, xfer *x)
 	x->crc = 0;
 	x->got = 0;
 	x->nostream = false;
-	x->phase = X_GET;
+	cp_xfer_to(cp, x, X_GET);
 	if (cp->lsrc)
 		return cp_local_get(cp, x);
 	char range[64], ifmatch[BG_ETAG_MAX + 4];
@@ -161,7 +161,7 @@ static int start_put(bg_copy *cp, xfer *x)
 	if (cp->ldst) {
 		x->got = 0;
 		x->paused = false;
-		x->phase = X_PUT;
+		cp_xfer_to(cp, x, X_PUT);
 		return cp_local_put(cp, x);
 	}
 	char pn[16], sum[64];
@@ -185,7 +185,7 @@ static int start_put(bg_copy *cp, xfer *x)
 	}
 	x->got = 0;
 	x->paused = false;
-	x->phase = X_PUT;
+	cp_xfer_to(cp, x, X_PUT);
 	bg_s3_call c = {
 		.method = "PUT", .bucket = cp->o->dst.bucket, .key = o->dkey, .query = q,
 		.nquery = nq, .headers = h, .nheaders = nh,
@@ -251,9 +251,9 @@ void cp_xfer_free(bg_copy *cp, xfer *x)
 {
 	cp_stream_cancel(cp, x);
 	bg_pool_release(&cp->pool, &x->chain);
+	cp_xfer_to(cp, x, X_FREE);
 	obj *o = x->o;
 	x->o = NULL;
-	x->phase = X_FREE;
 	x->waiting = false;
 	o->parts_inflight--;
 	cp_obj_settle(cp, o);
@@ -304,20 +304,20 @@ static void get_done(bg_copy *cp, xfer *x, bg_s3_req *r)
 	if (x->wb) {
 		/* what the ring still holds goes to the file, then on as a
 		 * written part (cp_local_put_done) */
-		x->phase = X_PUT;
+		cp_xfer_to(cp, x, X_PUT);
 		x->got = x->wdone;
 		if (cp_local_put(cp, x) < 0)
 			cp_xfer_free(cp, x);
 	} else if (x->streaming) {
 		/* the upload goes on (or has ended and is judged now) */
-		x->phase = X_PUT;
+		cp_xfer_to(cp, x, X_PUT);
 		if (x->sended)
 			cp_xfer_judge(cp, x, &x->sreq);
 	} else if (x->md5_on) {
-		x->phase = X_HASH; /* cp_md5_turn hashes the rest, then md5_finish */
+		cp_xfer_to(cp, x, X_HASH); /* cp_md5_turn hashes the rest, then md5_finish */
 		x->hash_since = bg_now_ns();
 	} else {
-		x->phase = X_READY; /* cp_dispatch_data uploads it when a slot is free */
+		cp_xfer_to(cp, x, X_READY); /* cp_dispatch_data uploads it when a slot is free */
 	}
 }
 
@@ -349,7 +349,7 @@ static void put_done(bg_copy *cp, xfer *x, bg_s3_req *r, unsigned tries)
 	if (o->parts_done == o->plan.nparts)
 		cp_obj_to(cp, o, O_COMPLETE);
 	if (o->whole_md5)
-		x->phase = X_HOLD; /* cp_whole_turn takes its bytes, then frees it */
+		cp_xfer_to(cp, x, X_HOLD); /* cp_whole_turn takes its bytes, then frees it */
 	else
 		cp_xfer_free(cp, x);
 }

@@ -289,10 +289,11 @@ static void copy_on_retry(void *ctx, const bg_retry_event *e)
 	bg_log_retry(e);
 }
 
-static void copy_on_state(void *ctx, const char *key, const char *from, const char *to)
+static void copy_on_state(void *ctx, const char *key, unsigned part, const char *from,
+			  const char *to)
 {
 	(void)ctx;
-	bg_log_state(key, from, to);
+	bg_log_state(key, part, from, to);
 }
 
 static void copy_on_metrics(void *ctx, const bg_metrics *m)

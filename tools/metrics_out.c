@@ -361,11 +361,13 @@ bool bg_log_wants(bg_log_level lv)
 	return lv <= log_level;
 }
 
-void bg_log_state(const char *key, const char *from, const char *to)
+void bg_log_state(const char *key, unsigned part, const char *from, const char *to)
 {
-	char m[80];
+	char m[80], op[24] = "";
 	bg_snprintf(m, sizeof(m), "%s => %s", from, to);
-	log_event(BG_LOG_DEBUG, "state", key, "", 0, 0, m);
+	if (part)
+		bg_snprintf(op, sizeof(op), "part %u", part);
+	log_event(BG_LOG_DEBUG, "state", key, op, 0, 0, m);
 }
 
 void bg_log_object(const bg_obj_event *e)

@@ -25,8 +25,9 @@ void bg_mout_stop(bg_mout *mo);
 void bg_log_setup(bool json, bg_log_level level);
 void bg_log_retry(const bg_retry_event *e);
 void bg_log_object(const bg_obj_event *e);
-/* --log-level debug: an object's change of state, "FROM => TO". */
-void bg_log_state(const char *key, const char *from, const char *to);
+/* --log-level debug: an object's change of state (part 0), or one of its
+ * parts' (part N >= 1), "FROM => TO". */
+void bg_log_state(const char *key, unsigned part, const char *from, const char *to);
 /* Is level lv logged? */
 bool bg_log_wants(bg_log_level lv);
 bool bg_log_json(void);
