@@ -39,6 +39,7 @@ const engine_sources = [_][]const u8{
     "engine/s3.c",
     "engine/copy.c",
     "engine/copy_state.c",
+    "engine/copy_bw.c",
     "engine/copy_obj.c",
     "engine/copy_ctl.c",
     "engine/copy_resume.c",
@@ -48,6 +49,7 @@ const engine_sources = [_][]const u8{
     "engine/copy_local.c",
     "engine/local.c",
     "engine/metrics.c",
+    "engine/bwlimit.c",
     "engine/audit.c",
     "engine/bench.c",
     "journal/journal.c",
@@ -57,7 +59,7 @@ const engine_sources = [_][]const u8{
 
 const system_libs = [_][]const u8{ "curl", "uring", "ssl", "crypto", "xxhash", "expat", "inih", "sqlite3" };
 
-const unit_tests = [_][]const u8{ "http", "sigv4", "xml", "config", "plan", "pool", "cksum", "md5", "util", "journal", "audit", "metrics", "local", "esc", "codec", "cli" };
+const unit_tests = [_][]const u8{ "http", "sigv4", "xml", "config", "plan", "pool", "cksum", "md5", "util", "journal", "audit", "metrics", "bwlimit", "local", "esc", "codec", "cli" };
 
 const synth_sources = [_][]const u8{
     "bench/synth/main.c",

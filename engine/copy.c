@@ -99,65 +99,6 @@ static void publish_metrics(bg_copy *cp, bool final)
 	cp->o->on_metrics(cp->o->ctx, m);
 }
 
-/* --bwlimit-file: read at start, every second, and at once on SIGHUP.
- * A missing or unreadable file keeps the limit in force. */
-static void bw_reload(bg_copy *cp, uint64_t now, bool force)
-{
-	const bg_copy_opts *o = cp->o;
-	bool hup = o->reload && *o->reload;
-	if (!o->bwlimit_file || (!force && !hup && now - cp->last_bwread < 1000000000ull))
-		return;
-	if (hup)
-		*o->reload = 0;
-	cp->last_bwread = now;
-	FILE *f = fopen(o->bwlimit_file, "r");
-	if (!f)
-		return;
-	char line[128];
-	uint64_t up, down;
-	char err[160];
-	if (fgets(line, sizeof(line), f) && bg_bwlimit_parse(line, &up, &down, err, sizeof(err)) == 0) {
-		bg_bucket_set(&cp->bw_up, up, now);
-		bg_bucket_set(&cp->bw_down, down, now);
-	}
-	fclose(f);
-}
-
-/* Resumes one transfer the bandwidth limit paused, if its bucket has
- * tokens again.  True if it is (still, or again) paused. */
-static bool bw_resume(bool *paused, bg_s3_req *r, const bg_bucket *b)
-{
-	if (!*paused)
-		return false;
-	if (!r->http.active) {
-		*paused = false;
-		return false;
-	}
-	if (b->rate && b->tokens <= 0)
-		return true;
-	/* May hand the kept chunk to on_get_bytes right here, which may pause
-	 * again: that is fine, we are not inside curl_multi. */
-	*paused = false;
-	curl_easy_pause(r->http.easy, CURLPAUSE_CONT);
-	return *paused;
-}
-
-/* Refills the buckets and resumes transfers the limit paused.  Returns
- * true if some transfer is still paused (the loop then wakes soon). */
-static bool bw_turn(bg_copy *cp, uint64_t now)
-{
-	bg_bucket_refill(&cp->bw_up, now);
-	bg_bucket_refill(&cp->bw_down, now);
-	bool waiting = false;
-	for (unsigned i = 0; i < cp->nxf; i++) {
-		xfer *x = &cp->xf[i];
-		waiting |= bw_resume(&x->paused, &x->req,
-				     x->phase == X_GET ? &cp->bw_down : &cp->bw_up);
-		waiting |= bw_resume(&x->spaused, &x->sreq, &cp->bw_up);
-	}
-	return waiting;
-}
-
 /* Lets every file operation in the kernel finish: their buffers are pool
  * blocks and their descriptors the objects'. */
 static void quiesce_files(bg_copy *cp)
@@ -605,9 +546,9 @@ static uint64_t turn(bg_copy *cp, uint64_t now)
 		cp_finish_journaled(cp);
 	progress(cp, false);
 	publish_metrics(cp, false);
-	bw_reload(cp, now, false);
+	cp_bw_reload(cp, now, false);
 	cp_stream_turn(cp);
-	bool throttled = bw_turn(cp, bg_now_ns());
+	bool throttled = cp_bw_turn(cp, bg_now_ns());
 	uint64_t wait = 100000000ull; /* progress cadence */
 	if (cp->jwaiting)
 		wait = 1000000ull; /* the writer thread commits in the meantime */
@@ -658,9 +599,7 @@ bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 		return rc;
 	}
 	cp->t0 = bg_now_ns();
-	bg_bucket_set(&cp->bw_up, o->bw_up, cp->t0);
-	bg_bucket_set(&cp->bw_down, o->bw_down, cp->t0);
-	bw_reload(cp, cp->t0, true);
+	cp_bw_start(cp, cp->t0);
 	cp->last_metrics = cp->t0;
 	for (;;) {
 		uint64_t wait = turn(cp, bg_now_ns());

@@ -22,6 +22,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "bwlimit.h"
 #include "cksum.h"
 #include "md5.h"
 #include "http.h"
@@ -291,6 +292,11 @@ typedef struct md5_run {
 	const unsigned char *at;
 	size_t n; /* whole 64-byte blocks */
 } md5_run;
+
+/* copy_bw.c */
+void cp_bw_start(bg_copy *cp, uint64_t now);
+void cp_bw_reload(bg_copy *cp, uint64_t now, bool force);
+bool cp_bw_turn(bg_copy *cp, uint64_t now);
 
 /* copy_state.c */
 void cp_obj_to(bg_copy *cp, obj *o, ostate to);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bwlimit.h"
 #include "cli.h"
 #include "cmdutil.h"
 #include "config.h"
