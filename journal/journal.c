@@ -876,173 +876,223 @@ static void bind_totals(sqlite3_stmt *s, int first, const bg_jtotals *t)
 		sqlite3_bind_int64(s, first + i, (sqlite3_int64)v[i]);
 }
 
-/* Applies one record; SQLite's result code. */
-static int apply(bg_journal *j, const struct jrec *r)
+/* An object's row; its parts and error rows go first. */
+static int apply_object(bg_journal *j, const struct jrec *r)
 {
 	sqlite3_stmt *s;
 	int rc;
 
-	switch (r->type) {
-	case JR_OBJECT:
-		for (int k = W_OBJ_DEL_PARTS; k <= W_OBJ_DEL; k++) {
-			s = j->w[k];
-			sqlite3_bind_text(s, 1, r->u.obj.key, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(s, 2, r->u.obj.id);
-			if ((rc = run(s)) != SQLITE_OK)
-				return rc;
-		}
-		s = j->w[W_OBJ_PUT];
-		sqlite3_bind_int64(s, 1, r->u.obj.id);
-		sqlite3_bind_text(s, 2, r->u.obj.key, -1, SQLITE_STATIC);
-		bind_text(s, 3, r->u.obj.dst_key);
-		sqlite3_bind_int64(s, 4, (sqlite3_int64)r->u.obj.size);
-		bind_text(s, 5, r->u.obj.src_etag);
-		bind_text(s, 6, r->u.obj.last_modified);
-		sqlite3_bind_int64(s, 7, (sqlite3_int64)r->u.obj.part_size);
-		sqlite3_bind_int64(s, 8, r->u.obj.nparts);
-		sqlite3_bind_int(s, 9, r->u.obj.same_layout);
-		bind_text(s, 10, r->u.obj.upload_id);
-		sqlite3_bind_int(s, 11, (int)r->u.obj.state);
-		bind_text(s, 12, r->u.obj.dst_etag);
-		bind_text(s, 13, r->u.obj.xxh3);
-		bind_text(s, 14, r->u.obj.error);
-		bind_id(s, 15, j->run_id);
-		sqlite3_bind_double(s, 16, r->at);
-		return run(s);
-	case JR_PART: {
-		char hex[33];
-
-		s = j->w[W_PART];
-		bg_hex(r->u.part.p.xxh3, 16, hex);
-		sqlite3_bind_int64(s, 1, r->u.part.object_id);
-		sqlite3_bind_int64(s, 2, r->u.part.p.number);
-		sqlite3_bind_int64(s, 3, (sqlite3_int64)r->u.part.p.offset);
-		sqlite3_bind_int64(s, 4, (sqlite3_int64)r->u.part.p.length);
-		sqlite3_bind_text(s, 5, hex, 32, SQLITE_TRANSIENT);
-		bind_text(s, 6, r->u.part.p.etag);
-		sqlite3_bind_int64(s, 7, r->u.part.p.crc32c);
-		sqlite3_bind_text(s, 8, r->u.part.uploaded ? "uploaded" : "pending", -1,
-				  SQLITE_STATIC);
-		sqlite3_bind_int64(s, 9, r->u.part.attempts);
-		bind_id(s, 10, j->run_id);
-		sqlite3_bind_double(s, 11, r->at);
-		return run(s);
-	}
-	case JR_WHOLE: {
-		char hex[33];
-
-		s = j->w[W_WHOLE];
-		bg_hex(r->u.whole.state, 16, hex);
-		sqlite3_bind_int64(s, 1, r->u.whole.object_id);
-		sqlite3_bind_int64(s, 2, r->u.whole.parts);
-		sqlite3_bind_text(s, 3, hex, 32, SQLITE_TRANSIENT);
-		return run(s);
-	}
-	case JR_FORGET:
-	case JR_DROP:
-		s = j->w[W_FORGET];
-		sqlite3_bind_int64(s, 1, r->u.forget_id);
-		if ((rc = run(s)) != SQLITE_OK || r->type == JR_FORGET)
+	for (int k = W_OBJ_DEL_PARTS; k <= W_OBJ_DEL; k++) {
+		s = j->w[k];
+		sqlite3_bind_text(s, 1, r->u.obj.key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, r->u.obj.id);
+		if ((rc = run(s)) != SQLITE_OK)
 			return rc;
-		s = j->w[W_DROP];
-		sqlite3_bind_int64(s, 1, r->u.forget_id);
-		return run(s);
-	case JR_ERROR:
-		s = j->w[W_ERROR];
-		sqlite3_bind_double(s, 1, r->at);
-		bind_id(s, 2, j->run_id);
-		bind_id(s, 3, r->u.err.object_id);
-		bind_text(s, 4, r->u.err.key);
-		sqlite3_bind_text(s, 5, r->u.err.msg ? r->u.err.msg : "", -1, SQLITE_STATIC);
-		return run(s);
-	case JR_PROGRESS:
-		s = j->w[W_PROGRESS];
-		bind_id(s, 1, j->run_id);
-		bind_totals(s, 2, &r->u.tot);
-		sqlite3_bind_double(s, 9, r->at);
-		return run(s);
-	case JR_BEGIN: {
-		const bg_jident *si = &r->u.begin.src_id, *di = &r->u.begin.dst_id;
-		/* added only where missing: the first run's, or the first after
-		 * an upgrade (docs/journal.md) */
-		const char *kv[8][2] = {
-			{ "src", r->u.begin.src }, { "dst", r->u.begin.dst },
-			{ "src_endpoint", si->endpoint }, { "src_region", si->region },
-			{ "src_key_id", si->key_id }, { "dst_endpoint", di->endpoint },
-			{ "dst_region", di->region }, { "dst_key_id", di->key_id },
-		};
+	}
+	s = j->w[W_OBJ_PUT];
+	sqlite3_bind_int64(s, 1, r->u.obj.id);
+	sqlite3_bind_text(s, 2, r->u.obj.key, -1, SQLITE_STATIC);
+	bind_text(s, 3, r->u.obj.dst_key);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)r->u.obj.size);
+	bind_text(s, 5, r->u.obj.src_etag);
+	bind_text(s, 6, r->u.obj.last_modified);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)r->u.obj.part_size);
+	sqlite3_bind_int64(s, 8, r->u.obj.nparts);
+	sqlite3_bind_int(s, 9, r->u.obj.same_layout);
+	bind_text(s, 10, r->u.obj.upload_id);
+	sqlite3_bind_int(s, 11, (int)r->u.obj.state);
+	bind_text(s, 12, r->u.obj.dst_etag);
+	bind_text(s, 13, r->u.obj.xxh3);
+	bind_text(s, 14, r->u.obj.error);
+	bind_id(s, 15, j->run_id);
+	sqlite3_bind_double(s, 16, r->at);
+	return run(s);
+}
 
-		for (int i = 0; i < 8; i++) {
-			s = j->w[W_META_ADD];
-			sqlite3_bind_text(s, 1, kv[i][0], -1, SQLITE_STATIC);
-			sqlite3_bind_text(s, 2, kv[i][1] ? kv[i][1] : "", -1, SQLITE_STATIC);
-			if ((rc = run(s)) != SQLITE_OK)
-				return rc;
-		}
-		s = j->w[W_RUN_ADD];
-		sqlite3_bind_double(s, 1, r->at);
-		sqlite3_bind_text(s, 2, r->u.begin.src, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 3, r->u.begin.dst, -1, SQLITE_STATIC);
-		bind_text(s, 4, r->u.begin.opts);
-		if ((rc = run(s)) == SQLITE_OK)
-			j->run_id = sqlite3_last_insert_rowid(j->wdb);
-		return rc;
-	}
-	case JR_END:
-		s = j->w[W_RUN_END];
-		bind_id(s, 1, j->run_id);
-		sqlite3_bind_double(s, 2, r->at);
-		sqlite3_bind_int(s, 3, r->u.end.exit_code);
-		if (r->u.end.has_totals)
-			bind_totals(s, 4, &r->u.end.t);
-		return run(s);
-	case JR_AUDIT_BEGIN:
-		s = j->w[W_AUDIT_ADD];
-		sqlite3_bind_double(s, 1, r->at);
-		sqlite3_bind_text(s, 2, r->u.abegin.src, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 3, r->u.abegin.dst, -1, SQLITE_STATIC);
-		bind_text(s, 4, r->u.abegin.options);
-		sqlite3_bind_int(s, 5, r->u.abegin.deep);
-		if (r->u.abegin.sample >= 0)
-			sqlite3_bind_double(s, 6, r->u.abegin.sample);
-		if (r->u.abegin.has_seed)
-			sqlite3_bind_int64(s, 7, (sqlite3_int64)r->u.abegin.seed);
-		if ((rc = run(s)) == SQLITE_OK)
-			j->audit_id = sqlite3_last_insert_rowid(j->wdb);
-		return rc;
-	case JR_FINDING:
-		s = j->w[W_FINDING];
-		bind_id(s, 1, j->audit_id);
-		sqlite3_bind_text(s, 2, r->u.find.kind, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 3, r->u.find.key ? r->u.find.key : "", -1, SQLITE_STATIC);
-		bind_text(s, 4, r->u.find.detail);
-		if (r->u.find.src_size >= 0)
-			sqlite3_bind_int64(s, 5, r->u.find.src_size);
-		if (r->u.find.dst_size >= 0)
-			sqlite3_bind_int64(s, 6, r->u.find.dst_size);
-		bind_text(s, 7, r->u.find.src_etag);
-		bind_text(s, 8, r->u.find.dst_etag);
-		if (r->u.find.part_number)
-			sqlite3_bind_int64(s, 9, r->u.find.part_number);
-		sqlite3_bind_double(s, 10, r->at);
-		return run(s);
-	case JR_AUDIT_END: {
-		const bg_jaudit_end *e = &r->u.aend;
+/* A part's row. */
+static int apply_part(bg_journal *j, const struct jrec *r)
+{
+	sqlite3_stmt *s = j->w[W_PART];
+	char hex[33];
 
-		s = j->w[W_AUDIT_END];
-		bind_id(s, 1, j->audit_id);
-		sqlite3_bind_double(s, 2, r->at);
-		sqlite3_bind_int64(s, 3, (sqlite3_int64)e->objects_checked);
-		sqlite3_bind_int64(s, 4, (sqlite3_int64)e->objects_reread);
-		sqlite3_bind_int64(s, 5, (sqlite3_int64)e->bytes_reread);
-		sqlite3_bind_int64(s, 6, (sqlite3_int64)e->findings);
-		sqlite3_bind_int64(s, 7, (sqlite3_int64)e->not_comparable);
-		sqlite3_bind_int(s, 8, e->exit_code);
-		bind_text(s, 9, e->error);
-		return run(s);
+	bg_hex(r->u.part.p.xxh3, 16, hex);
+	sqlite3_bind_int64(s, 1, r->u.part.object_id);
+	sqlite3_bind_int64(s, 2, r->u.part.p.number);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)r->u.part.p.offset);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)r->u.part.p.length);
+	sqlite3_bind_text(s, 5, hex, 32, SQLITE_TRANSIENT);
+	bind_text(s, 6, r->u.part.p.etag);
+	sqlite3_bind_int64(s, 7, r->u.part.p.crc32c);
+	sqlite3_bind_text(s, 8, r->u.part.uploaded ? "uploaded" : "pending", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 9, r->u.part.attempts);
+	bind_id(s, 10, j->run_id);
+	sqlite3_bind_double(s, 11, r->at);
+	return run(s);
+}
+
+/* The MD5 state of a single-part source read in parts, so far. */
+static int apply_whole(bg_journal *j, const struct jrec *r)
+{
+	sqlite3_stmt *s = j->w[W_WHOLE];
+	char hex[33];
+
+	bg_hex(r->u.whole.state, 16, hex);
+	sqlite3_bind_int64(s, 1, r->u.whole.object_id);
+	sqlite3_bind_int64(s, 2, r->u.whole.parts);
+	sqlite3_bind_text(s, 3, hex, 32, SQLITE_TRANSIENT);
+	return run(s);
+}
+
+/* JR_FORGET drops an object's parts; JR_DROP the object as well. */
+static int apply_forget(bg_journal *j, const struct jrec *r)
+{
+	sqlite3_stmt *s = j->w[W_FORGET];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, r->u.forget_id);
+	if ((rc = run(s)) != SQLITE_OK || r->type == JR_FORGET)
+		return rc;
+	s = j->w[W_DROP];
+	sqlite3_bind_int64(s, 1, r->u.forget_id);
+	return run(s);
+}
+
+static int apply_error(bg_journal *j, const struct jrec *r)
+{
+	sqlite3_stmt *s = j->w[W_ERROR];
+
+	sqlite3_bind_double(s, 1, r->at);
+	bind_id(s, 2, j->run_id);
+	bind_id(s, 3, r->u.err.object_id);
+	bind_text(s, 4, r->u.err.key);
+	sqlite3_bind_text(s, 5, r->u.err.msg ? r->u.err.msg : "", -1, SQLITE_STATIC);
+	return run(s);
+}
+
+static int apply_progress(bg_journal *j, const struct jrec *r)
+{
+	sqlite3_stmt *s = j->w[W_PROGRESS];
+
+	bind_id(s, 1, j->run_id);
+	bind_totals(s, 2, &r->u.tot);
+	sqlite3_bind_double(s, 9, r->at);
+	return run(s);
+}
+
+/* A run's row, and the endpoints' identity where it is missing: the first
+ * run's, or the first after an upgrade (docs/journal.md). */
+static int apply_begin(bg_journal *j, const struct jrec *r)
+{
+	const bg_jident *si = &r->u.begin.src_id, *di = &r->u.begin.dst_id;
+	const char *kv[8][2] = {
+		{ "src", r->u.begin.src }, { "dst", r->u.begin.dst },
+		{ "src_endpoint", si->endpoint }, { "src_region", si->region },
+		{ "src_key_id", si->key_id }, { "dst_endpoint", di->endpoint },
+		{ "dst_region", di->region }, { "dst_key_id", di->key_id },
+	};
+	sqlite3_stmt *s;
+	int rc;
+
+	for (int i = 0; i < 8; i++) {
+		s = j->w[W_META_ADD];
+		sqlite3_bind_text(s, 1, kv[i][0], -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, kv[i][1] ? kv[i][1] : "", -1, SQLITE_STATIC);
+		if ((rc = run(s)) != SQLITE_OK)
+			return rc;
 	}
-	}
-	return SQLITE_INTERNAL;
+	s = j->w[W_RUN_ADD];
+	sqlite3_bind_double(s, 1, r->at);
+	sqlite3_bind_text(s, 2, r->u.begin.src, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, r->u.begin.dst, -1, SQLITE_STATIC);
+	bind_text(s, 4, r->u.begin.opts);
+	if ((rc = run(s)) == SQLITE_OK)
+		j->run_id = sqlite3_last_insert_rowid(j->wdb);
+	return rc;
+}
+
+static int apply_end(bg_journal *j, const struct jrec *r)
+{
+	sqlite3_stmt *s = j->w[W_RUN_END];
+
+	bind_id(s, 1, j->run_id);
+	sqlite3_bind_double(s, 2, r->at);
+	sqlite3_bind_int(s, 3, r->u.end.exit_code);
+	if (r->u.end.has_totals)
+		bind_totals(s, 4, &r->u.end.t);
+	return run(s);
+}
+
+static int apply_audit_begin(bg_journal *j, const struct jrec *r)
+{
+	sqlite3_stmt *s = j->w[W_AUDIT_ADD];
+	int rc;
+
+	sqlite3_bind_double(s, 1, r->at);
+	sqlite3_bind_text(s, 2, r->u.abegin.src, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, r->u.abegin.dst, -1, SQLITE_STATIC);
+	bind_text(s, 4, r->u.abegin.options);
+	sqlite3_bind_int(s, 5, r->u.abegin.deep);
+	if (r->u.abegin.sample >= 0)
+		sqlite3_bind_double(s, 6, r->u.abegin.sample);
+	if (r->u.abegin.has_seed)
+		sqlite3_bind_int64(s, 7, (sqlite3_int64)r->u.abegin.seed);
+	if ((rc = run(s)) == SQLITE_OK)
+		j->audit_id = sqlite3_last_insert_rowid(j->wdb);
+	return rc;
+}
+
+static int apply_finding(bg_journal *j, const struct jrec *r)
+{
+	sqlite3_stmt *s = j->w[W_FINDING];
+
+	bind_id(s, 1, j->audit_id);
+	sqlite3_bind_text(s, 2, r->u.find.kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, r->u.find.key ? r->u.find.key : "", -1, SQLITE_STATIC);
+	bind_text(s, 4, r->u.find.detail);
+	if (r->u.find.src_size >= 0)
+		sqlite3_bind_int64(s, 5, r->u.find.src_size);
+	if (r->u.find.dst_size >= 0)
+		sqlite3_bind_int64(s, 6, r->u.find.dst_size);
+	bind_text(s, 7, r->u.find.src_etag);
+	bind_text(s, 8, r->u.find.dst_etag);
+	if (r->u.find.part_number)
+		sqlite3_bind_int64(s, 9, r->u.find.part_number);
+	sqlite3_bind_double(s, 10, r->at);
+	return run(s);
+}
+
+static int apply_audit_end(bg_journal *j, const struct jrec *r)
+{
+	const bg_jaudit_end *e = &r->u.aend;
+	sqlite3_stmt *s = j->w[W_AUDIT_END];
+
+	bind_id(s, 1, j->audit_id);
+	sqlite3_bind_double(s, 2, r->at);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)e->objects_checked);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)e->objects_reread);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)e->bytes_reread);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)e->findings);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)e->not_comparable);
+	sqlite3_bind_int(s, 8, e->exit_code);
+	bind_text(s, 9, e->error);
+	return run(s);
+}
+
+/* One function per kind of record. */
+static int (*const appliers[])(bg_journal *j, const struct jrec *r) = {
+	[JR_OBJECT] = apply_object, [JR_PART] = apply_part, [JR_WHOLE] = apply_whole,
+	[JR_FORGET] = apply_forget, [JR_DROP] = apply_forget, [JR_ERROR] = apply_error,
+	[JR_PROGRESS] = apply_progress, [JR_BEGIN] = apply_begin, [JR_END] = apply_end,
+	[JR_AUDIT_BEGIN] = apply_audit_begin, [JR_FINDING] = apply_finding,
+	[JR_AUDIT_END] = apply_audit_end,
+};
+
+/* Applies one record; SQLite's result code. */
+static int apply(bg_journal *j, const struct jrec *r)
+{
+	if ((size_t)r->type >= sizeof(appliers) / sizeof(appliers[0]) || !appliers[r->type])
+		return SQLITE_INTERNAL;
+	return appliers[r->type](j, r);
 }
 
 static const char *const type_names[] = {
