@@ -203,26 +203,58 @@ static int add_header(bg_s3_req *r, const char *name, const char *value)
 	return 0;
 }
 
-int bg_s3_prepare(bg_s3_req *r, const bg_endpoint *ep, const bg_s3_call *c, bg_status *st)
+/* "/bucket/key" into path, the query into query, the whole URL into
+ * r->url.  0, or the error's code with *st. */
+static int build_url(bg_s3_req *r, const bg_endpoint *ep, const bg_s3_call *c, char *path,
+		     size_t pcap, char *query, size_t qcap, bg_status *st)
 {
-	char path[BG_KEY_MAX * 3 + 128];
-	char query[4096];
-	int plen = bg_snprintf(path, sizeof(path), "/%s", c->bucket);
+	int plen = bg_snprintf(path, pcap, "/%s", c->bucket);
 	if (plen < 0)
 		return bg_fail(st, BG_E_INTERNAL, "bucket name too long");
 	if (c->key) {
 		path[plen++] = '/';
-		int k = bg_uri_encode(c->key, strlen(c->key), true, path + plen,
-				      sizeof(path) - (size_t)plen);
+		int k = bg_uri_encode(c->key, strlen(c->key), true, path + plen, pcap - (size_t)plen);
 		if (k < 0)
 			return bg_fail(st, BG_E_USAGE, "key too long to encode: %.80s...", c->key);
 	}
-	if (bg_query_build(c->query, c->nquery, query, sizeof(query)) < 0)
+	if (bg_query_build(c->query, c->nquery, query, qcap) < 0)
 		return bg_fail(st, BG_E_INTERNAL, "query string too long");
 	if (bg_snprintf(r->url, sizeof(r->url), "%s%s%s%s", ep->url, path, query[0] ? "?" : "",
 			query) < 0)
 		return bg_fail(st, BG_E_USAGE, "URL too long for key %.80s", c->key ? c->key : "");
+	return 0;
+}
 
+/* The headers SigV4 signs: host, date, payload hash, session token, the
+ * call's own and the object's metadata.  Their count, or -1 when the
+ * metadata does not fit. */
+static int signed_headers(const bg_endpoint *ep, const bg_s3_call *c, const char *amz_date,
+			  const char *payload, bg_header *sh)
+{
+	int ns = 0;
+	sh[ns++] = (bg_header){ "host", ep->host };
+	sh[ns++] = (bg_header){ "x-amz-date", amz_date };
+	sh[ns++] = (bg_header){ "x-amz-content-sha256", payload };
+	if (ep->session_token[0])
+		sh[ns++] = (bg_header){ "x-amz-security-token", ep->session_token };
+	for (size_t i = 0; i < c->nheaders && ns < BG_S3_MAX_HEADERS - 2; i++)
+		sh[ns++] = c->headers[i];
+	if (!c->meta)
+		return ns;
+	const char *p = c->meta->buf, *end = c->meta->buf + c->meta->len;
+	while (p < end && ns < BG_S3_MAX_HEADERS - 2) {
+		const char *v = p + strlen(p) + 1;
+		sh[ns++] = (bg_header){ p, v };
+		p = v + strlen(v) + 1;
+	}
+	return p < end ? -1 : ns;
+}
+
+/* Signs the request and lays its headers out in r.  0, or the error's
+ * code with *st. */
+static int sign(bg_s3_req *r, const bg_endpoint *ep, const bg_s3_call *c, const char *path,
+		const char *query, bg_status *st)
+{
 	char amz_date[BG_AMZ_DATE];
 	bg_amz_date(time(NULL), amz_date);
 	char payload[BG_SHA256_HEX];
@@ -232,43 +264,23 @@ int bg_s3_prepare(bg_s3_req *r, const bg_endpoint *ep, const bg_s3_call *c, bg_s
 		bg_sha256_hex(c->mem, (size_t)c->body_len, payload);
 	else
 		bg_strlcpy(payload, BG_EMPTY_SHA256, sizeof(payload));
-
 	bg_header sh[BG_S3_MAX_HEADERS];
-	size_t ns = 0;
-	sh[ns++] = (bg_header){ "host", ep->host };
-	sh[ns++] = (bg_header){ "x-amz-date", amz_date };
-	sh[ns++] = (bg_header){ "x-amz-content-sha256", payload };
-	if (ep->session_token[0])
-		sh[ns++] = (bg_header){ "x-amz-security-token", ep->session_token };
-	for (size_t i = 0; i < c->nheaders && ns < BG_S3_MAX_HEADERS - 2; i++)
-		sh[ns++] = c->headers[i];
-	if (c->meta) {
-		const char *p = c->meta->buf, *end = c->meta->buf + c->meta->len;
-		while (p < end && ns < BG_S3_MAX_HEADERS - 2) {
-			const char *v = p + strlen(p) + 1;
-			sh[ns++] = (bg_header){ p, v };
-			p = v + strlen(v) + 1;
-		}
-		if (p < end)
-			return bg_fail(st, BG_E_USAGE, "too many metadata headers on %.80s",
-				       c->key ? c->key : "");
-	}
-
+	int ns = signed_headers(ep, c, amz_date, payload, sh);
+	if (ns < 0)
+		return bg_fail(st, BG_E_USAGE, "too many metadata headers on %.80s",
+			       c->key ? c->key : "");
 	bg_sigv4_creds cr = { ep->access_key, ep->secret_key, ep->region, "s3" };
-	char canon_uri[sizeof(path)];
-	bg_strlcpy(canon_uri, path, sizeof(canon_uri));
 	bg_sigv4_request sr = {
-		.method = c->method, .canonical_uri = canon_uri, .canonical_query = query,
-		.headers = sh, .nheaders = ns, .payload_hash = payload, .amz_date = amz_date,
+		.method = c->method, .canonical_uri = path, .canonical_query = query,
+		.headers = sh, .nheaders = (size_t)ns, .payload_hash = payload, .amz_date = amz_date,
 	};
-	char auth[1024];
+	char auth[8192]; /* SignedHeaders names every metadata header */
 	int rc = bg_sigv4_authorization(&cr, &sr, auth, sizeof(auth));
 	if (rc < 0)
 		return bg_fail(st, BG_E_INTERNAL, "cannot sign the request (%s)", strerror(-rc));
-
 	r->hdrlen = 0;
 	r->nnodes = 0;
-	for (size_t i = 0; i < ns; i++)
+	for (int i = 0; i < ns; i++)
 		if (add_header(r, sh[i].name, sh[i].value) < 0)
 			return bg_fail(st, BG_E_USAGE, "request headers too large for %.80s",
 				       c->key ? c->key : "");
@@ -278,7 +290,12 @@ int bg_s3_prepare(bg_s3_req *r, const bg_endpoint *ep, const bg_s3_call *c, bg_s
 	 * answers it).  curl would add "Content-Type" on POST: send none. */
 	if (c->body == BG_BODY_MEM && add_header(r, "Content-Type", "") < 0)
 		return bg_fail(st, BG_E_USAGE, "request headers too large");
+	return 0;
+}
 
+/* The easy handle's options for this request: URL, headers, TLS, method. */
+static void set_curl(bg_s3_req *r, const bg_endpoint *ep, const bg_s3_call *c)
+{
 	CURL *e = r->http.easy;
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->nodes);
@@ -302,6 +319,11 @@ int bg_s3_prepare(bg_s3_req *r, const bg_endpoint *ep, const bg_s3_call *c, bg_s
 	} else if (strcmp(c->method, "GET") != 0) {
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, c->method);
 	}
+}
+
+/* Forgets the last answer; the call's body and sink callbacks. */
+static void reset_answer(bg_s3_req *r, const bg_s3_call *c)
+{
 	r->write_fn = c->write_fn;
 	r->read_fn = c->read_fn;
 	r->io_ctx = c->io_ctx;
@@ -318,6 +340,20 @@ int bg_s3_prepare(bg_s3_req *r, const bg_endpoint *ep, const bg_s3_call *c, bg_s
 	memset(&r->err, 0, sizeof(r->err));
 	r->sink_failed = false;
 	r->sink_msg[0] = '\0';
+}
+
+int bg_s3_prepare(bg_s3_req *r, const bg_endpoint *ep, const bg_s3_call *c, bg_status *st)
+{
+	char path[BG_KEY_MAX * 3 + 128];
+	char query[4096];
+	int rc = build_url(r, ep, c, path, sizeof(path), query, sizeof(query), st);
+	if (!rc)
+		rc = sign(r, ep, c, path, query, st);
+	if (rc)
+		return -1; /* callers test < 0: a positive code here once let a
+			    * request go out with the last one's headers */
+	set_curl(r, ep, c);
+	reset_answer(r, c);
 	return 0;
 }
 

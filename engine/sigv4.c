@@ -19,7 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#define SIG_MAX_HEADERS 64
+#define SIG_MAX_HEADERS 160 /* as many as a request carries (s3.h BG_S3_MAX_HEADERS) */
 #define SIG_MAX_PARAMS 32
 #define SIG_CANON_MAX 16384 /* 1024-byte keys as %XX, query and headers */
 #define SIG_SECRET_MAX 256

@@ -398,8 +398,8 @@ static void test_errors(void)
 {
 	static char huge[20000], bigkey[1024], path[4096], qry[8192], copysrc[4096];
 	static char canon[16384];
-	static bg_header hs[65];
-	static char names[65][16];
+	static bg_header hs[161];
+	static char names[161][16];
 	char auth[512], sts[512], want[512];
 	bg_header hv[] = { { "Host", "example.amazonaws.com" }, { "X-Amz-Date", S_DATE } };
 	bg_sigv4_request r = {
@@ -447,20 +447,20 @@ static void test_errors(void)
 	badh[1] = (bg_header){ "", "v" };
 	CHECK_INT(bg_sigv4_authorization(&suite_creds, &e, auth, sizeof(auth)), -EINVAL);
 
-	/* 64 headers are fine, 65 are not. */
+	/* 160 headers are fine, 161 are not. */
 	hs[0] = hv[0];
 	hs[1] = hv[1];
-	for (int i = 2; i < 65; i++) {
-		bg_snprintf(names[i], sizeof(names[i]), "x-h%02d", i);
+	for (int i = 2; i < 161; i++) {
+		bg_snprintf(names[i], sizeof(names[i]), "x-h%03d", i);
 		hs[i] = (bg_header){ names[i], "v" };
 	}
 	e = r;
 	e.headers = hs;
-	e.nheaders = 64;
+	e.nheaders = 160;
 	CHECK_INT(bg_sigv4_authorization(&suite_creds, &e, want, 100), -ENOSPC);
 	CHECK_INT(bg_sigv4_authorization_debug(&suite_creds, &e, huge, sizeof(huge), NULL, 0,
 					       NULL, 0), 0);
-	e.nheaders = 65;
+	e.nheaders = 161;
 	CHECK_INT(bg_sigv4_authorization(&suite_creds, &e, huge, sizeof(huge)), -EINVAL);
 
 	/* Output caps: exactly enough, one short; canon and sts caps too. */
