@@ -382,6 +382,114 @@ fail:
 	return EXIT_USAGE;
 }
 
+/* The report goes to FILE.tmp first: FILE appears whole or not at all.
+ * 0 (with *rep NULL when no report was asked for), or an exit code. */
+static int open_report(const aargs *a, char *tmp, size_t cap, FILE **rep)
+{
+	*rep = NULL;
+	if (!a->report)
+		return 0;
+	if (bg_snprintf(tmp, cap, "%s.tmp", a->report) < 0) {
+		bg_text_line(stderr, "barge: --report path too long");
+		return EXIT_USAGE;
+	}
+	*rep = fopen(tmp, "w");
+	if (!*rep) {
+		bg_text_line(stderr, "barge: cannot write the report %s: %s", tmp, strerror(errno));
+		return EXIT_USAGE;
+	}
+	fputs("{\"findings\": [", *rep);
+	return 0;
+}
+
+/* --journal: the audit's row, with its options and the endpoints'
+ * identity.  0, or an exit code (75 when the journal is in use). */
+static int begin_journal(const aargs *a, const bg_audit_opts *o, const char *srcu,
+			 const char *dstu, bg_journal **j, int64_t *audit_id)
+{
+	char opts[512];
+	bg_status st = { 0 };
+	bg_snprintf(opts, sizeof(opts), "{\"deep\": %s, \"sample\": %.17g, \"source\": %s, "
+		    "\"concurrency\": %u, \"memory\": %" PRIu64 ", \"report\": %s}",
+		    a->deep ? "true" : "false", a->has_sample ? a->sample : 1.0,
+		    a->source ? "true" : "false", a->concurrency, a->memory,
+		    a->report ? "true" : "false");
+	bg_jident sid = cu_ident(&o->src, &o->src_ep), did = cu_ident(&o->dst, &o->dst_ep);
+	bg_jaudit_begin jb = { .src = srcu, .dst = dstu, .src_id = &sid, .dst_id = &did,
+			       .options = opts, .deep = a->deep,
+			       .sample = a->has_sample ? a->sample : -1.0,
+			       .has_seed = a->has_sample, .seed = a->seed };
+	if (bg_journal_open(j, a->journal, 0, BG_JSYNC_NORMAL, &st) == BG_OK &&
+	    bg_journal_begin_audit(*j, &jb, audit_id, &st) == BG_OK)
+		return 0;
+	bg_text_line(stderr, "barge: %s", st.msg);
+	bg_journal_close(*j, NULL);
+	*j = NULL;
+	return st.code == BG_E_BUSY ? EXIT_TEMPFAIL : EXIT_USAGE;
+}
+
+/* The engine's options from the command line's. */
+static void set_opts(bg_audit_opts *o, const aargs *a, bg_journal *j, actx *c)
+{
+	o->journal = j;
+	o->deep = a->deep;
+	o->sample = a->has_sample ? a->sample : 1.0;
+	o->seed = a->seed;
+	o->reread_source = a->source;
+	o->concurrency = a->concurrency;
+	o->memory = a->memory;
+	o->retries = a->retries;
+	o->on_finding = on_finding;
+	o->on_progress = on_progress;
+	o->ctx = c;
+	o->stop = &stop_flag;
+}
+
+/* The audit's end in the journal; a failure there turns a clean exit code
+ * into 2, with the journal's message in *st.  The exit code. */
+static int end_journal(bg_journal *j, const aargs *a, const bg_audit_stats *s, int code,
+		       bg_status *st)
+{
+	bg_jaudit_end je = { .objects_checked = s->objects_checked,
+			     .objects_reread = s->objects_reread, .bytes_reread = s->bytes_reread,
+			     .findings = s->findings, .not_comparable = s->not_comparable,
+			     .exit_code = code, .error = code > EXIT_FOUND ? st->msg : NULL };
+	bg_status jst = { 0 };
+	if (bg_journal_end_audit(j, &je, &jst) == BG_OK && bg_journal_close(j, &jst) == BG_OK)
+		return code;
+	bg_text_line(stderr, "barge: journal %s: %s (this audit's record may be incomplete)",
+		     a->journal, jst.msg);
+	if (code == 0 || code == EXIT_FOUND) {
+		code = EXIT_USAGE;
+		bg_strlcpy(st->msg, jst.msg, sizeof(st->msg));
+	}
+	return code;
+}
+
+/* The summary on stdout: a JSON line, or text after the findings. */
+static void print_end(const actx *c, const aargs *a, const bg_audit_stats *s, const char *srcu,
+		      const char *dstu, int64_t audit_id, int code, const char *msg)
+{
+	if (c->mode == BG_PROG_JSON) {
+		printf("{\"type\": \"summary\", \"findings\": %" PRIu64 ", \"objects_checked\": %" PRIu64
+		       ", \"objects_reread\": %" PRIu64 ", \"bytes_reread\": %" PRIu64
+		       ", \"not_comparable\": %" PRIu64 ", \"retries\": %" PRIu64 ", \"seed\": ",
+		       s->findings, s->objects_checked, s->objects_reread, s->bytes_reread,
+		       s->not_comparable, s->retries);
+		jnum(stdout, a->has_sample ? (int64_t)a->seed : -1);
+		printf(", \"audit_id\": ");
+		jnum(stdout, a->journal ? audit_id : -1);
+		printf(", \"exit_code\": %d}\n", code);
+		return;
+	}
+	if (c->printed < c->nfound)
+		printf("... and %" PRIu64 " more findings (%s)\n", c->nfound - c->printed,
+		       a->report ? "all are in the report" :
+		       a->journal ? "all are in the journal's audit_findings" :
+		       "use --report FILE for all of them");
+	summary(stdout, s, a, srcu, dstu, audit_id, code, msg);
+}
+
 int cmd_audit(int argc, char **argv)
 {
 	static bg_audit_opts o; /* endpoints are large */
@@ -391,71 +499,28 @@ int cmd_audit(int argc, char **argv)
 	int p = parse(argc, argv, &a, &pos);
 	if (p)
 		return p == 1 ? 0 : p;
-
 	if (resolve(&a, &pos, &o))
 		return EXIT_USAGE;
-	char srcu[1200], dstu[1200];
+	char srcu[1200], dstu[1200], tmp[4200];
 	location_url(&o.src, srcu, sizeof(srcu));
 	location_url(&o.dst, dstu, sizeof(dstu));
-
-	/* The report goes to FILE.tmp first: FILE appears whole or not at all. */
-	char tmp[4200];
-	FILE *rep = NULL;
-	if (a.report) {
-		if (bg_snprintf(tmp, sizeof(tmp), "%s.tmp", a.report) < 0) {
-			bg_text_line(stderr, "barge: --report path too long");
-			return EXIT_USAGE;
-		}
-		rep = fopen(tmp, "w");
-		if (!rep) {
-			bg_text_line(stderr, "barge: cannot write the report %s: %s", tmp, strerror(errno));
-			return EXIT_USAGE;
-		}
-		fputs("{\"findings\": [", rep);
-	}
-
-	bg_status st = { 0 };
+	FILE *rep;
+	int code = open_report(&a, tmp, sizeof(tmp), &rep);
+	if (code)
+		return code;
 	bg_journal *j = NULL;
 	int64_t audit_id = 0;
-	if (a.journal) {
-		char opts[512];
-		bg_snprintf(opts, sizeof(opts), "{\"deep\": %s, \"sample\": %.17g, \"source\": %s, "
-			    "\"concurrency\": %u, \"memory\": %" PRIu64 ", \"report\": %s}",
-			    a.deep ? "true" : "false", a.has_sample ? a.sample : 1.0,
-			    a.source ? "true" : "false", a.concurrency, a.memory,
-			    a.report ? "true" : "false");
-		bg_jident sid = cu_ident(&o.src, &o.src_ep), did = cu_ident(&o.dst, &o.dst_ep);
-		bg_jaudit_begin jb = { .src = srcu, .dst = dstu, .src_id = &sid, .dst_id = &did,
-				       .options = opts, .deep = a.deep,
-				       .sample = a.has_sample ? a.sample : -1.0,
-				       .has_seed = a.has_sample, .seed = a.seed };
-		if (bg_journal_open(&j, a.journal, 0, BG_JSYNC_NORMAL, &st) != BG_OK ||
-		    bg_journal_begin_audit(j, &jb, &audit_id, &st) != BG_OK) {
-			bg_text_line(stderr, "barge: %s", st.msg);
-			bg_journal_close(j, NULL);
-			if (rep) {
-				fclose(rep);
-				unlink(tmp);
-			}
-			return st.code == BG_E_BUSY ? EXIT_TEMPFAIL : EXIT_USAGE; /* in use: 75 */
+	if (a.journal && (code = begin_journal(&a, &o, srcu, dstu, &j, &audit_id)) != 0) {
+		if (rep) {
+			fclose(rep);
+			unlink(tmp);
 		}
+		return code;
 	}
-
 	actx c = { .mode = (bg_prog_mode)a.pmode, .report = rep };
 	if (c.mode == BG_PROG_AUTO)
 		c.mode = isatty(STDERR_FILENO) ? BG_PROG_BAR : BG_PROG_NONE;
-	o.journal = j;
-	o.deep = a.deep;
-	o.sample = a.has_sample ? a.sample : 1.0;
-	o.seed = a.seed;
-	o.reread_source = a.source;
-	o.concurrency = a.concurrency;
-	o.memory = a.memory;
-	o.retries = a.retries;
-	o.on_finding = on_finding;
-	o.on_progress = on_progress;
-	o.ctx = &c;
-	o.stop = &stop_flag;
+	set_opts(&o, &a, j, &c);
 	cu_catch_stop(&stop_flag);
 	signal(SIGPIPE, SIG_IGN);
 	if (a.has_sample && c.mode != BG_PROG_JSON)
@@ -464,57 +529,25 @@ int cmd_audit(int argc, char **argv)
 
 	double t0 = wall_now();
 	bg_audit_stats s = { 0 };
+	bg_status st = { 0 };
 	bg_err rc = bg_audit_run(&o, &s, &st);
 	bg_endpoint_wipe(&o.src_ep);
 	bg_endpoint_wipe(&o.dst_ep);
-	int code = exit_code(rc, stop_flag);
+	code = exit_code(rc, stop_flag);
 	clear_bar(&c);
-
-	if (j) {
-		bg_jaudit_end je = { .objects_checked = s.objects_checked,
-				     .objects_reread = s.objects_reread,
-				     .bytes_reread = s.bytes_reread, .findings = s.findings,
-				     .not_comparable = s.not_comparable, .exit_code = code,
-				     .error = code > EXIT_FOUND ? st.msg : NULL };
-		bg_status jst = { 0 };
-		if (bg_journal_end_audit(j, &je, &jst) != BG_OK ||
-		    bg_journal_close(j, &jst) != BG_OK) {
-			bg_text_line(stderr, "barge: journal %s: %s (this audit's record may be incomplete)",
-				a.journal, jst.msg);
-			if (code == 0 || code == EXIT_FOUND) {
-				code = EXIT_USAGE;
-				bg_strlcpy(st.msg, jst.msg, sizeof(st.msg));
-			}
-		}
-	}
+	if (j)
+		code = end_journal(j, &a, &s, code, &st);
 	if (rep) {
 		report_tail(rep, &s, &a, srcu, dstu, audit_id, t0, code, st.msg);
 		bool bad = ferror(rep) != 0;
 		if (fclose(rep) != 0 || bad || rename(tmp, a.report) != 0) {
 			bg_text_line(stderr, "barge: cannot write the report %s: %s", a.report,
-				strerror(errno));
+				     strerror(errno));
 			unlink(tmp);
 			code = EXIT_USAGE;
 		}
 	}
-	if (c.mode == BG_PROG_JSON) {
-		printf("{\"type\": \"summary\", \"findings\": %" PRIu64 ", \"objects_checked\": %" PRIu64
-		       ", \"objects_reread\": %" PRIu64 ", \"bytes_reread\": %" PRIu64
-		       ", \"not_comparable\": %" PRIu64 ", \"retries\": %" PRIu64 ", \"seed\": ",
-		       s.findings, s.objects_checked, s.objects_reread, s.bytes_reread,
-		       s.not_comparable, s.retries);
-		jnum(stdout, a.has_sample ? (int64_t)a.seed : -1);
-		printf(", \"audit_id\": ");
-		jnum(stdout, a.journal ? audit_id : -1);
-		printf(", \"exit_code\": %d}\n", code);
-	} else {
-		if (c.printed < c.nfound)
-			printf("... and %" PRIu64 " more findings (%s)\n", c.nfound - c.printed,
-			       a.report ? "all are in the report" :
-			       a.journal ? "all are in the journal's audit_findings" :
-			       "use --report FILE for all of them");
-		summary(stdout, &s, &a, srcu, dstu, audit_id, code, st.msg);
-	}
+	print_end(&c, &a, &s, srcu, dstu, audit_id, code, st.msg);
 	fflush(stdout);
 	if (code > EXIT_FOUND)
 		bg_text_line(stderr, "barge: %s", st.msg);
