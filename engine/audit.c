@@ -780,7 +780,8 @@ static int start_read(audit *au, axfer *x)
 	bg_status st = { 0 };
 	if (bg_s3_prepare(&x->req, side == SRC ? &au->o->src_ep : &au->o->dst_ep, &c, &st) < 0 ||
 	    bg_s3_start(&au->http, &x->req) < 0) {
-		bg_fatal_set(&au->fatal, BG_E_INTERNAL, "cannot start a GET of %s: %s", o->key[side], st.msg);
+		bg_fatal_set(&au->fatal, BG_E_INTERNAL, "cannot start a GET of %s: %s", o->key[side],
+			     st.msg);
 		return -1;
 	}
 	au->stats.requests++;

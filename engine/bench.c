@@ -356,8 +356,8 @@ static int start_req(bench *b, bxfer *x)
 	bg_status st = { 0 };
 	if (bg_s3_prepare(&x->req, side_ep(b, x->side), &c, &st) < 0 ||
 	    bg_s3_start(&b->http, &x->req) < 0) {
-		bg_fatal_set(&b->fatal, BG_E_INTERNAL, "cannot start a %s of %s: %s", op_names[x->op], x->key,
-			  st.msg);
+		bg_fatal_set(&b->fatal, BG_E_INTERNAL, "cannot start a %s of %s: %s",
+			     op_names[x->op], x->key, st.msg);
 		return -1;
 	}
 	b->cur->requests++;

@@ -621,10 +621,10 @@ static uint64_t turn(bg_copy *cp, uint64_t now)
 static bg_err outcome(bg_copy *cp, bg_status *st)
 {
 	if (!cp->halting && !cp->fatal.set && cp->settled != cp->stats.listed_objects)
-		bg_fatal_set(&cp->fatal, BG_E_INTERNAL, "%llu of %llu listed objects were never settled (a bug in "
-			  "barge: please report it); the copy is not complete",
-			  (unsigned long long)(cp->stats.listed_objects - cp->settled),
-			  (unsigned long long)cp->stats.listed_objects);
+		bg_fatal_set(&cp->fatal, BG_E_INTERNAL, "%llu of %llu listed objects were never "
+			     "settled (a bug in barge: please report it); the copy is not complete",
+			     (unsigned long long)(cp->stats.listed_objects - cp->settled),
+			     (unsigned long long)cp->stats.listed_objects);
 	if (cp->fatal.set) {
 		*st = cp->fatal.st;
 		return st->code;
