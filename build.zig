@@ -25,6 +25,8 @@ const c_flags = [_][]const u8{
 
 const engine_sources = [_][]const u8{
     "engine/util.c",
+    "engine/run.c",
+    "engine/lister.c",
     "engine/esc.c",
     "engine/ring.c",
     "engine/http.c",
@@ -59,7 +61,7 @@ const engine_sources = [_][]const u8{
 
 const system_libs = [_][]const u8{ "curl", "uring", "ssl", "crypto", "xxhash", "expat", "inih", "sqlite3" };
 
-const unit_tests = [_][]const u8{ "http", "sigv4", "xml", "config", "plan", "pool", "cksum", "md5", "util", "journal", "audit", "metrics", "bwlimit", "local", "esc", "codec", "cli", "s3" };
+const unit_tests = [_][]const u8{ "http", "sigv4", "xml", "config", "plan", "pool", "cksum", "md5", "util", "journal", "audit", "metrics", "bwlimit", "local", "esc", "codec", "cli", "s3", "run", "lister" };
 
 const synth_sources = [_][]const u8{
     "bench/synth/main.c",

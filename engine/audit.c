@@ -25,6 +25,8 @@
 
 #include "cksum.h"
 #include "http.h"
+#include "lister.h"
+#include "run.h"
 #include "s3.h"
 
 #define LIST_BODY_MAX (8u << 20)
@@ -348,26 +350,21 @@ typedef struct axfer {
 	aobj *o;
 	uint32_t ri;
 	int side;
-	bool busy, waiting;
-	uint64_t retry_at;
-	unsigned attempt;
+	bool busy;
+	bg_retry retry; /* reset when the slot is freed */
 	uint64_t got, len;
 	XXH3_state_t *xs;
 } axfer;
 
+/* One side's listing: its pages (lister.c) into the merge's two pages. */
 typedef struct alister {
-	bg_s3_req req;
+	bg_lister ls;
 	struct audit *au;
 	int side;
 	bg_aside m;
-	bool busy, waiting;
-	uint64_t retry_at;
-	unsigned attempt;
-	char token[BG_TOKEN_MAX];
 	char prefix[BG_KEY_MAX + 2];
 	size_t plen;
-	bg_apage *fill; /* during a parse */
-	bool overflow;
+	bg_apage *fill; /* the page being delivered */
 } alister;
 
 typedef struct audit {
@@ -380,8 +377,8 @@ typedef struct audit {
 	unsigned nobjs, active;
 	aobj *head, *tail;
 	bg_audit_stats stats;
-	bool fatal, merge_end;
-	bg_status fatal_st;
+	bg_fatal fatal; /* the run's first fatal error */
+	bool merge_end;
 	uint64_t t0, last_progress;
 	uint64_t picked; /* objects admitted for re-reading */
 	/* the sample's fallback: the key with the smallest draw */
@@ -395,20 +392,6 @@ typedef struct audit {
 static const char *side_name(int side)
 {
 	return side == SRC ? "source" : "destination";
-}
-
-static void set_fatal(audit *au, bg_err code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_fatal(audit *au, bg_err code, const char *fmt, ...)
-{
-	if (au->fatal)
-		return;
-	au->fatal = true;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(au->fatal_st.msg, sizeof(au->fatal_st.msg), fmt, ap);
-	va_end(ap);
-	au->fatal_st.code = code;
 }
 
 static void emit(audit *au, const bg_afinding *f)
@@ -445,7 +428,7 @@ static int jrow(audit *au, const char *rel, bg_jobject *jo, bg_ajrow *row)
 	bg_snprintf(key, sizeof(key), "%s%s", au->ls[SRC].prefix, rel);
 	int f = bg_journal_audit_lookup(au->o->journal, key, jo, au->jxxh, &st);
 	if (f < 0) {
-		set_fatal(au, st.code ? st.code : BG_E_IO, "journal: %s", st.msg);
+		bg_fatal_set(&au->fatal, st.code ? st.code : BG_E_IO, "journal: %s", st.msg);
 		return -1;
 	}
 	if (f) {
@@ -464,112 +447,74 @@ static int on_listed(void *ctx, const bg_xml_object *x)
 		return 0; /* not below the prefix (a server ignoring prefix) */
 	if (x->key_len == l->plen && l->plen)
 		return 0; /* the prefix's own folder marker: barge copy skips it too */
-	if (bg_apage_add(l->fill, x->key + l->plen, x->key_len - l->plen, x->size,
-			 x->etag) < 0) {
-		l->overflow = true;
-		return 1;
+	return bg_apage_add(l->fill, x->key + l->plen, x->key_len - l->plen, x->size, x->etag) < 0;
+}
+
+/* A page is delivered into the free one of the side's two (cleared). */
+static void list_mark(void *ctx)
+{
+	alister *l = ctx;
+	l->fill = bg_aside_slot(&l->m);
+	BG_ASSERT(l->fill);
+}
+
+static void list_undo(void *ctx)
+{
+	alister *l = ctx;
+	l->fill->n = l->fill->keylen = 0;
+}
+
+static int list_commit(void *ctx, bool last, char *msg, size_t cap)
+{
+	alister *l = ctx;
+	audit *au = l->au;
+	for (uint32_t i = 0; i < l->fill->n; i++) {
+		if (l->side == SRC) {
+			au->stats.src_objects++;
+			au->stats.src_bytes += l->fill->ent[i].size;
+		} else {
+			au->stats.dst_objects++;
+			au->stats.dst_bytes += l->fill->ent[i].size;
+		}
 	}
+	return bg_aside_push(&l->m, last, msg, cap);
+}
+
+static void list_retry(void *ctx, const bg_s3_req *r, unsigned attempt, const char *msg,
+		       bool parse)
+{
+	alister *l = ctx;
+	(void)r, (void)attempt, (void)msg, (void)parse;
+	l->au->stats.retries++;
+}
+
+static int list_init(audit *au, int side, bg_status *st)
+{
+	alister *l = &au->ls[side];
+	const bg_audit_opts *o = au->o;
+	l->au = au;
+	l->side = side;
+	norm_prefix(side == SRC ? o->src.prefix : o->dst.prefix, l->prefix, sizeof(l->prefix));
+	l->plen = strlen(l->prefix);
+	bg_lister_conf c = {
+		.http = &au->http, .loc = side == SRC ? &o->src : &o->dst,
+		.ep = side == SRC ? &o->src_ep : &o->dst_ep, .side = side_name(side),
+		.prefix = l->prefix, .attempts = o->retries, .body_max = LIST_BODY_MAX,
+		.fatal = &au->fatal, .requests = &au->stats.requests,
+		.hooks = { .ctx = l, .key = on_listed, .mark = list_mark, .undo = list_undo,
+			   .commit = list_commit, .retry = list_retry },
+	};
+	if (bg_aside_init(&l->m, st) || bg_lister_init(&l->ls, &c, st))
+		return -1;
 	return 0;
 }
 
-static void list_done(bg_s3_req *r)
-{
-	alister *l = r->owner;
-	audit *au = l->au;
-	const bg_location *loc = l->side == SRC ? &au->o->src : &au->o->dst;
-	const bg_endpoint *ep = l->side == SRC ? &au->o->src_ep : &au->o->dst_ep;
-	char msg[BG_MSG_MAX];
-	l->busy = false;
-	if (au->fatal)
-		return;
-	bg_s3_outcome out = bg_s3_classify(r, msg, sizeof(msg));
-	if (out == BG_S3_DONE) {
-		bg_xml_list_result res;
-		char err[256];
-		l->fill = bg_aside_slot(&l->m);
-		BG_ASSERT(l->fill);
-		l->overflow = false;
-		if (bg_xml_parse_list(r->resp.data ? r->resp.data : "", r->resp.len, on_listed, l,
-				      &res, err, sizeof(err)) != 0) {
-			if (l->overflow) {
-				set_fatal(au, BG_E_PARSE, "the %s listing sent a page of more than %u keys",
-					  side_name(l->side), BG_APAGE_MAX);
-				return;
-			}
-			bg_strlcpy(msg, err, sizeof(msg)); /* cut short? read it again */
-			out = BG_S3_RETRY;
-		} else {
-			l->attempt = 0;
-			uint32_t n = l->fill->n;
-			for (uint32_t i = 0; i < n; i++) {
-				if (l->side == SRC) {
-					au->stats.src_objects++;
-					au->stats.src_bytes += l->fill->ent[i].size;
-				} else {
-					au->stats.dst_objects++;
-					au->stats.dst_bytes += l->fill->ent[i].size;
-				}
-			}
-			if (bg_aside_push(&l->m, !res.is_truncated, err, sizeof(err)) < 0) {
-				set_fatal(au, BG_E_PARSE, "%s: %s", side_name(l->side), err);
-				return;
-			}
-			if (res.is_truncated)
-				bg_strlcpy(l->token, res.next_token, sizeof(l->token));
-			return;
-		}
-	}
-	if (out == BG_S3_RETRY && ++l->attempt < au->o->retries) {
-		au->stats.retries++;
-		l->waiting = true;
-		l->retry_at = bg_now_ns() + bg_s3_backoff_ns(r, l->attempt);
-		return;
-	}
-	if (strcmp(r->err.code, "NoSuchBucket") == 0 || r->status == 404)
-		set_fatal(au, BG_E_CONFIG, "%s bucket '%s' does not exist at %s", side_name(l->side),
-			  loc->bucket, ep->url);
-	else if (r->status == 403)
-		set_fatal(au, BG_E_CONFIG, "listing the %s bucket '%s' at %s was refused (%s): "
-			  "check the %s keys", side_name(l->side), loc->bucket, ep->url, msg,
-			  loc->kind == BG_LOC_R2 ? "R2_ACCESS_KEY_ID/R2_SECRET_ACCESS_KEY" :
-			  "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or profile)");
-	else if (out == BG_S3_RETRY)
-		set_fatal(au, BG_E_NET, "listing the %s failed after %u attempts: %s (%s)",
-			  side_name(l->side), l->attempt, msg, ep->url);
-	else
-		set_fatal(au, BG_E_CONFIG, "cannot list the %s: %s (%s)", side_name(l->side), msg,
-			  ep->url);
-}
-
+/* The side's next page, when the merge has a page free for it. */
 static void maybe_list(audit *au, alister *l)
 {
-	if (l->busy || au->fatal || l->m.eof)
+	if (au->fatal.set || !bg_aside_slot(&l->m))
 		return;
-	if (l->waiting && bg_now_ns() < l->retry_at)
-		return;
-	if (!bg_aside_slot(&l->m))
-		return;
-	l->waiting = false;
-	const bg_location *loc = l->side == SRC ? &au->o->src : &au->o->dst;
-	const bg_endpoint *ep = l->side == SRC ? &au->o->src_ep : &au->o->dst_ep;
-	bg_query_param q[5];
-	size_t nq = 0;
-	q[nq++] = (bg_query_param){ "list-type", "2" };
-	q[nq++] = (bg_query_param){ "encoding-type", "url" };
-	q[nq++] = (bg_query_param){ "max-keys", "1000" };
-	if (l->prefix[0])
-		q[nq++] = (bg_query_param){ "prefix", l->prefix };
-	if (l->token[0])
-		q[nq++] = (bg_query_param){ "continuation-token", l->token };
-	bg_s3_call c = { .method = "GET", .bucket = loc->bucket, .query = q, .nquery = nq };
-	bg_status st = { 0 };
-	if (bg_s3_prepare(&l->req, ep, &c, &st) < 0 || bg_s3_start(&au->http, &l->req) < 0) {
-		set_fatal(au, BG_E_INTERNAL, "cannot start listing the %s: %s", side_name(l->side),
-			  st.msg);
-		return;
-	}
-	au->stats.requests++;
-	l->busy = true;
+	bg_lister_next(&l->ls, bg_now_ns());
 }
 
 /* ---- deep: objects and their ranges --------------------------------- */
@@ -646,7 +591,7 @@ static int journal_ranges(audit *au, aobj *o, const bg_jobject *jo, const char *
 		return 0;
 	bg_status st = { 0 };
 	if (bg_journal_load_parts(au->o->journal, jo->id, on_jpart, o, &st) < 0) {
-		set_fatal(au, st.code ? st.code : BG_E_IO, "journal: %s", st.msg);
+		bg_fatal_set(&au->fatal, st.code ? st.code : BG_E_IO, "journal: %s", st.msg);
 		return -1;
 	}
 	uint64_t off = 0;
@@ -835,7 +780,8 @@ static int start_read(audit *au, axfer *x)
 	bg_status st = { 0 };
 	if (bg_s3_prepare(&x->req, side == SRC ? &au->o->src_ep : &au->o->dst_ep, &c, &st) < 0 ||
 	    bg_s3_start(&au->http, &x->req) < 0) {
-		set_fatal(au, BG_E_INTERNAL, "cannot start a GET of %s: %s", o->key[side], st.msg);
+		bg_fatal_set(&au->fatal, BG_E_INTERNAL, "cannot start a GET of %s: %s", o->key[side],
+			     st.msg);
 		return -1;
 	}
 	au->stats.requests++;
@@ -855,10 +801,26 @@ static void obj_maybe_done(audit *au, aobj *o)
 static void xfer_free(audit *au, axfer *x)
 {
 	aobj *o = x->o;
-	x->busy = x->waiting = false;
+	x->busy = false;
+	bg_retry_reset(&x->retry);
 	x->o = NULL;
 	o->inflight--;
 	obj_maybe_done(au, o);
+}
+
+/* A request of the side failed for good: the audit stops with one line. */
+static void give_up(audit *au, int side, const bg_s3_req *r, bg_s3_outcome out,
+		    const char *what, unsigned attempts, const char *msg, bool bucket_level)
+{
+	char line[BG_MSG_MAX];
+	bg_s3_failure f = {
+		.r = r, .out = out, .msg = msg, .what = what, .side = side_name(side),
+		.loc = side == SRC ? &au->o->src : &au->o->dst,
+		.ep = side == SRC ? &au->o->src_ep : &au->o->dst_ep, .attempts = attempts,
+		.bucket_level = bucket_level,
+	};
+	bg_err code = bg_s3_explain(&f, line, sizeof(line));
+	bg_fatal_set(&au->fatal, code, "%s", line);
 }
 
 static void xfer_done(bg_s3_req *r)
@@ -873,7 +835,7 @@ static void xfer_done(bg_s3_req *r)
 			    (unsigned long long)x->got, (unsigned long long)x->len);
 		out = BG_S3_RETRY;
 	}
-	if (o->stopped || au->fatal) {
+	if (o->stopped || au->fatal.set) {
 		xfer_free(au, x);
 		return;
 	}
@@ -885,15 +847,15 @@ static void xfer_done(bg_s3_req *r)
 		xfer_free(au, x);
 		return;
 	}
-	if (out == BG_S3_RETRY && ++x->attempt < au->o->retries) {
+	if (out == BG_S3_RETRY && bg_retry_later(&x->retry, r, au->o->retries)) {
 		au->stats.retries++;
-		x->waiting = true;
-		x->retry_at = bg_now_ns() + bg_s3_backoff_ns(r, x->attempt);
 		return;
 	}
 	if (out == BG_S3_RETRY) {
-		set_fatal(au, BG_E_NET, "reading %s from the %s failed after %u attempts: %s",
-			  o->key[x->side], side_name(x->side), x->attempt, msg);
+		char what[BG_KEY_MAX + 64];
+		bg_snprintf(what, sizeof(what), "reading %s from the %s", o->key[x->side],
+			    side_name(x->side));
+		give_up(au, x->side, r, out, what, x->retry.attempt, msg, false);
 		xfer_free(au, x);
 		return;
 	}
@@ -904,7 +866,6 @@ static void xfer_done(bg_s3_req *r)
 		xfer_free(au, x);
 		return;
 	}
-	x->attempt = 0;
 	arange *rg = &o->r[x->ri];
 	XXH128_canonical_t c;
 	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(x->xs));
@@ -927,15 +888,15 @@ static axfer *free_xfer(audit *au)
 
 static void dispatch(audit *au, uint64_t now)
 {
-	for (unsigned i = 0; i < au->nxf && !au->fatal; i++) {
+	for (unsigned i = 0; i < au->nxf && !au->fatal.set; i++) {
 		axfer *x = &au->xf[i];
-		if (!x->busy || !x->waiting || now < x->retry_at)
+		if (!x->busy || !bg_retry_due(&x->retry, now))
 			continue;
-		x->waiting = false;
+		x->retry.waiting = false;
 		if (x->o->stopped || start_read(au, x) < 0)
 			xfer_free(au, x);
 	}
-	for (aobj *o = au->head; o && !au->fatal;) {
+	for (aobj *o = au->head; o && !au->fatal.set;) {
 		aobj *next = o->next;
 		while (!o->stopped && o->cursor < o->nr * NSIDES) {
 			int side = (int)(o->cursor % NSIDES) == 0 ? DST : SRC;
@@ -952,7 +913,6 @@ static void dispatch(audit *au, uint64_t now)
 			x->o = o;
 			x->ri = ri;
 			x->side = side;
-			x->attempt = 0;
 			o->inflight++;
 			if (start_read(au, x) < 0) {
 				xfer_free(au, x);
@@ -1040,7 +1000,7 @@ static void on_both(audit *au, const bg_aent *s, const bg_aent *d, const char *r
 
 static void merge(audit *au)
 {
-	while (!au->fatal) {
+	while (!au->fatal.set) {
 		const bg_aent *se, *de;
 		const char *sk, *dk;
 		bg_mstep step = bg_amerge_peek(&au->ls[SRC].m, &au->ls[DST].m, &se, &sk, &de, &dk);
@@ -1070,7 +1030,7 @@ static void merge(audit *au)
 static void fallback(audit *au)
 {
 	if (au->cand_done || !au->merge_end || !au->o->deep || au->picked || !au->cand_have ||
-	    au->fatal || !free_obj(au))
+	    au->fatal.set || !free_obj(au))
 		return;
 	au->cand_done = true;
 	au->cand_s.klen = au->cand_d.klen = (uint32_t)strlen(au->cand_rel);
@@ -1102,9 +1062,13 @@ static int on_open_upload(void *ctx, const bg_xml_upload *u)
  * audit's own requests are over (bg_s3_exec wants an idle loop): each open
  * upload is a finding, since an interrupted copy or an abort that failed
  * leaves storage behind that no listing of objects shows. */
-static bg_err open_uploads(audit *au, bg_status *st)
+static void open_uploads(audit *au)
 {
 	alister *l = &au->ls[DST];
+	/* The destination's listing is over (the lister is idle for good):
+	 * its request and body room are borrowed, done callback and all. */
+	BG_ASSERT(bg_lister_idle(&l->ls));
+	bg_s3_req *r = &l->ls.req;
 	char key_marker[BG_KEY_MAX + 1] = "", id_marker[BG_TOKEN_MAX] = "";
 	for (;;) {
 		bg_query_param q[4];
@@ -1119,25 +1083,25 @@ static bg_err open_uploads(audit *au, bg_status *st)
 		bg_s3_call c = { .method = "GET", .bucket = au->o->dst.bucket, .query = q, .nquery = nq };
 		char msg[BG_MSG_MAX];
 		unsigned retries = 0;
-		bg_s3_outcome out = bg_s3_exec(&au->http, &l->req, &au->o->dst_ep, &c, au->o->retries,
+		bg_s3_outcome out = bg_s3_exec(&au->http, r, &au->o->dst_ep, &c, au->o->retries,
 					       NULL, &retries, msg, sizeof(msg));
 		au->stats.requests += retries + 1;
 		au->stats.retries += retries;
-		l->req.owner = l;
-		l->req.done = list_done;
-		if (out != BG_S3_DONE)
-			return bg_fail(st, out == BG_S3_RETRY ? BG_E_NET : BG_E_CONFIG,
-				       "cannot list the destination's open multipart uploads: %s (%s)",
-				       msg, au->o->dst_ep.url);
+		if (out != BG_S3_DONE) {
+			give_up(au, DST, r, out, "listing the destination's open multipart uploads",
+				retries + 1, msg, true);
+			return;
+		}
 		bool trunc = false;
-		if (bg_xml_parse_list_uploads(l->req.resp.data ? l->req.resp.data : "", l->req.resp.len,
+		if (bg_xml_parse_list_uploads(r->resp.data ? r->resp.data : "", r->resp.len,
 					      on_open_upload, au, &trunc, key_marker, sizeof(key_marker),
-					      id_marker, sizeof(id_marker)) < 0)
-			return bg_fail(st, BG_E_PARSE,
-				       "the destination's ListMultipartUploads answer cannot be read (%s)",
-				       au->o->dst_ep.url);
+					      id_marker, sizeof(id_marker)) < 0) {
+			bg_fatal_set(&au->fatal, BG_E_PARSE, "the destination's ListMultipartUploads "
+				     "answer cannot be read (%s)", au->o->dst_ep.url);
+			return;
+		}
 		if (!trunc)
-			return BG_OK;
+			return;
 	}
 }
 
@@ -1165,11 +1129,8 @@ static void stop_all(audit *au)
 		x->o->stopped = true;
 		xfer_free(au, x);
 	}
-	for (int s = 0; s < NSIDES; s++) {
-		if (au->ls[s].busy && au->ls[s].req.http.active)
-			bg_http_abort(&au->http, &au->ls[s].req.http);
-		au->ls[s].busy = false;
-	}
+	for (int s = 0; s < NSIDES; s++)
+		bg_lister_stop(&au->ls[s].ls);
 	while (au->head)
 		obj_release(au, au->head);
 }
@@ -1189,7 +1150,7 @@ static void teardown(audit *au)
 			free(au->objs[i].r);
 	free(au->objs);
 	for (int s = 0; s < NSIDES; s++) {
-		bg_s3_req_free(&au->ls[s].req);
+		bg_lister_free(&au->ls[s].ls);
 		bg_aside_free(&au->ls[s].m);
 	}
 	bg_http_free(&au->http);
@@ -1207,17 +1168,9 @@ static bg_err setup(audit *au, const bg_audit_opts *o, bg_status *st)
 	 * both sides kept (see copy.c's setup) */
 	if (bg_http_init(&au->http, 2 * au->nxf + 36, 2 * au->nxf + 4, st))
 		return st->code;
-	for (int s = 0; s < NSIDES; s++) {
-		alister *l = &au->ls[s];
-		l->au = au;
-		l->side = s;
-		norm_prefix(s == SRC ? o->src.prefix : o->dst.prefix, l->prefix, sizeof(l->prefix));
-		l->plen = strlen(l->prefix);
-		if (bg_aside_init(&l->m, st) || bg_s3_req_init(&l->req, LIST_BODY_MAX, st))
+	for (int s = 0; s < NSIDES; s++)
+		if (list_init(au, s, st))
 			return st->code;
-		l->req.owner = l;
-		l->req.done = list_done;
-	}
 	if (!o->deep)
 		return BG_OK;
 	au->xf = calloc(au->nxf, sizeof(*au->xf));
@@ -1252,13 +1205,13 @@ bg_err bg_audit_run(const bg_audit_opts *o, bg_audit_stats *stats, bg_status *st
 	au->t0 = bg_now_ns();
 	for (;;) {
 		if (o->stop && *o->stop)
-			set_fatal(au, BG_E_USAGE, "interrupted: the audit is incomplete");
+			bg_fatal_set(&au->fatal, BG_E_USAGE, "interrupted: the audit is incomplete");
 		if (o->journal) {
 			bg_status jst = { 0 };
 			if (bg_journal_error_state(o->journal, &jst))
-				set_fatal(au, jst.code ? jst.code : BG_E_IO, "journal: %s", jst.msg);
+				bg_fatal_set(&au->fatal, jst.code ? jst.code : BG_E_IO, "journal: %s", jst.msg);
 		}
-		if (au->fatal) {
+		if (au->fatal.set) {
 			stop_all(au);
 			break;
 		}
@@ -1269,25 +1222,23 @@ bg_err bg_audit_run(const bg_audit_opts *o, bg_audit_stats *stats, bg_status *st
 		if (o->deep)
 			dispatch(au, bg_now_ns());
 		progress(au, false);
-		if (au->fatal)
+		if (au->fatal.set)
 			continue;
 		if (au->merge_end && !au->active &&
 		    (au->cand_done || !o->deep || au->picked || !au->cand_have))
 			break;
 		if (bg_http_turn(&au->http, 100000000ull) < 0)
-			set_fatal(au, BG_E_INTERNAL, "event loop failed");
+			bg_fatal_set(&au->fatal, BG_E_INTERNAL, "event loop failed");
 	}
-	if (!au->fatal) {
+	if (!au->fatal.set) {
 		/* The listings worked (bucket and keys are fine) and the loop is
 		 * idle: now the uploads no object listing shows. */
-		bg_status ust = { 0 };
-		if (open_uploads(au, &ust) != BG_OK)
-			set_fatal(au, ust.code, "%s", ust.msg);
+		open_uploads(au);
 	}
 	progress(au, true);
 	*stats = au->stats;
-	if (au->fatal) {
-		*st = au->fatal_st;
+	if (au->fatal.set) {
+		*st = au->fatal.st;
 		rc = st->code ? st->code : BG_E_INTERNAL;
 	} else if (au->stats.findings) {
 		rc = bg_fail(st, BG_E_INTEGRITY, "%llu finding(s)",

@@ -24,6 +24,7 @@
 
 #include "http.h"
 #include "plan.h"
+#include "run.h"
 #include "s3.h"
 
 #define XFER_BODY_MAX (64u << 10)
@@ -145,9 +146,8 @@ typedef struct bxfer {
 	bg_bench_op op;
 	uint32_t obj, idx; /* object; part or range (0-based), or cleanup item */
 	int side;
-	bool busy, waiting;
-	uint64_t retry_at;
-	unsigned attempt;
+	bool busy;
+	bg_retry retry; /* reset when the slot is freed */
 	uint64_t off, len, pos, seed;
 	XXH3_state_t *xs;
 	char key[BG_KEY_MAX + 1];
@@ -171,8 +171,7 @@ typedef struct bench {
 	blat lat[BG_BOP_COUNT];
 	uint32_t lo, next_obj;
 	uint64_t cursor, njobs;
-	bool fatal;
-	bg_status fatal_st;
+	bg_fatal fatal; /* the run's first fatal error */
 	/* cleanup */
 	bupload *ups;
 	size_t nups, upcap;
@@ -180,20 +179,6 @@ typedef struct bench {
 	char lu_key[2][BG_KEY_MAX + 1], lu_id[2][BG_TOKEN_MAX];
 	int lu_side; /* side whose page is being parsed */
 } bench;
-
-static void set_fatal(bench *b, bg_err code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_fatal(bench *b, bg_err code, const char *fmt, ...)
-{
-	if (b->fatal)
-		return;
-	b->fatal = true;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(b->fatal_st.msg, sizeof(b->fatal_st.msg), fmt, ap);
-	va_end(ap);
-	b->fatal_st.code = code;
-}
 
 static void phase_error(bench *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void phase_error(bench *b, const char *fmt, ...)
@@ -215,6 +200,11 @@ static void obj_key(const bench *b, int side, uint32_t i, char *out, size_t cap)
 static const bg_endpoint *side_ep(const bench *b, int side)
 {
 	return side == SRC ? &b->o->src_ep : &b->o->dst_ep;
+}
+
+static const char *side_name(int side)
+{
+	return side == SRC ? "source" : "destination";
 }
 
 static const char *side_bucket(const bench *b, int side)
@@ -317,7 +307,7 @@ static int start_req(bench *b, bxfer *x)
 		break;
 	case BG_BOP_COMPLETE:
 		if (build_complete(b, o, &x->body) < 0) {
-			set_fatal(b, BG_E_NOMEM, "CompleteMultipartUpload body too large");
+			bg_fatal_set(&b->fatal, BG_E_NOMEM, "CompleteMultipartUpload body too large");
 			return -1;
 		}
 		q[nq++] = (bg_query_param){ "uploadId", o->upload_id };
@@ -366,8 +356,8 @@ static int start_req(bench *b, bxfer *x)
 	bg_status st = { 0 };
 	if (bg_s3_prepare(&x->req, side_ep(b, x->side), &c, &st) < 0 ||
 	    bg_s3_start(&b->http, &x->req) < 0) {
-		set_fatal(b, BG_E_INTERNAL, "cannot start a %s of %s: %s", op_names[x->op], x->key,
-			  st.msg);
+		bg_fatal_set(&b->fatal, BG_E_INTERNAL, "cannot start a %s of %s: %s",
+			     op_names[x->op], x->key, st.msg);
 		return -1;
 	}
 	b->cur->requests++;
@@ -382,7 +372,6 @@ static void job_object(bench *b, bxfer *x, bg_bench_op op, uint32_t i, uint32_t 
 	x->obj = i;
 	x->idx = idx;
 	x->side = side;
-	x->attempt = 0;
 	obj_key(b, side, i, x->key, sizeof(x->key));
 	x->seed = bg_bench_seed(x->key, strlen(x->key));
 	if (op == BG_BOP_PART || op == BG_BOP_GET) {
@@ -426,7 +415,7 @@ static int next_job(bench *b, bxfer *x)
 		if (b->nparts > 1) {
 			b->objs[i].etags = calloc(b->nparts, sizeof(*b->objs[i].etags));
 			if (!b->objs[i].etags) {
-				set_fatal(b, BG_E_NOMEM, "out of memory for part ETags");
+				bg_fatal_set(&b->fatal, BG_E_NOMEM, "out of memory for part ETags");
 				return 0;
 			}
 			b->objs[i].state = OS_CREATING;
@@ -616,11 +605,27 @@ static int on_success(bench *b, bxfer *x, char *msg, size_t cap)
 
 static void xfer_free(bench *b, bxfer *x)
 {
-	x->busy = x->waiting = false;
+	x->busy = false;
+	bg_retry_reset(&x->retry);
 	if (x->op == BG_BOP_UPLOADS)
 		b->lu_busy[x->side] = false;
 	if (x->obj < b->o->count)
 		b->objs[x->obj].inflight--;
+}
+
+/* A bucket that is gone, keys refused, access denied: every request
+ * after this one would fail the same way, so the run stops with one line. */
+static void note_refusal(bench *b, const bxfer *x, const bg_s3_req *r, bg_s3_outcome out,
+			 const char *msg)
+{
+	bg_s3_why why = bg_s3_why_failed(r, out, !x->key[0]);
+	if (why != BG_WHY_NO_BUCKET && why != BG_WHY_KEYS && why != BG_WHY_DENIED)
+		return;
+	char line[BG_MSG_MAX];
+	bg_s3_failure f = { .r = r, .out = out, .msg = msg, .side = side_name(x->side),
+			    .loc = x->side == SRC ? &b->o->src : &b->o->dst, .ep = side_ep(b, x->side) };
+	bg_err code = bg_s3_explain(&f, line, sizeof(line));
+	bg_fatal_set(&b->fatal, code, "%s: %s", op_names[x->op], line);
 }
 
 static void xfer_done(bg_s3_req *r)
@@ -649,21 +654,16 @@ static void xfer_done(bg_s3_req *r)
 		out == BG_S3_DONE);
 	if (out != BG_S3_DONE)
 		b->cur->errors++;
-	if (dropped || b->fatal) {
+	if (dropped || b->fatal.set) {
 		xfer_free(b, x);
 		return;
 	}
-	if (out == BG_S3_RETRY && ++x->attempt < b->o->retries) {
+	if (out == BG_S3_RETRY && bg_retry_later(&x->retry, r, b->o->retries)) {
 		b->cur->retries++;
-		x->waiting = true;
-		x->retry_at = bg_now_ns() + bg_s3_backoff_ns(r, x->attempt);
 		return;
 	}
 	if (out != BG_S3_DONE) {
-		if (r->status == 403 || strcmp(r->err.code, "NoSuchBucket") == 0)
-			set_fatal(b, BG_E_CONFIG, "%s of %s at %s was refused: %s", op_names[x->op],
-				  x->key[0] ? x->key : side_bucket(b, x->side),
-				  side_ep(b, x->side)->url, msg);
+		note_refusal(b, x, r, out, msg);
 		obj_failed(b, x, msg);
 	}
 	xfer_free(b, x);
@@ -674,15 +674,15 @@ static void xfer_done(bg_s3_req *r)
 static void dispatch(bench *b)
 {
 	uint64_t now = bg_now_ns();
-	for (unsigned i = 0; i < b->nxf && !b->fatal; i++) {
+	for (unsigned i = 0; i < b->nxf && !b->fatal.set; i++) {
 		bxfer *x = &b->xf[i];
-		if (!x->busy || !x->waiting || now < x->retry_at)
+		if (!x->busy || !bg_retry_due(&x->retry, now))
 			continue;
-		x->waiting = false;
+		x->retry.waiting = false;
 		if ((x->obj < b->o->count && b->objs[x->obj].failed) || start_req(b, x) < 0)
 			xfer_free(b, x);
 	}
-	for (unsigned i = 0; i < b->nxf && !b->fatal; i++) {
+	for (unsigned i = 0; i < b->nxf && !b->fatal.set; i++) {
 		bxfer *x = &b->xf[i];
 		if (x->busy)
 			continue;
@@ -718,8 +718,8 @@ static void loop(bench *b, bool stoppable)
 {
 	for (;;) {
 		if (stoppable && b->o->stop && *b->o->stop)
-			set_fatal(b, BG_E_USAGE, "interrupted");
-		if (b->fatal) {
+			bg_fatal_set(&b->fatal, BG_E_USAGE, "interrupted");
+		if (b->fatal.set) {
 			stop_all(b);
 			return;
 		}
@@ -735,7 +735,7 @@ static void loop(bench *b, bool stoppable)
 				return;
 		}
 		if (bg_http_turn(&b->http, 100000000ull) < 0)
-			set_fatal(b, BG_E_INTERNAL, "event loop failed");
+			bg_fatal_set(&b->fatal, BG_E_INTERNAL, "event loop failed");
 	}
 }
 
@@ -998,23 +998,23 @@ bg_err bg_bench_run(const bg_bench_opts *o, bg_bench_result *res, bg_status *st)
 	loop(b, true);
 	phase_end(b, BG_BPH_UPLOAD, &c, true);
 
-	if (!b->fatal) {
+	if (!b->fatal.set) {
 		if (expect_hashes(b) < 0)
-			set_fatal(b, BG_E_NOMEM, "out of memory for the expected hashes");
+			bg_fatal_set(&b->fatal, BG_E_NOMEM, "out of memory for the expected hashes");
 	}
-	if (!b->fatal) {
+	if (!b->fatal.set) {
 		phase_begin(b, BG_BPH_DOWNLOAD, &c);
 		b->njobs = (uint64_t)o->count * b->nparts;
 		loop(b, true);
 		phase_end(b, BG_BPH_DOWNLOAD, &c, true);
 	}
-	if (!b->fatal && !(o->stop && *o->stop))
+	if (!b->fatal.set && !(o->stop && *o->stop))
 		run_copy(b);
 
-	/* Cleanup runs whatever happened before (an interruption included). */
-	bool fatal = b->fatal;
-	bg_status fst = b->fatal_st;
-	b->fatal = false;
+	/* Cleanup runs whatever happened before (an interruption included);
+	 * the first fatal error of the run is still the one reported. */
+	bg_fatal before = b->fatal;
+	b->fatal = (bg_fatal){ 0 };
 	phase_begin(b, BG_BPH_CLEANUP, &c);
 	b->lu_pending[SRC] = b->lu_pending[DST] = true;
 	b->lu_key[SRC][0] = b->lu_key[DST][0] = '\0';
@@ -1022,14 +1022,12 @@ bg_err bg_bench_run(const bg_bench_opts *o, bg_bench_result *res, bg_status *st)
 	b->njobs = UINT64_MAX;
 	loop(b, false);
 	phase_end(b, BG_BPH_CLEANUP, &c, true);
-	if (!fatal && b->fatal) {
-		fatal = true;
-		fst = b->fatal_st;
-	}
+	if (!before.set)
+		before = b->fatal;
 
-	if (fatal) {
-		*st = fst;
-		rc = fst.code ? fst.code : BG_E_INTERNAL;
+	if (before.set) {
+		*st = before.st;
+		rc = before.st.code ? before.st.code : BG_E_INTERNAL;
 	} else {
 		uint64_t failed = 0;
 		for (int p = 0; p < BG_BPH_COUNT; p++)

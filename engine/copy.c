@@ -118,7 +118,7 @@ static void xfer_drop(bg_copy *cp, xfer *x)
 	cp_xfer_to(cp, x, X_FREE);
 	x->o->parts_inflight--;
 	x->o = NULL;
-	x->waiting = false;
+	x->retry.waiting = false;
 }
 
 /* Drops a control request at once; its object is not settled. */
@@ -126,7 +126,7 @@ static void ctl_drop(bg_copy *cp, ctl *c)
 {
 	bg_http_abort(&cp->http, &c->req.http);
 	c->o->ctl_busy = false;
-	c->busy = c->waiting = false;
+	c->busy = c->retry.waiting = false;
 	c->o = NULL;
 }
 
@@ -182,15 +182,14 @@ static void halt(bg_copy *cp)
 	BG_ASSERT(!cp->halting);
 	cp->halting = true;
 	cp->halt_deadline = bg_now_ns() + HALT_GRACE_NS;
-	bg_http_abort(&cp->http, &cp->list.http);
-	cp->list_busy = cp->list_waiting = false;
+	bg_lister_stop(&cp->lister);
 	cp->list_done = true;
 	cp->qlen = 0;
 	quiesce_files(cp);
 	if (cp->j)
 		halt_journaled(cp);
 	else
-		halt_unjournaled(cp, cp->fatal ? "not finished: the copy stopped on an error"
+		halt_unjournaled(cp, cp->fatal.set ? "not finished: the copy stopped on an error"
 						: "interrupted");
 }
 
@@ -230,8 +229,8 @@ static void halt_force(bg_copy *cp)
 static bool run_over(const bg_copy *cp)
 {
 	if (cp->halting)
-		return !cp->active && !cp->list_busy && !cp->http.fops && !cp->http.fop_head;
-	return !cp->active && !cp->qlen && !cp->list_busy && cp->list_done &&
+		return !cp->active && bg_lister_idle(&cp->lister) && !cp->http.fops && !cp->http.fop_head;
+	return !cp->active && !cp->qlen && bg_lister_idle(&cp->lister) && cp->list_done &&
 	       (!cp->j || cp->sweep_done);
 }
 
@@ -258,7 +257,7 @@ static void teardown(bg_copy *cp)
 		bg_s3_req_free(&cp->ctls[i].req);
 		bg_buf_free(&cp->ctls[i].body);
 	}
-	bg_s3_req_free(&cp->list);
+	bg_lister_free(&cp->lister);
 	if (cp->objs) {
 		for (unsigned i = 0; i < cp->nobjs; i++) {
 			free(cp->objs[i].md5);
@@ -394,12 +393,8 @@ static bg_err setup_ctls_objs(bg_copy *cp, bg_status *st)
 		if (cp->o->stall_timeout_s)
 			bg_s3_req_stall(&c->req, cp->o->stall_timeout_s);
 	}
-	if (bg_s3_req_init(&cp->list, LIST_BODY_MAX, st))
+	if (cp_list_init(cp, st))
 		return st->code;
-	if (cp->o->stall_timeout_s)
-		bg_s3_req_stall(&cp->list, cp->o->stall_timeout_s);
-	cp->list.owner = cp;
-	cp->list.done = cp_list_done;
 	for (unsigned i = 0; i < cp->nobjs; i++) {
 		obj *ob = &cp->objs[i];
 		ob->md5 = calloc(BG_PARTS_MAX, sizeof(*ob->md5));
@@ -504,15 +499,14 @@ static bg_err preflight(bg_copy *cp, bg_status *st)
 				bg_http_turn(&cp->http, until - now < 100000000ull ? until - now : 100000000ull);
 			continue;
 		}
-		if (r->status == 404)
-			return bg_fail(st, BG_E_CONFIG,
-				       "destination bucket '%s' does not exist at %s: create it first",
-				       cp->o->dst.bucket, cp->o->dst_ep.url);
-		if (r->status == 403)
-			return bg_fail(st, BG_E_CONFIG,
-				       "access to destination bucket '%s' at %s denied (HTTP 403): check the %s keys",
-				       cp->o->dst.bucket, cp->o->dst_ep.url,
-				       cp->o->dst.kind == BG_LOC_R2 ? "R2_ACCESS_KEY_ID/R2_SECRET_ACCESS_KEY" : "destination");
+		bg_s3_why why = bg_s3_why_failed(r, out, true);
+		if (why == BG_WHY_NO_BUCKET || why == BG_WHY_KEYS || why == BG_WHY_DENIED) {
+			char line[BG_MSG_MAX];
+			bg_s3_failure f = { .r = r, .out = out, .msg = msg, .side = "destination",
+					    .loc = &cp->o->dst, .ep = &cp->o->dst_ep, .bucket_level = true };
+			bg_err code = bg_s3_explain(&f, line, sizeof(line));
+			return bg_fail(st, code, "%s", line);
+		}
 		/* Refused, reset, timed out, 5xx after every retry: the endpoint
 		 * may come back; anything else is for the user to fix. */
 		return bg_fail(st, out == BG_S3_RETRY ? BG_E_NET : BG_E_CONFIG,
@@ -528,9 +522,9 @@ static uint64_t turn(bg_copy *cp, uint64_t now)
 	if (cp->j) {
 		bg_status jst = { 0 };
 		if (bg_journal_error_state(cp->j, &jst))
-			cp_set_fatal(cp, jst.code ? jst.code : BG_E_IO, "journal: %s", jst.msg);
+			bg_fatal_set(&cp->fatal, jst.code ? jst.code : BG_E_IO, "journal: %s", jst.msg);
 	}
-	if (!cp->halting && (stop_asked(cp) || cp->fatal))
+	if (!cp->halting && (stop_asked(cp) || cp->fatal.set))
 		halt(cp);
 	if (cp->halting && now >= cp->halt_deadline)
 		halt_force(cp);
@@ -567,13 +561,13 @@ static uint64_t turn(bg_copy *cp, uint64_t now)
 /* The run's result: a fatal error, failed objects, a stop, or done. */
 static bg_err outcome(bg_copy *cp, bg_status *st)
 {
-	if (!cp->halting && !cp->fatal && cp->settled != cp->stats.listed_objects)
-		cp_set_fatal(cp, BG_E_INTERNAL, "%llu of %llu listed objects were never settled (a bug in "
-			  "barge: please report it); the copy is not complete",
-			  (unsigned long long)(cp->stats.listed_objects - cp->settled),
-			  (unsigned long long)cp->stats.listed_objects);
-	if (cp->fatal) {
-		*st = cp->fatal_st;
+	if (!cp->halting && !cp->fatal.set && cp->settled != cp->stats.listed_objects)
+		bg_fatal_set(&cp->fatal, BG_E_INTERNAL, "%llu of %llu listed objects were never "
+			     "settled (a bug in barge: please report it); the copy is not complete",
+			     (unsigned long long)(cp->stats.listed_objects - cp->settled),
+			     (unsigned long long)cp->stats.listed_objects);
+	if (cp->fatal.set) {
+		*st = cp->fatal.st;
 		return st->code;
 	}
 	if (cp->stats.failed_objects)
@@ -607,7 +601,7 @@ bg_err bg_copy_run(const bg_copy_opts *o, bg_copy_stats *stats, bg_status *st)
 			break;
 		int lrc = bg_http_turn(&cp->http, wait);
 		if (lrc < 0) {
-			cp_set_fatal(cp, BG_E_INTERNAL, "event loop failed: %s", strerror(-lrc));
+			bg_fatal_set(&cp->fatal, BG_E_INTERNAL, "event loop failed: %s", strerror(-lrc));
 			break;
 		}
 	}

@@ -145,7 +145,7 @@ static int start_ctl(bg_copy *cp, ctl *c)
 void cp_ctl_release(bg_copy *cp, ctl *c)
 {
 	obj *o = c->o;
-	c->busy = c->waiting = false;
+	c->busy = c->retry.waiting = false;
 	c->o = NULL;
 	o->ctl_busy = false;
 	cp_obj_settle(cp, o);
@@ -373,7 +373,7 @@ static bool answer_special(bg_copy *cp, ctl *c, obj *o, bg_s3_req *r, bg_s3_outc
 			cp_obj_fail(cp, o, "source keeps changing during the copy (%s)", msg);
 		return true;
 	}
-	if (*out == BG_S3_FAIL && o->state == O_COMPLETE && c->attempt > 0 &&
+	if (*out == BG_S3_FAIL && o->state == O_COMPLETE && c->retry.attempt > 0 &&
 	    strcmp(r->err.code, "NoSuchUpload") == 0) {
 		/* An earlier attempt completed the upload but its answer was
 		 * lost: the HEAD of the destination decides (expected ETag). */
@@ -427,24 +427,22 @@ void cp_ctl_done(bg_s3_req *r)
 	out = answer_body(o, r, local, out, msg, sizeof(msg));
 	bool integrity = was == BG_S3_DONE && out == BG_S3_RETRY;
 	if (answer_special(cp, c, o, r, &out, msg)) {
-		c->attempt = 0;
+		c->retry.attempt = 0;
 		cp_ctl_release(cp, c);
 		return;
 	}
 	if (out == BG_S3_RETRY && o->state == O_CREATE)
 		o->create_lost = true; /* the server may have created one anyway */
-	if (out == BG_S3_RETRY && ++c->attempt < cp->o->retries) {
-		cp_note_retry(cp, r, op, o->key, c->attempt, msg, integrity);
-		c->waiting = true;
-		c->retry_at = bg_now_ns() + bg_s3_backoff_ns(r, c->attempt);
+	if (out == BG_S3_RETRY && bg_retry_later(&c->retry, r, cp->o->retries)) {
+		cp_note_retry(cp, r, op, o->key, c->retry.attempt, msg, integrity);
 		return;
 	}
-	c->attempt = 0;
+	c->retry.attempt = 0;
 	if (out != BG_S3_DONE)
 		answer_failed(cp, o, msg);
 	else
 		on_done[o->state](cp, o, r, local);
-	c->busy = c->waiting = false;
+	c->busy = c->retry.waiting = false;
 	c->o = NULL;
 	o->ctl_busy = false;
 	if (o->state == O_PROVED && !o->failed)
@@ -457,9 +455,9 @@ void cp_dispatch_ctl(bg_copy *cp, uint64_t now)
 {
 	for (unsigned i = 0; i < cp->nctl; i++) {
 		ctl *c = &cp->ctls[i];
-		if (!cp_is_retry_due(c->waiting, c->retry_at, now))
+		if (!bg_retry_due(&c->retry, now))
 			continue;
-		c->waiting = false;
+		c->retry.waiting = false;
 		if ((c->o->failed || c->o->restart) && !cp_cleaning(c->o)) {
 			cp_ctl_release(cp, c);
 			continue;
@@ -491,7 +489,7 @@ void cp_dispatch_ctl(bg_copy *cp, uint64_t now)
 				return;
 			c->busy = true;
 			c->o = o;
-			c->attempt = 0;
+			c->retry.attempt = 0;
 			o->ctl_busy = true;
 			if (start_ctl(cp, c) < 0)
 				cp_ctl_release(cp, c);

@@ -24,15 +24,16 @@
 
 #include "bwlimit.h"
 #include "cksum.h"
+#include "run.h"
 #include "md5.h"
 #include "http.h"
 #include "journal.h"
+#include "lister.h"
 #include "local.h"
 #include "pool.h"
 #include "s3.h"
 
 #define QUEUE_MAX 4096
-#define LIST_PAGE 1000 /* max-keys: a listing page needs this much queue room */
 #define NCTL_MIN 8
 #define POOL_BLOCK (64 * 1024)
 #define LIST_BODY_MAX (16u << 20)
@@ -175,13 +176,11 @@ typedef struct xfer {
 	struct bg_copy *cp;
 	obj *o;
 	xphase phase;
-	bool waiting; /* retry scheduled at retry_at */
+	bg_retry retry; /* its attempts; a retry scheduled (waiting) at retry.at */
 	bool paused;  /* by the bandwidth limit: resumed when tokens are back */
 	bool md5_on;  /* the GET computes the MD5 of the bytes */
 	uint64_t hash_since; /* in X_HASH since (bg_now_ns) */
 	uint64_t md5_moved;  /* its MD5 last took bytes, or its GET started */
-	uint64_t retry_at;
-	unsigned attempt;
 	uint32_t part;
 	uint64_t off, len, got;
 	bg_chain chain;
@@ -217,9 +216,8 @@ typedef struct ctl {
 	bg_s3_req req;
 	struct bg_copy *cp;
 	obj *o;
-	bool busy, waiting;
-	uint64_t retry_at;
-	unsigned attempt;
+	bool busy;
+	bg_retry retry;
 	bg_buf body;
 	char partno[12]; /* query value of a HEAD ?partNumber=N */
 	bg_fop fop;      /* local files */
@@ -242,12 +240,12 @@ typedef struct bg_copy {
 	pending *queue;
 	unsigned qhead, qlen;
 	/* listing */
-	bg_s3_req list;
-	bool list_busy, list_waiting, list_done;
-	bool list_overflow; /* a page held more keys than the queue had room for */
-	uint64_t list_retry_at;
-	unsigned list_attempt;
-	char token[BG_TOKEN_MAX];
+	bg_lister lister; /* the source's pages (an S3 source) */
+	bool list_done;   /* every key is in the queue (or the run stops) */
+	struct {          /* what a page's keys change, as it is delivered */
+		unsigned qlen;
+		uint64_t listed_objects, listed_bytes, skipped_objects;
+	} list_mark;
 	char src_prefix[BG_KEY_MAX + 2], dst_prefix[BG_KEY_MAX + 2];
 	size_t src_plen;
 	bg_copy_stats stats;
@@ -259,8 +257,7 @@ typedef struct bg_copy {
 	bg_metrics m;
 	uint64_t last_metrics, last_bwread, jseq;
 	bg_bucket bw_up, bw_down;
-	bool fatal;
-	bg_status fatal_st;
+	bg_fatal fatal; /* the run's first fatal error */
 	/* Stopping (Ctrl-C, or a fatal error): see halt().  Set only by the
 	 * loop, at the top of a turn, so callbacks test this, never the
 	 * signal's flag, and a stop never lands half way through a turn. */
@@ -314,13 +311,11 @@ void cp_obj_finish(bg_copy *cp, obj *o);
 void cp_obj_reset_for_plan(bg_copy *cp, obj *o);
 void cp_obj_fail(bg_copy *cp, obj *o, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void cp_obj_settle(bg_copy *cp, obj *o);
-bool cp_is_retry_due(bool waiting, uint64_t at, uint64_t now);
 void cp_note_req(bg_copy *cp, bg_s3_req *r, bg_m_ep ep, bg_m_op op);
 bg_s3_outcome cp_classify(bg_copy *cp, bg_s3_req *r, bg_m_ep ep, char *msg, size_t cap);
 void cp_note_retry(bg_copy *cp, const bg_s3_req *r, bg_m_op op, const char *key, unsigned attempt, const char *msg, bool integrity);
 int cp_req_start(bg_copy *cp, bg_s3_req *r, const bg_endpoint *ep, const bg_s3_call *c, bg_status *st);
 int cp_obj_req_start(bg_copy *cp, obj *o, bg_s3_req *r, const bg_endpoint *ep, const bg_s3_call *c, const char *what);
-void cp_set_fatal(bg_copy *cp, bg_err code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 obj *cp_obj_take(bg_copy *cp);
 void cp_admit(bg_copy *cp);
 void cp_planned_from_head(bg_copy *cp, obj *o);
@@ -352,7 +347,7 @@ bool cp_jdead(bg_copy *cp);
 void cp_finish_journaled(bg_copy *cp);
 
 /* copy_list.c */
-void cp_list_done(bg_s3_req *r);
+int cp_list_init(bg_copy *cp, bg_status *st);
 void cp_maybe_list(bg_copy *cp);
 
 /* copy_xfer.c */

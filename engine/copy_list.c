@@ -21,10 +21,8 @@ static int on_listed(void *ctx, const bg_xml_object *x)
 		cp->stats.skipped_objects++;
 		return 0;
 	}
-	if (cp->qlen == QUEUE_MAX) {
-		cp->list_overflow = true; /* more keys than max-keys asked for */
-		return 1;
-	}
+	if (cp->qlen == QUEUE_MAX)
+		return 1; /* more keys than the room asked for: the lister says so */
 	pending *p = &cp->queue[(cp->qhead + cp->qlen) % QUEUE_MAX];
 	memcpy(p->key, x->key, x->key_len);
 	p->key[x->key_len] = '\0';
@@ -38,57 +36,59 @@ static int on_listed(void *ctx, const bg_xml_object *x)
 	return 0;
 }
 
-void cp_list_done(bg_s3_req *r)
+/* A page is delivered: what its keys change, so that a page read again
+ * (cut short on the way) counts its keys once. */
+static void list_mark(void *ctx)
 {
-	bg_copy *cp = r->owner;
-	char msg[BG_MSG_MAX];
-	cp->list_busy = false;
-	cp_note_req(cp, r, BG_MX_SRC, BG_M_LIST);
-	bg_s3_outcome out = bg_s3_classify(r, msg, sizeof(msg));
-	bool parse_failed = false;
-	if (out == BG_S3_DONE) {
-		bg_xml_list_result res;
-		char err[256];
-		unsigned before = cp->qlen;
-		bg_copy_stats was = cp->stats;
-		cp->list_overflow = false;
-		if (bg_xml_parse_list(r->resp.data, r->resp.len, on_listed, cp, &res, err,
-				      sizeof(err)) != 0) {
-			/* The page may have been cut short: read it again, and
-			 * count its keys once. */
-			cp->qlen = before;
-			cp->stats.listed_objects = was.listed_objects;
-			cp->stats.listed_bytes = was.listed_bytes;
-			cp->stats.skipped_objects = was.skipped_objects;
-			if (cp->list_overflow) {
-				cp_set_fatal(cp, BG_E_PARSE, "the source's listing sent a page of more than "
-					  "the %u keys asked for (%s)", LIST_PAGE, cp->o->src_ep.url);
-				return;
-			}
-			bg_strlcpy(msg, err, sizeof(msg));
-			out = BG_S3_RETRY;
-			parse_failed = true;
-		} else {
-			cp->list_attempt = 0;
-			if (res.is_truncated)
-				bg_strlcpy(cp->token, res.next_token, sizeof(cp->token));
-			else
-				cp->list_done = cp->stats.listing_done = true;
-			return;
-		}
-	}
-	if (out == BG_S3_RETRY && ++cp->list_attempt < cp->o->retries) {
-		cp_note_retry(cp, r, BG_M_LIST, "", cp->list_attempt, msg, parse_failed);
-		cp->list_waiting = true;
-		cp->list_retry_at = bg_now_ns() + bg_s3_backoff_ns(r, cp->list_attempt);
-		return;
-	}
-	if (strcmp(r->err.code, "NoSuchBucket") == 0)
-		cp_set_fatal(cp, BG_E_CONFIG, "source bucket '%s' does not exist (%s)",
-			  cp->o->src.bucket, cp->o->src_ep.url);
-	else
-		cp_set_fatal(cp, out == BG_S3_RETRY ? BG_E_NET : BG_E_CONFIG,
-			  "cannot list the source: %s (%s)", msg, cp->o->src_ep.url);
+	bg_copy *cp = ctx;
+	cp->list_mark.qlen = cp->qlen;
+	cp->list_mark.listed_objects = cp->stats.listed_objects;
+	cp->list_mark.listed_bytes = cp->stats.listed_bytes;
+	cp->list_mark.skipped_objects = cp->stats.skipped_objects;
+}
+
+static void list_undo(void *ctx)
+{
+	bg_copy *cp = ctx;
+	cp->qlen = cp->list_mark.qlen;
+	cp->stats.listed_objects = cp->list_mark.listed_objects;
+	cp->stats.listed_bytes = cp->list_mark.listed_bytes;
+	cp->stats.skipped_objects = cp->list_mark.skipped_objects;
+}
+
+static int list_commit(void *ctx, bool last, char *msg, size_t cap)
+{
+	bg_copy *cp = ctx;
+	(void)msg;
+	(void)cap;
+	if (last)
+		cp->list_done = cp->stats.listing_done = true;
+	return 0;
+}
+
+static void list_answer(void *ctx, bg_s3_req *r)
+{
+	cp_note_req(ctx, r, BG_MX_SRC, BG_M_LIST);
+}
+
+static void list_retry(void *ctx, const bg_s3_req *r, unsigned attempt, const char *msg,
+		       bool parse)
+{
+	cp_note_retry(ctx, r, BG_M_LIST, "", attempt, msg, parse);
+}
+
+/* The source's lister (unused when the source is local). */
+int cp_list_init(bg_copy *cp, bg_status *st)
+{
+	bg_lister_conf c = {
+		.http = &cp->http, .loc = &cp->o->src, .ep = &cp->o->src_ep, .side = "source",
+		.prefix = cp->src_prefix, .attempts = cp->o->retries, .body_max = LIST_BODY_MAX,
+		.stall_timeout_s = cp->o->stall_timeout_s, .fatal = &cp->fatal,
+		.requests = &cp->stats.requests,
+		.hooks = { .ctx = cp, .key = on_listed, .mark = list_mark, .undo = list_undo,
+			   .commit = list_commit, .answer = list_answer, .retry = list_retry },
+	};
+	return bg_lister_init(&cp->lister, &c, st);
 }
 
 /* A file the walk found and does not copy: skipped (a symlink) or failed
@@ -126,7 +126,7 @@ static void list_local(bg_copy *cp)
 	if (cp->single) {
 		struct stat st;
 		if (fstatat(cp->src_root, cp->single_key, &st, 0) < 0)
-			cp_set_fatal(cp, BG_E_CONFIG, "source file %s: %s", cp->o->src.path, strerror(errno));
+			bg_fatal_set(&cp->fatal, BG_E_CONFIG, "source file %s: %s", cp->o->src.path, strerror(errno));
 		else if (bg_copy_filter(cp->o->filters, cp->o->nfilters, cp->single_key))
 			queue_local(cp, cp->single_key, &st);
 		else
@@ -156,33 +156,13 @@ static void list_local(bg_copy *cp)
 
 void cp_maybe_list(bg_copy *cp)
 {
-	if (cp->list_done || cp->list_busy || cp->halting || cp->fatal)
+	if (cp->list_done || cp->halting || cp->fatal.set)
 		return;
 	if (cp->lsrc) {
 		list_local(cp);
 		return;
 	}
-	if (cp->list_waiting && !cp_is_retry_due(true, cp->list_retry_at, bg_now_ns()))
+	if (QUEUE_MAX - cp->qlen < BG_LIST_PAGE)
 		return;
-	if (QUEUE_MAX - cp->qlen < LIST_PAGE)
-		return;
-	cp->list_waiting = false;
-	bg_query_param q[5];
-	size_t nq = 0;
-	char page[16];
-	bg_snprintf(page, sizeof(page), "%u", LIST_PAGE);
-	q[nq++] = (bg_query_param){ "list-type", "2" };
-	q[nq++] = (bg_query_param){ "encoding-type", "url" };
-	q[nq++] = (bg_query_param){ "max-keys", page };
-	if (cp->src_prefix[0])
-		q[nq++] = (bg_query_param){ "prefix", cp->src_prefix };
-	if (cp->token[0])
-		q[nq++] = (bg_query_param){ "continuation-token", cp->token };
-	bg_s3_call c = { .method = "GET", .bucket = cp->o->src.bucket, .query = q, .nquery = nq };
-	bg_status st = { 0 };
-	if (cp_req_start(cp, &cp->list, &cp->o->src_ep, &c, &st) < 0) {
-		cp_set_fatal(cp, BG_E_INTERNAL, "cannot start listing: %s", st.msg);
-		return;
-	}
-	cp->list_busy = true;
+	bg_lister_next(&cp->lister, bg_now_ns());
 }

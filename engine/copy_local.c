@@ -74,8 +74,8 @@ static bool disk_trouble(int e)
 static void local_fail(bg_copy *cp, obj *o, int e, const char *what, const char *name)
 {
 	if (disk_trouble(e))
-		cp_set_fatal(cp, BG_E_IO, "cannot write to %s: %s: choose a writable directory with enough free space",
-			  cp->o->dst.path, strerror(e));
+		bg_fatal_set(&cp->fatal, BG_E_IO, "cannot write to %s: %s: choose a writable "
+			     "directory with enough free space", cp->o->dst.path, strerror(e));
 	cp_obj_fail(cp, o, "%s %s: %s", what, name, strerror(e));
 }
 

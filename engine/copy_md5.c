@@ -83,7 +83,7 @@ uint64_t cp_md5_turn(bg_copy *cp)
 		unsigned n = 0;
 		for (unsigned i = 0; i < cp->nxf; i++) {
 			xfer *x = &cp->xf[i];
-			if (!x->md5_on || x->waiting || (x->phase != X_GET && x->phase != X_HASH) ||
+			if (!x->md5_on || x->retry.waiting || (x->phase != X_GET && x->phase != X_HASH) ||
 			    (x->phase == X_HASH && !gather && md5_may_wait(x)))
 				continue;
 			const unsigned char *at;
@@ -118,7 +118,7 @@ uint64_t cp_md5_turn(bg_copy *cp)
 	 * with all its bytes still to hash. */
 	for (unsigned i = 0; i < cp->nxf; i++) {
 		xfer *x = &cp->xf[i];
-		if (x->phase != X_GET || !x->md5_on || x->waiting ||
+		if (x->phase != X_GET || !x->md5_on || x->retry.waiting ||
 		    now - x->md5_moved < MD5_WAIT_NS)
 			continue;
 		md5_alone(cp, x, false);
@@ -158,18 +158,16 @@ static void md5_finish(bg_copy *cp, xfer *x)
 	if (!o->plan.multipart && !o->etag_opaque && bg_unhex16(o->etag, want) == 0 &&
 	    memcmp(want, x->md5sum, 16) != 0) {
 		cp_xfer_to(cp, x, X_GET);
-		if (++x->attempt < cp->o->retries) {
-			cp_note_retry(cp, &x->req, BG_M_GET, o->key, x->attempt,
+		if (bg_retry_later(&x->retry, NULL, cp->o->retries)) {
+			cp_note_retry(cp, &x->req, BG_M_GET, o->key, x->retry.attempt,
 				   "bytes read do not match the source ETag", true);
-			x->waiting = true;
-			x->retry_at = bg_now_ns() + bg_s3_backoff_ns(NULL, x->attempt);
 			return;
 		}
 		cp_obj_fail(cp, o, "bytes read do not match the source ETag %s", o->etag);
 		cp_xfer_free(cp, x);
 		return;
 	}
-	x->attempt = 0;
+	x->retry.attempt = 0;
 	cp_xfer_to(cp, x, X_READY); /* cp_dispatch_data uploads it when a slot is free */
 }
 

@@ -157,11 +157,6 @@ void cp_obj_settle(bg_copy *cp, obj *o)
 	}
 }
 
-bool cp_is_retry_due(bool waiting, uint64_t at, uint64_t now)
-{
-	return waiting && now >= at;
-}
-
 /* ---- what an answer says ---------------------------------------------- */
 
 /* Counts one finished request (every attempt, in its done callback). */
@@ -185,45 +180,39 @@ void cp_note_req(bg_copy *cp, bg_s3_req *r, bg_m_ep ep, bg_m_op op)
  * with no success between, are taken as the side's. */
 #define DENIED_IN_A_ROW 3
 
-static void note_refusal(bg_copy *cp, const bg_s3_req *r, bg_m_ep ep, bg_s3_outcome out)
+static void note_refusal(bg_copy *cp, const bg_s3_req *r, bg_m_ep ep, bg_s3_outcome out,
+			 const char *msg)
 {
-	static const char *const creds[] = {
-		"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
-		"AccountProblem", "AllAccessDisabled",
-	};
 	bool dst = ep == BG_MX_DST;
-	const char *side = dst ? "destination" : "source";
-	const char *bucket = dst ? cp->o->dst.bucket : cp->o->src.bucket;
-	const char *url = dst ? cp->o->dst_ep.url : cp->o->src_ep.url;
-	const char *code = r->err.code;
 	if (out == BG_S3_DONE && r->status >= 200 && r->status < 300) {
 		cp->denied[dst] = 0;
 		return;
 	}
 	if (out != BG_S3_FAIL)
 		return;
-	if (strcmp(code, "NoSuchBucket") == 0) {
-		cp_set_fatal(cp, BG_E_CONFIG, "the %s bucket '%s' does not exist (any more) at %s", side,
-			  bucket, url);
+	bg_s3_why why = bg_s3_why_failed(r, out, false);
+	if (why == BG_WHY_DENIED && ++cp->denied[dst] < DENIED_IN_A_ROW)
 		return;
+	if (why != BG_WHY_NO_BUCKET && why != BG_WHY_KEYS && why != BG_WHY_DENIED)
+		return;
+	char detail[BG_MSG_MAX], line[BG_MSG_MAX];
+	if (why == BG_WHY_DENIED) {
+		bg_snprintf(detail, sizeof(detail), "%s on %u requests in a row",
+			    r->err.code[0] ? r->err.code : "HTTP 403", cp->denied[dst]);
+		msg = detail;
 	}
-	for (size_t i = 0; i < sizeof(creds) / sizeof(creds[0]); i++)
-		if (strcmp(code, creds[i]) == 0) {
-			cp_set_fatal(cp, BG_E_CONFIG, "the %s at %s refuses barge's keys (%s): check the %s "
-				  "credentials", side, url, code, side);
-			return;
-		}
-	if (r->status == 403 && ++cp->denied[dst] >= DENIED_IN_A_ROW)
-		cp_set_fatal(cp, BG_E_CONFIG, "the %s bucket '%s' at %s denies access (%s on %u requests "
-			  "in a row): check what the %s keys may do", side, bucket, url,
-			  code[0] ? code : "HTTP 403", cp->denied[dst], side);
+	bg_s3_failure f = { .r = r, .out = out, .msg = msg, .side = dst ? "destination" : "source",
+			    .loc = dst ? &cp->o->dst : &cp->o->src,
+			    .ep = dst ? &cp->o->dst_ep : &cp->o->src_ep };
+	bg_err code = bg_s3_explain(&f, line, sizeof(line));
+	bg_fatal_set(&cp->fatal, code, "%s", line);
 }
 
 /* bg_s3_classify, and what the answer says about the whole copy. */
 bg_s3_outcome cp_classify(bg_copy *cp, bg_s3_req *r, bg_m_ep ep, char *msg, size_t cap)
 {
 	bg_s3_outcome out = bg_s3_classify(r, msg, cap);
-	note_refusal(cp, r, ep, out);
+	note_refusal(cp, r, ep, out, msg);
 	return out;
 }
 
@@ -275,18 +264,6 @@ int cp_obj_req_start(bg_copy *cp, obj *o, bg_s3_req *r, const bg_endpoint *ep,
 		return -1;
 	}
 	return 0;
-}
-
-void cp_set_fatal(bg_copy *cp, bg_err code, const char *fmt, ...)
-{
-	if (cp->fatal)
-		return;
-	cp->fatal = true;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cp->fatal_st.msg, sizeof(cp->fatal_st.msg), fmt, ap);
-	va_end(ap);
-	cp->fatal_st.code = code;
 }
 
 /* A free object slot, linked at the end of the active list, or NULL. */
@@ -381,7 +358,7 @@ static void admit_plan(bg_copy *cp, obj *o)
 /* Listed keys into free object slots, in listing order. */
 void cp_admit(bg_copy *cp)
 {
-	if (cp->halting || cp->fatal)
+	if (cp->halting || cp->fatal.set)
 		return;
 	obj *o;
 	while (cp->qlen && (o = cp_obj_take(cp))) {

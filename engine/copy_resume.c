@@ -71,7 +71,7 @@ int cp_jlookup(bg_copy *cp, obj *o, bg_jobject *jo)
 	bg_status st = { 0 };
 	int f = bg_journal_lookup(cp->j, o->key, jo, &st);
 	if (f < 0) {
-		cp_set_fatal(cp, st.code ? st.code : BG_E_IO, "journal: %s", st.msg);
+		bg_fatal_set(&cp->fatal, st.code ? st.code : BG_E_IO, "journal: %s", st.msg);
 		return -1;
 	}
 	o->jid = f ? jo->id : bg_journal_new_id(cp->j);
@@ -143,7 +143,7 @@ bool cp_jadmit(bg_copy *cp, obj *o, const bg_jobject *jo)
 		bg_strlcpy(o->upload_id, jo->upload_id, sizeof(o->upload_id));
 		bg_status st = { 0 };
 		if (bg_journal_load_parts(cp->j, o->jid, on_jpart, o, &st) < 0) {
-			cp_set_fatal(cp, st.code ? st.code : BG_E_IO, "journal: %s", st.msg);
+			bg_fatal_set(&cp->fatal, st.code ? st.code : BG_E_IO, "journal: %s", st.msg);
 			cp_obj_release(cp, o);
 			return true;
 		}
@@ -180,7 +180,7 @@ void cp_whole_resume(obj *o)
  * sweep of O_UPLOADS), then leaves the journal (cp_orphan_finish). */
 void cp_sweep_orphans(bg_copy *cp)
 {
-	if (!cp->j || cp->sweep_done || cp->halting || cp->fatal || !cp->list_done || cp->qlen ||
+	if (!cp->j || cp->sweep_done || cp->halting || cp->fatal.set || !cp->list_done || cp->qlen ||
 	    cp->active != cp->orphans_active)
 		return;
 	for (;;) {
@@ -192,7 +192,7 @@ void cp_sweep_orphans(bg_copy *cp)
 		int f = bg_journal_next_open(cp->j, cp->sweep_after, &id, key, sizeof(key), dkey,
 					     sizeof(dkey), &st);
 		if (f < 0)
-			cp_set_fatal(cp, st.code ? st.code : BG_E_IO, "journal: %s", st.msg);
+			bg_fatal_set(&cp->fatal, st.code ? st.code : BG_E_IO, "journal: %s", st.msg);
 		if (f <= 0) {
 			cp->sweep_done = f == 0;
 			return;

@@ -254,7 +254,7 @@ void cp_xfer_free(bg_copy *cp, xfer *x)
 	cp_xfer_to(cp, x, X_FREE);
 	obj *o = x->o;
 	x->o = NULL;
-	x->waiting = false;
+	x->retry.waiting = false;
 	o->parts_inflight--;
 	cp_obj_settle(cp, o);
 }
@@ -370,11 +370,9 @@ static void xfer_not_done(bg_copy *cp, xfer *x, bg_s3_req *r, bg_s3_outcome out,
 		cp_xfer_free(cp, x);
 		return;
 	}
-	if (out == BG_S3_RETRY && ++x->attempt < cp->o->retries) {
+	if (out == BG_S3_RETRY && bg_retry_later(&x->retry, r, cp->o->retries)) {
 		bg_m_op op = get ? BG_M_GET : o->plan.multipart ? BG_M_UPLOAD_PART : BG_M_PUT;
-		cp_note_retry(cp, r, op, o->key, x->attempt, msg, integrity);
-		x->waiting = true;
-		x->retry_at = bg_now_ns() + bg_s3_backoff_ns(r, x->attempt);
+		cp_note_retry(cp, r, op, o->key, x->retry.attempt, msg, integrity);
 		return;
 	}
 	if (o->plan.multipart)
@@ -421,11 +419,11 @@ void cp_xfer_judge(bg_copy *cp, xfer *x, bg_s3_req *r)
 		xfer_not_done(cp, x, r, out, msg, integrity);
 		return;
 	}
-	unsigned tries = x->attempt + 1;
+	unsigned tries = x->retry.attempt + 1;
 	/* A GET whose MD5 is still to be checked against the source's ETag
 	 * keeps its count: a mismatch is one more try of the same GET. */
 	if (x->phase != X_GET || !x->md5_on)
-		x->attempt = 0;
+		x->retry.attempt = 0;
 	if (x->phase == X_GET)
 		get_done(cp, x, r);
 	else
@@ -450,9 +448,9 @@ static void dispatch_retries(bg_copy *cp, uint64_t now)
 {
 	for (unsigned i = 0; i < cp->nxf; i++) {
 		xfer *x = &cp->xf[i];
-		if (!cp_is_retry_due(x->waiting, x->retry_at, now))
+		if (!bg_retry_due(&x->retry, now))
 			continue;
-		x->waiting = false;
+		x->retry.waiting = false;
 		if (x->o->failed || x->o->restart) {
 			cp_xfer_free(cp, x);
 			continue;
@@ -484,7 +482,7 @@ static void dispatch_uploads(bg_copy *cp, unsigned puts, unsigned *free_x)
 	}
 	for (unsigned i = 0; cp->stream && i < cp->nxf && puts < cp->o->concurrency; i++) {
 		xfer *x = &cp->xf[i];
-		if (x->phase != X_GET || x->streaming || x->nostream || x->waiting || !x->got ||
+		if (x->phase != X_GET || x->streaming || x->nostream || x->retry.waiting || !x->got ||
 		    x->got == x->len || x->o->failed || x->o->restart)
 			continue;
 		if (stream_start(cp, x) == 0)
@@ -507,7 +505,7 @@ static int get_next_part(bg_copy *cp, obj *o, xfer *x, bool small)
 	x->part = pi;
 	x->off = off;
 	x->len = len;
-	x->attempt = 0;
+	x->retry.attempt = 0;
 	o->parts_inflight++;
 	if (small)
 		o->data_started = true;

@@ -252,6 +252,43 @@ def test_listing_page_over_max_keys_is_an_error_not_a_crash(servers, fresh_bucke
     assert "more than the 1000 keys asked for" in r.stderr.strip().splitlines()[-1], r.stderr[-2000:]
 
 
+def test_listing_token_that_does_not_advance_is_an_error_not_a_loop(servers, fresh_buckets):
+    """A server that answers a continuation token with the same token would
+    be listed forever (engine/lister.c): the run stops with exit 2."""
+    b = fresh_buckets
+
+    def answer(method, target):
+        if method != "GET" or "list-type=2" not in target:
+            return None
+        return list_page([], token="t1")
+
+    proxy = FaultProxy(servers.src.port, rules=[], answer=answer)
+    try:
+        r = run_barge(["copy", b.src_url, b.dst_url, "--progress", "none"],
+                      env=servers.barge_env(AWS_ENDPOINT_URL_S3=proxy.url), timeout=60)
+    finally:
+        proxy.close()
+    assert r.code == 2, r.stderr[-2000:]
+    assert "same continuation token twice" in r.stderr.strip().splitlines()[-1], r.stderr[-2000:]
+    assert proxy.ops["list"] == 2, proxy.ops
+
+
+def test_listing_refused_names_the_keys_to_check(servers, fresh_buckets):
+    """A 403 on the source's listing says which keys to check, as the
+    audit's listing does (engine/run.c, bg_s3_explain)."""
+    b = fresh_buckets
+    servers.src.client.put_object(Bucket=b.src, Key="k", Body=b"v")
+    proxy = FaultProxy(servers.src.port, rules=[Rule("403", ops=("list",))])
+    try:
+        r = run_barge(["copy", b.src_url, b.dst_url, "--progress", "none"],
+                      env=servers.barge_env(AWS_ENDPOINT_URL_S3=proxy.url), timeout=60)
+    finally:
+        proxy.close()
+    assert r.code == 2, r.stderr[-2000:]
+    line = r.stderr.strip().splitlines()[-1]
+    assert "denies access" in line and "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY" in line, line
+
+
 # ---- 6. a listing page that fails to parse is counted once --------------------------
 
 def test_listing_page_read_again_is_counted_once(servers, fresh_buckets, tmp_path):
