@@ -59,45 +59,55 @@ static size_t md5_run_at(bg_copy *cp, xfer *x, const unsigned char **at)
 	return bg_chain_cur_peek(&cp->pool, &x->md5_at, x->chain.len, at) & ~(size_t)63;
 }
 
-/* Returns how long the loop may sleep before a part that waits in X_HASH
- * for one to hash beside it is hashed alone (UINT64_MAX: none waits). */
-uint64_t cp_md5_turn(bg_copy *cp)
+/* Parts whose GETs are done wait for one another, up to MD5_WAIT_NS,
+ * while GETs or uploads are running (an upload's end lets a GET start):
+ * then MD5_GATHER or more of them are hashed together.  Should the parts
+ * that may wait be hashed now?  *busy: GETs with an MD5 and uploads. */
+static bool md5_gather(const bg_copy *cp, uint64_t now, unsigned *busy)
 {
-	md5_run *r = cp->md5_runs;
-	/* Parts whose GETs are done wait for one another, up to MD5_WAIT_NS,
-	 * while GETs or uploads are running (an upload's end lets a GET
-	 * start): then MD5_GATHER or more of them are hashed together. */
-	uint64_t now = bg_now_ns();
-	unsigned busy = 0, ready = 0;
+	unsigned ready = 0;
 	bool due = false;
+	*busy = 0;
 	for (unsigned i = 0; i < cp->nxf; i++) {
-		xfer *x = &cp->xf[i];
-		busy += (x->phase == X_GET && x->md5_on) || x->phase == X_PUT;
+		const xfer *x = &cp->xf[i];
+		*busy += (x->phase == X_GET && x->md5_on) || x->phase == X_PUT;
 		if (x->phase == X_HASH && md5_may_wait(x)) {
 			ready++;
 			due |= now - x->hash_since >= MD5_WAIT_NS;
 		}
 	}
-	bool gather = ready >= MD5_GATHER || due || !busy;
-	for (;;) {
-		unsigned n = 0;
-		for (unsigned i = 0; i < cp->nxf; i++) {
-			xfer *x = &cp->xf[i];
-			if (!x->md5_on || x->retry.waiting || (x->phase != X_GET && x->phase != X_HASH) ||
-			    (x->phase == X_HASH && !gather && md5_may_wait(x)))
-				continue;
-			const unsigned char *at;
-			size_t len = md5_run_at(cp, x, &at);
-			if (!len || (x->phase == X_GET && len < MD5_RUN_MIN))
-				continue;
-			/* keep r sorted, longest first */
-			unsigned j = n++;
-			for (; j > 0 && r[j - 1].n < len; j--)
-				r[j] = r[j - 1];
-			r[j] = (md5_run){ x, at, len };
-		}
-		if (n < 2)
-			break;
+	return ready >= MD5_GATHER || due || !*busy;
+}
+
+/* The runs of bytes to hash now, longest first, in cp->md5_runs: their
+ * count. */
+static unsigned md5_runs(bg_copy *cp, bool gather)
+{
+	md5_run *r = cp->md5_runs;
+	unsigned n = 0;
+	for (unsigned i = 0; i < cp->nxf; i++) {
+		xfer *x = &cp->xf[i];
+		if (!x->md5_on || x->retry.waiting || (x->phase != X_GET && x->phase != X_HASH) ||
+		    (x->phase == X_HASH && !gather && md5_may_wait(x)))
+			continue;
+		const unsigned char *at;
+		size_t len = md5_run_at(cp, x, &at);
+		if (!len || (x->phase == X_GET && len < MD5_RUN_MIN))
+			continue;
+		unsigned j = n++;
+		for (; j > 0 && r[j - 1].n < len; j--)
+			r[j] = r[j - 1];
+		r[j] = (md5_run){ x, at, len };
+	}
+	return n;
+}
+
+/* Hashes the runs side by side, as long as two or more are there. */
+static void md5_together(bg_copy *cp, bool gather, uint64_t now)
+{
+	md5_run *r = cp->md5_runs;
+	unsigned n;
+	while ((n = md5_runs(cp, gather)) >= 2) {
 		if (n > BG_MD5_LANES)
 			n = BG_MD5_LANES;
 		bg_md5 *m[BG_MD5_LANES];
@@ -113,6 +123,15 @@ uint64_t cp_md5_turn(bg_copy *cp)
 			r[i].x->md5_moved = now;
 		}
 	}
+}
+
+/* Returns how long the loop may sleep before a part that waits in X_HASH
+ * for one to hash beside it is hashed alone (UINT64_MAX: none waits). */
+uint64_t cp_md5_turn(bg_copy *cp)
+{
+	uint64_t now = bg_now_ns();
+	unsigned busy;
+	md5_together(cp, md5_gather(cp, now, &busy), now);
 	/* A running GET whose bytes have waited MD5_WAIT_NS for company (one
 	 * GET alone, or a slow link) is hashed alone, so that it does not end
 	 * with all its bytes still to hash. */
