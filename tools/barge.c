@@ -62,6 +62,7 @@ typedef struct copy_args {
 	/* The options as given, for the journal (barge resume repeats them). */
 	bg_buf args_json;
 	unsigned nargs_json;
+	bool args_over;       /* args_json is full: the record would miss some */
 	const char *not_utf8; /* an option whose value JSON cannot keep */
 } copy_args;
 
@@ -154,15 +155,16 @@ static const cli_opt copy_opts[] = {
 	CLI_OPT_END,
 };
 
-/* Appends one JSON string to the {"args": [...]} being built.  False when
- * v is not UTF-8: JSON cannot carry it unchanged, so barge resume would
- * repeat another value. */
-static bool json_arg(bg_buf *b, unsigned *n, const char *v)
+/* Appends one JSON string to the {"args": [...]} being built (args_over
+ * when it does not fit).  False when v is not UTF-8: JSON cannot carry it
+ * unchanged, so barge resume would repeat another value. */
+static bool json_arg(copy_args *a, const char *v)
 {
 	size_t len = strlen(v);
 
-	bg_buf_add(b, ", ", (*n)++ ? 2 : 0);
-	bg_json_buf(b, v, len);
+	if (bg_buf_add(&a->args_json, ", ", a->nargs_json++ ? 2 : 0) < 0 ||
+	    bg_json_buf(&a->args_json, v, len) < 0)
+		a->args_over = true;
 	return bg_utf8_valid(v, len);
 }
 
@@ -175,8 +177,8 @@ static void record_opt(void *base, const cli_opt *o, const char *val)
 
 	if (strcmp(o->name, "--journal") == 0 || strcmp(o->name, "--dry-run") == 0)
 		return;
-	json_arg(&a->args_json, &a->nargs_json, o->name);
-	if (val && !json_arg(&a->args_json, &a->nargs_json, val))
+	json_arg(a, o->name);
+	if (val && !json_arg(a, val))
 		a->not_utf8 = o->name;
 }
 
@@ -225,7 +227,12 @@ static int copy_parse(copy_args *a, int argc, char **argv, cli_args *pos)
 	int r = cli_parse(&copy_cmd, a, argc, argv, pos);
 	if (r)
 		return r < 0 ? EXIT_USAGE : 1;
-	bg_buf_addf(&a->args_json, "]}");
+	if (bg_buf_addf(&a->args_json, "]}") < 0)
+		a->args_over = true;
+	if (a->args_over && a->journal)
+		return cli_usage("copy", "the options take more than the journal's record of a run "
+				 "keeps (64 KiB): put long --include/--exclude lists in fewer "
+				 "patterns, or copy without --journal");
 	if (a->not_utf8 && a->journal)
 		return cli_usage("copy", "the value of %s is not UTF-8: a journal cannot record it "
 				 "for barge resume (give it in UTF-8, or copy without --journal)",

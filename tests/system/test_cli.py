@@ -178,6 +178,28 @@ def test_the_journal_records_options_as_given(servers, fresh_buckets, barge, tmp
         "barge: --concurrency '0' must be a number from 1 to 1024 (see 'barge copy --help')"
 
 
+def test_options_too_long_for_the_journal_are_refused(servers, fresh_buckets, barge, tmp_path):
+    """runs.options keeps 64 KiB: a command line that does not fit is refused
+    with one line, rather than recorded without some of its options (resume
+    would then copy what an --exclude left out). Without a journal it runs."""
+    b = fresh_buckets
+    servers.src.client.put_object(Bucket=b.src, Key="d/keep", Body=b"k")
+    servers.src.client.put_object(Bucket=b.src, Key="d/x-9999", Body=b"x")
+    excludes = [a for i in range(63) for a in ("--exclude", f"x-{i:02d}-" + "p" * 1100 + "*")]
+    excludes += ["--exclude", "x-9999"]
+    journal = tmp_path / "j"
+    r = barge(["copy", f"s3://{b.src}/d", f"r2://{b.dst}/d", "--journal", str(journal),
+               "--progress", "none", *excludes], timeout=60)
+    assert one_usage_line(r, "copy").startswith(
+        "barge: the options take more than the journal's record of a run keeps (64 KiB)"), r.stderr
+    assert "Contents" not in servers.dst.client.list_objects_v2(Bucket=b.dst)
+    r = barge(["copy", f"s3://{b.src}/d", f"r2://{b.dst}/d", "--progress", "none", *excludes],
+              timeout=60)
+    assert r.code == 0, r.stderr
+    keys = [o["Key"] for o in servers.dst.client.list_objects_v2(Bucket=b.dst)["Contents"]]
+    assert keys == ["d/keep"], keys
+
+
 @pytest.fixture
 def tls_dst(servers, tmp_path):
     certs = make_ca(tmp_path / "tls")
