@@ -265,6 +265,7 @@ typedef struct bg_copy {
 	uint64_t halt_deadline; /* then halt_force drops what is left */
 	uint64_t left_open;     /* uploads halt_force could not abort */
 	unsigned denied[2];     /* 403s in a row: source, destination (note_refusal) */
+	uint64_t denied_at[2];  /* when the last of them came */
 	uint64_t settled;       /* listed objects done, failed, skipped as done
 				 * before, or dropped as directory markers: a run
 				 * that ends unstopped has settled every one */

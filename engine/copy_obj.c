@@ -177,7 +177,8 @@ void cp_note_req(bg_copy *cp, bg_s3_req *r, bg_m_ep ep, bg_m_op op)
  * request (keys revoked, a policy changed).  Each would fail every object
  * that follows, one line each, so the run stops with one line instead.
  * One AccessDenied can be a policy on one key: three in a row on a side,
- * with no success between, are taken as the side's. */
+ * with no success between (of a request asked after the last of them),
+ * are taken as the side's. */
 #define DENIED_IN_A_ROW 3
 
 static void note_refusal(bg_copy *cp, const bg_s3_req *r, bg_m_ep ep, bg_s3_outcome out,
@@ -185,14 +186,21 @@ static void note_refusal(bg_copy *cp, const bg_s3_req *r, bg_m_ep ep, bg_s3_outc
 {
 	bool dst = ep == BG_MX_DST;
 	if (out == BG_S3_DONE && r->status >= 200 && r->status < 300) {
-		cp->denied[dst] = 0;
+		/* Only a request asked after the last refusal says access is
+		 * back: one asked before it (a Complete held up on the way)
+		 * says nothing about the refusals (explorer seed 3142). */
+		if (r->asked_ns > cp->denied_at[dst])
+			cp->denied[dst] = 0;
 		return;
 	}
 	if (out != BG_S3_FAIL)
 		return;
 	bg_s3_why why = bg_s3_why_failed(r, out, false);
-	if (why == BG_WHY_DENIED && ++cp->denied[dst] < DENIED_IN_A_ROW)
-		return;
+	if (why == BG_WHY_DENIED) {
+		cp->denied_at[dst] = bg_now_ns();
+		if (++cp->denied[dst] < DENIED_IN_A_ROW)
+			return;
+	}
 	if (why != BG_WHY_NO_BUCKET && why != BG_WHY_KEYS && why != BG_WHY_DENIED)
 		return;
 	char detail[BG_MSG_MAX], line[BG_MSG_MAX];

@@ -328,6 +328,7 @@ static void reset_answer(bg_s3_req *r, const bg_s3_call *c)
 	r->read_fn = c->read_fn;
 	r->io_ctx = c->io_ctx;
 	r->capture_meta = c->capture_meta;
+	r->asked_ns = bg_now_ns();
 	r->status = 0;
 	bg_buf_reset(&r->resp);
 	r->etag[0] = '\0';

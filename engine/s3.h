@@ -95,6 +95,7 @@ struct bg_s3_req {
 	unsigned mp_parts;   /* x-amz-mp-parts-count */
 	bool etag_opaque;    /* SSE-KMS or SSE-C: the ETag is not an MD5 of the bytes */
 	long retry_after_s;  /* -1 if absent */
+	uint64_t asked_ns;   /* bg_now_ns() when bg_s3_prepare made the request */
 	bg_meta meta;
 	bg_xml_error err;    /* filled by bg_s3_classify on errors */
 	bool sink_failed;    /* write_fn refused the bytes */
