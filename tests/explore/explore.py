@@ -828,9 +828,11 @@ class SeedRun:
         sc = self.sc
         effects = [(t, what, s) for t, what, s in self.effects]
         sigs = [s for _, _, s in effects if s is not None]
-        # Two SIGINTs: a second one kills (or ends with 130); two within
-        # SIGNAL_MERGE may also arrive as one (130).
+        # Two SIGINTs, or two SIGTERMs: the second kills (docs/output.md), or
+        # the run ends with 128 + the signal; two within SIGNAL_MERGE may also
+        # arrive as one.
         two_sigints = sigs.count(signal.SIGINT) >= 2
+        two_sigterms = sigs.count(signal.SIGTERM) >= 2
         fatal_hit = [k for rule, _p, _t, k, _a in self.fatal_rules if rule.hits]
         overwrote = any(w == "overwrite" for _, w, _ in effects)
         why: list = []
@@ -847,6 +849,8 @@ class SeedRun:
             allowed, why, zero_if_complete = {-signal.SIGKILL}, ["SIGKILL"], False
         elif two_sigints:
             allowed, why, zero_if_complete = {-signal.SIGINT, 130}, ["a second SIGINT"], False
+        elif two_sigterms:  # two scheduled at one moment (seed 3281)
+            allowed, why, zero_if_complete = {-signal.SIGTERM, 143}, ["a second SIGTERM"], False
         else:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 if sig in sigs:
