@@ -735,6 +735,13 @@ def test_killed_while_the_server_creates_the_upload(servers, fresh_buckets, tmp_
 
 # ---- 5. barge status ------------------------------------------------------------------
 
+def run_begun(servers, journal) -> bool:
+    if not journal.exists():
+        return False
+    r = run_barge(["status", journal, "--json"], env=servers.barge_env(), timeout=30)
+    return r.code == 0 and json.loads(r.stdout).get("source") is not None
+
+
 def status_json(servers, journal) -> dict:
     r = run_barge(["status", journal, "--json"], env=servers.barge_env(), timeout=30)
     assert r.code == 0, "status --json: " + ok(r)
@@ -773,7 +780,10 @@ def test_status_while_and_after_a_copy(servers, fresh_buckets, tmp_path):
         p = start_barge(["copy", src_url, dst_url, "--journal", journal, "--part-size", "5M",
                          "--concurrency", "4", "--progress", "none"],
                         popen_env(servers, R2_ENDPOINT_URL=proxy.url), tmp_path, "copy")
-        wait_for(lambda: journal.exists() or p.poll() is not None, 20, "the journal file")
+        # the file appears before its first run is recorded (a window an
+        # ASan build is slow enough to hit): wait for the run
+        wait_for(lambda: run_begun(servers, journal) or p.poll() is not None, 20,
+                 "the journal's first run")
         while p.poll() is None:
             st = status_json(servers, journal)
             n_dst = len(listing(dst, b.dst))
