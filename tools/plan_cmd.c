@@ -792,6 +792,69 @@ static void location_url(const bg_location *l, char *out, size_t cap)
 		bg_snprintf(out, cap, "%s://%s", scheme, l->bucket);
 }
 
+/* The price table: --prices, $BARGE_PRICES, the shipped file, or the
+ * built-in one (p keeps the name: it outlives this call).  0, or -1 with
+ * err. */
+static int load_prices(const pargs *a, prices *p, char *err, size_t cap)
+{
+	static char pbuf[PATH_MAX + 64]; /* p keeps the file's name */
+	const char *pf = a->prices_file ? a->prices_file : getenv("BARGE_PRICES");
+	if (pf && !*pf)
+		pf = NULL;
+	if (!pf)
+		pf = prices_default_file(pbuf, sizeof(pbuf));
+	if (!pf) {
+		prices_default(p);
+		return 0;
+	}
+	return prices_load(p, pf, err, cap);
+}
+
+/* SRC (resolved: its endpoint and keys) and DST (a bucket, not a path).
+ * 0, or -1 with err. */
+static int locations(const pargs *a, const cli_args *pos, bg_location *src, bg_location *dst,
+		     bg_endpoint *ep, char *err, size_t cap)
+{
+	if (bg_location_parse(pos->pos[1], dst, err, cap) < 0)
+		return -1;
+	if (dst->kind == BG_LOC_LOCAL) {
+		bg_snprintf(err, cap, "DST '%s' is a local path: plan covers s3:// and r2:// "
+				      "destinations", pos->pos[1]);
+		return -1;
+	}
+	cu_where w = { .profile = a->src_profile, .ca_bundle = a->ca_bundle, .insecure = a->insecure };
+	if (cu_resolve(pos->pos[0], &w, src, ep, err, cap) < 0)
+		return -1;
+	if (a->insecure)
+		bg_text_line(stderr, "barge: WARNING: --insecure: the TLS certificate is NOT verified");
+	return 0;
+}
+
+/* Lists the source below folder into c (sizes, counts, HEADs of
+ * multipart sources).  0, or -1 with err. */
+static int survey(pctx *c, const pargs *a, const bg_location *src, const char *folder,
+		  const char *srcu, bg_s3_req *list, char *err, size_t cap)
+{
+	cu_list_opts lo = { .bucket = src->bucket, .prefix = folder, .on_object = on_object,
+			    .ctx = c, .attempts = (unsigned)a->attempts };
+	cu_list_stats ls;
+	char msg[BG_MSG_MAX + 128];
+	if (cu_list(c->http, list, c->ep, &lo, &ls, msg, sizeof(msg)) < 0) {
+		if (c->head_failed)
+			bg_snprintf(err, cap, "%s (%s)", c->head_msg, c->ep->url);
+		else if (strcmp(ls.err_code, "NoSuchBucket") == 0)
+			bg_snprintf(err, cap, "source bucket '%s' does not exist at %s", src->bucket,
+				    c->ep->url);
+		else
+			bg_snprintf(err, cap, "cannot list %s: %s (%s)", srcu, msg, c->ep->url);
+		return -1;
+	}
+	c->r.list_pages = ls.pages;
+	c->r.head_dst++; /* the copy's HEAD of the destination bucket */
+	qsort(c->sizes, c->nsizes, sizeof(c->sizes[0]), cmp_size);
+	return 0;
+}
+
 int cmd_plan(int argc, char **argv)
 {
 	static pctx c;
@@ -803,7 +866,7 @@ int cmd_plan(int argc, char **argv)
 	static pargs a; /* static: its filters stay reachable on every way out */
 	cli_args pos;
 	int code = EXIT_USAGE;
-	char err[512], pbuf[PATH_MAX + 64];
+	char err[512];
 
 	a = (pargs){ .bandwidth = 1e9, .rtt_ms = 20, .concurrency = 32, .attempts = 10,
 		     .part_size = 16 * BG_MIB, .threshold = UINT64_MAX,
@@ -813,28 +876,10 @@ int cmd_plan(int argc, char **argv)
 		code = pr == 1 ? 0 : pr;
 		goto out;
 	}
-	if (a.env_file && bg_envfile_load(a.env_file, err, sizeof(err)) < 0)
+	if ((a.env_file && bg_envfile_load(a.env_file, err, sizeof(err)) < 0) ||
+	    load_prices(&a, &p, err, sizeof(err)) < 0 ||
+	    locations(&a, &pos, &src, &dst, &ep, err, sizeof(err)) < 0)
 		goto fail;
-	const char *pf = a.prices_file ? a.prices_file : getenv("BARGE_PRICES");
-	if (pf && !*pf)
-		pf = NULL;
-	if (!pf)
-		pf = prices_default_file(pbuf, sizeof(pbuf));
-	if (pf ? prices_load(&p, pf, err, sizeof(err)) < 0 : (prices_default(&p), 0))
-		goto fail;
-	if (bg_location_parse(pos.pos[1], &dst, err, sizeof(err)) < 0)
-		goto fail;
-	if (dst.kind == BG_LOC_LOCAL) {
-		bg_snprintf(err, sizeof(err), "DST '%s' is a local path: plan covers s3:// and r2:// "
-					      "destinations", pos.pos[1]);
-		goto fail;
-	}
-	cu_where w = { .profile = a.src_profile, .ca_bundle = a.ca_bundle, .insecure = a.insecure };
-	if (cu_resolve(pos.pos[0], &w, &src, &ep, err, sizeof(err)) < 0)
-		goto fail;
-	if (a.insecure)
-		bg_text_line(stderr, "barge: WARNING: --insecure: the TLS certificate is NOT verified");
-
 	char folder[BG_KEY_MAX + 2], dfolder[BG_KEY_MAX + 2], srcu[1200], dstu[1200];
 	cu_folder(src.prefix, folder, sizeof(folder));
 	cu_folder(dst.prefix, dfolder, sizeof(dfolder));
@@ -842,7 +887,6 @@ int cmd_plan(int argc, char **argv)
 	location_url(&dst, dstu, sizeof(dstu));
 	c.plen = strlen(folder);
 	c.dplen = strlen(dfolder);
-
 	bg_status st = { 0 };
 	if (bg_http_init(&http, 16, 4, &st) != BG_OK || bg_s3_req_init(&list, 16u << 20, &st) ||
 	    bg_s3_req_init(&head, 64 * 1024, &st)) {
@@ -855,25 +899,8 @@ int cmd_plan(int argc, char **argv)
 	c.http = &http;
 	c.head = &head;
 	signal(SIGPIPE, SIG_IGN);
-	cu_list_opts lo = { .bucket = src.bucket, .prefix = folder, .on_object = on_object,
-			    .ctx = &c, .attempts = (unsigned)a.attempts };
-	cu_list_stats ls;
-	char msg[BG_MSG_MAX + 128];
-	int rc = cu_list(&http, &list, &ep, &lo, &ls, msg, sizeof(msg));
-	if (rc < 0) {
-		if (c.head_failed)
-			bg_snprintf(err, sizeof(err), "%s (%s)", c.head_msg, ep.url);
-		else if (strcmp(ls.err_code, "NoSuchBucket") == 0)
-			bg_snprintf(err, sizeof(err), "source bucket '%s' does not exist at %s",
-				    src.bucket, ep.url);
-		else
-			bg_snprintf(err, sizeof(err), "cannot list %s: %s (%s)", srcu, msg, ep.url);
+	if (survey(&c, &a, &src, folder, srcu, &list, err, sizeof(err)) < 0)
 		goto fail;
-	}
-	c.r.list_pages = ls.pages;
-	c.r.head_dst++; /* the copy's HEAD of the destination bucket */
-	qsort(c.sizes, c.nsizes, sizeof(c.sizes[0]), cmp_size);
-
 	costs k;
 	cost_of(&c, &p, &k);
 	double data_s = (double)c.bytes * 8.0 / a.bandwidth;
