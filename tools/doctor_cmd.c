@@ -252,13 +252,13 @@ static time_t cert_time(const char *s)
 	return t > 0 ? t : 0;
 }
 
-static void check_tls_and_clock(doc *d)
+/* One plain request to the endpoint's root, with the certificate chain and
+ * the Date header kept (probe_header).  The handle, or NULL. */
+static CURL *probe(doc *d, char *ebuf, CURLcode *cc)
 {
 	CURL *e = curl_easy_init();
-	if (!e) {
-		step(d, V_FAIL, "tls", NULL, "curl_easy_init failed");
-		return;
-	}
+	if (!e)
+		return NULL;
 	char url[600];
 	bg_snprintf(url, sizeof(url), "%s/", d->ep.url);
 	const char *ca = d->ep.ca_bundle[0] ? d->ep.ca_bundle : curl_version_info(CURLVERSION_NOW)->cainfo;
@@ -275,17 +275,85 @@ static void check_tls_and_clock(doc *d)
 		curl_easy_setopt(e, CURLOPT_CAINFO, ca);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, d->ep.insecure ? 0L : 1L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, d->ep.insecure ? 0L : 2L);
-	char ebuf[CURL_ERROR_SIZE] = "";
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ebuf);
-	CURLcode cc = curl_easy_perform(e);
-	time_t now = time(NULL);
+	*cc = curl_easy_perform(e);
+	return e;
+}
 
+/* The verdict on a handshake that worked: the certificate's subject,
+ * issuer and expiry. */
+static void judge_cert(doc *d, CURL *e, time_t now)
+{
+	struct curl_certinfo *ci = NULL;
+	char issuer[256] = "?", subject[256] = "?", expire[64] = "?";
+	curl_easy_getinfo(e, CURLINFO_CERTINFO, &ci);
+	if (ci && ci->num_of_certs > 0) {
+		for (struct curl_slist *s = ci->certinfo[0]; s; s = s->next) {
+			if (strncmp(s->data, "Issuer:", 7) == 0)
+				bg_snprintf(issuer, sizeof(issuer), "%s", s->data + 7);
+			else if (strncmp(s->data, "Subject:", 8) == 0)
+				bg_snprintf(subject, sizeof(subject), "%s", s->data + 8);
+			else if (strncmp(s->data, "Expire date:", 12) == 0)
+				bg_snprintf(expire, sizeof(expire), "%s", s->data + 12);
+		}
+	}
+	time_t exp = cert_time(expire);
+	double days = exp ? difftime(exp, now) / 86400.0 : 0;
+	if (d->ep.insecure)
+		step(d, V_WARN, "tls", "drop --insecure once the CA is known (--ca-bundle)",
+		     "handshake done, certificate NOT verified (--insecure); subject %s, "
+		     "issuer %s, expires %s", subject, issuer, expire);
+	else if (exp && days < 14)
+		step(d, V_WARN, "tls", "the certificate expires soon: tell the endpoint's owner",
+		     "verified; subject %s, issuer %s, expires %s (in %.0f days)", subject,
+		     issuer, expire, days);
+	else
+		step(d, V_PASS, "tls", NULL, "verified; subject %s, issuer %s, expires %s%s",
+		     subject, issuer, expire, exp ? "" : " (could not read the date)");
+}
+
+/* This machine's clock against the server's Date header. */
+static void judge_clock(doc *d, CURLcode cc, time_t now)
+{
+	if (cc != CURLE_OK && !d->server_date) {
+		step(d, V_SKIP, "clock", NULL, "no answer from the server to compare clocks with");
+		return;
+	}
+	if (!d->server_date) {
+		step(d, V_WARN, "clock", "compare this machine's clock with a time server (chronyc "
+		     "tracking, timedatectl)", "the server sent no Date header to compare with");
+		return;
+	}
+	double skew = difftime(d->server_date, now);
+	double a = skew < 0 ? -skew : skew;
+	const char *fix = "synchronise this machine's clock (timedatectl set-ntp true, or "
+			  "chrony/ntpd): requests signed more than 15 minutes off are refused";
+	if (a > SKEW_FAIL_S)
+		step(d, V_FAIL, "clock", fix, "this clock is %.0f s %s the server's", a,
+		     skew > 0 ? "behind" : "ahead of");
+	else if (a > SKEW_WARN_S)
+		step(d, V_WARN, "clock", fix, "this clock is %.0f s %s the server's", a,
+		     skew > 0 ? "behind" : "ahead of");
+	else
+		step(d, V_PASS, "clock", NULL, "within %.0f s of the server's Date (1 s "
+		     "resolution)", a);
+}
+
+static void check_tls_and_clock(doc *d)
+{
+	char ebuf[CURL_ERROR_SIZE] = "";
+	CURLcode cc = CURLE_OK;
+	CURL *e = probe(d, ebuf, &cc);
+	if (!e) {
+		step(d, V_FAIL, "tls", NULL, "curl_easy_init failed");
+		return;
+	}
+	time_t now = time(NULL);
 	if (!d->ep.tls) {
 		step(d, V_SKIP, "tls", NULL, "http:// endpoint: nothing to check (R2 and AWS S3 "
 		     "use https)");
-	} else if (cc != CURLE_OK && (cc == CURLE_PEER_FAILED_VERIFICATION ||
-				      cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_SSL_CACERT_BADFILE ||
-				      cc == CURLE_SSL_CERTPROBLEM)) {
+	} else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR ||
+		   cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_SSL_CERTPROBLEM) {
 		step(d, V_FAIL, "tls",
 		     "for a private CA give its certificate with --ca-bundle (or AWS_CA_BUNDLE); "
 		     "check this machine's clock; a proxy that intercepts TLS needs its CA too",
@@ -294,54 +362,9 @@ static void check_tls_and_clock(doc *d)
 		step(d, V_FAIL, "tls", "check the endpoint and the network", "no answer from %s: %s",
 		     d->host, ebuf[0] ? ebuf : curl_easy_strerror(cc));
 	} else {
-		struct curl_certinfo *ci = NULL;
-		char issuer[256] = "?", subject[256] = "?", expire[64] = "?";
-		curl_easy_getinfo(e, CURLINFO_CERTINFO, &ci);
-		if (ci && ci->num_of_certs > 0) {
-			for (struct curl_slist *s = ci->certinfo[0]; s; s = s->next) {
-				if (strncmp(s->data, "Issuer:", 7) == 0)
-					bg_snprintf(issuer, sizeof(issuer), "%s", s->data + 7);
-				else if (strncmp(s->data, "Subject:", 8) == 0)
-					bg_snprintf(subject, sizeof(subject), "%s", s->data + 8);
-				else if (strncmp(s->data, "Expire date:", 12) == 0)
-					bg_snprintf(expire, sizeof(expire), "%s", s->data + 12);
-			}
-		}
-		time_t exp = cert_time(expire);
-		double days = exp ? difftime(exp, now) / 86400.0 : 0;
-		if (d->ep.insecure)
-			step(d, V_WARN, "tls", "drop --insecure once the CA is known (--ca-bundle)",
-			     "handshake done, certificate NOT verified (--insecure); subject %s, "
-			     "issuer %s, expires %s", subject, issuer, expire);
-		else if (exp && days < 14)
-			step(d, V_WARN, "tls", "the certificate expires soon: tell the endpoint's owner",
-			     "verified; subject %s, issuer %s, expires %s (in %.0f days)", subject,
-			     issuer, expire, days);
-		else
-			step(d, V_PASS, "tls", NULL, "verified; subject %s, issuer %s, expires %s%s",
-			     subject, issuer, expire, exp ? "" : " (could not read the date)");
+		judge_cert(d, e, now);
 	}
-
-	if (cc != CURLE_OK && !d->server_date) {
-		step(d, V_SKIP, "clock", NULL, "no answer from the server to compare clocks with");
-	} else if (!d->server_date) {
-		step(d, V_WARN, "clock", "compare this machine's clock with a time server (chronyc "
-		     "tracking, timedatectl)", "the server sent no Date header to compare with");
-	} else {
-		double skew = difftime(d->server_date, now);
-		double a = skew < 0 ? -skew : skew;
-		const char *fix = "synchronise this machine's clock (timedatectl set-ntp true, or "
-				  "chrony/ntpd): requests signed more than 15 minutes off are refused";
-		if (a > SKEW_FAIL_S)
-			step(d, V_FAIL, "clock", fix, "this clock is %.0f s %s the server's", a,
-			     skew > 0 ? "behind" : "ahead of");
-		else if (a > SKEW_WARN_S)
-			step(d, V_WARN, "clock", fix, "this clock is %.0f s %s the server's", a,
-			     skew > 0 ? "behind" : "ahead of");
-		else
-			step(d, V_PASS, "clock", NULL, "within %.0f s of the server's Date (1 s "
-			     "resolution)", a);
-	}
+	judge_clock(d, cc, now);
 	curl_easy_cleanup(e);
 }
 
