@@ -703,6 +703,56 @@ static const cli_cmd doctor_cmd = {
 	.pos_need = "a URL such as r2://bucket", .pos_takes = "one URL",
 };
 
+/* The checks over the network, in order, each only after the one it
+ * needs: DNS, TCP, TLS and clock, a signed listing.  True when the
+ * signed listing worked (d->http_ok: the loop is set up). */
+static bool check_path(doc *d)
+{
+	struct addrinfo *res = check_dns(d);
+	bool tcp = res && check_tcp(d, res);
+	if (res)
+		freeaddrinfo(res);
+	if (!tcp)
+		return false;
+	check_tls_and_clock(d);
+	bg_status st = { 0 };
+	if (bg_http_init(&d->http, 16, 4, &st) != BG_OK) {
+		step(d, V_FAIL, "io_uring", "see the message (kernel.io_uring_disabled, "
+		     "seccomp, container runtime)", "%s", st.msg);
+		return false;
+	}
+	if (bg_s3_req_init(&d->req, 1u << 20, &st) != BG_OK) {
+		bg_http_free(&d->http);
+		step(d, V_FAIL, "setup", NULL, "%s", st.msg);
+		return false;
+	}
+	d->http_ok = true;
+	return check_list(d);
+}
+
+/* Reading, then (unless --read-only) writing a test object and a
+ * multipart upload under random names, which the checks delete. */
+static void check_data(doc *d, bool read_only)
+{
+	check_read(d);
+	if (read_only) {
+		step(d, V_SKIP, "write", NULL, "--read-only");
+		step(d, V_SKIP, "multipart", NULL, "--read-only");
+		return;
+	}
+	unsigned char rnd[8];
+	char hex[17], key[BG_KEY_MAX + 64];
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		uint64_t t = bg_now_ns() ^ (uint64_t)getpid();
+		memcpy(rnd, &t, sizeof(rnd));
+	}
+	bg_hex(rnd, sizeof(rnd), hex);
+	bg_snprintf(key, sizeof(key), "%s.barge-doctor-%s", d->folder, hex);
+	check_write(d, key);
+	bg_snprintf(key, sizeof(key), "%s.barge-doctor-%s-multipart", d->folder, hex);
+	check_multipart(d, key);
+}
+
 int cmd_doctor(int argc, char **argv)
 {
 	static doc d;
@@ -711,16 +761,11 @@ int cmd_doctor(int argc, char **argv)
 	int r = cli_parse(&doctor_cmd, &a, argc, argv, &pos);
 	if (r)
 		return r < 0 ? EXIT_USAGE : 0;
-	const char *url = pos.pos[0], *env_file = a.env_file;
+	const char *url = pos.pos[0];
 	cu_where w = a.w;
-	bool read_only = a.read_only;
-
 	char err[512];
-	if (env_file && bg_envfile_load(env_file, err, sizeof(err)) < 0) {
-		bg_text_line(stderr, "barge: %s", err);
-		return EXIT_USAGE;
-	}
-	if (bg_location_parse(url, &d.loc, err, sizeof(err)) < 0) {
+	if ((a.env_file && bg_envfile_load(a.env_file, err, sizeof(err)) < 0) ||
+	    bg_location_parse(url, &d.loc, err, sizeof(err)) < 0) {
 		bg_text_line(stderr, "barge: %s", err);
 		return EXIT_USAGE;
 	}
@@ -738,46 +783,11 @@ int cmd_doctor(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	check_credentials(&d, w.profile);
 	split_host(&d);
-	struct addrinfo *res = check_dns(&d);
-	bool tcp = res && check_tcp(&d, res);
-	if (res)
-		freeaddrinfo(res);
-	bool signed_ok = false;
-	if (tcp) {
-		check_tls_and_clock(&d);
-		bg_status st = { 0 };
-		if (bg_http_init(&d.http, 16, 4, &st) != BG_OK) {
-			step(&d, V_FAIL, "io_uring", "see the message (kernel.io_uring_disabled, "
-			     "seccomp, container runtime)", "%s", st.msg);
-		} else if (bg_s3_req_init(&d.req, 1u << 20, &st) != BG_OK) {
-			step(&d, V_FAIL, "setup", NULL, "%s", st.msg);
-		} else {
-			d.http_ok = true;
-			signed_ok = check_list(&d);
-		}
-	}
-	if (d.http_ok && signed_ok && !d.fails) {
-		check_read(&d);
-		if (read_only) {
-			step(&d, V_SKIP, "write", NULL, "--read-only");
-			step(&d, V_SKIP, "multipart", NULL, "--read-only");
-		} else {
-			unsigned char rnd[8];
-			char hex[17], key[BG_KEY_MAX + 64];
-			if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-				uint64_t t = bg_now_ns() ^ (uint64_t)getpid();
-				memcpy(rnd, &t, sizeof(rnd));
-			}
-			bg_hex(rnd, sizeof(rnd), hex);
-			bg_snprintf(key, sizeof(key), "%s.barge-doctor-%s", d.folder, hex);
-			check_write(&d, key);
-			bg_snprintf(key, sizeof(key), "%s.barge-doctor-%s-multipart", d.folder, hex);
-			check_multipart(&d, key);
-		}
-	} else {
+	if (check_path(&d) && !d.fails)
+		check_data(&d, a.read_only);
+	else
 		printf("SKIP  %-11s not tried after the failure above\n",
-		       read_only ? "read" : "read, write, multipart");
-	}
+		       a.read_only ? "read" : "read, write, multipart");
 	if (d.http_ok) {
 		bg_s3_req_free(&d.req);
 		bg_http_free(&d.http);
