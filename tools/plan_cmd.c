@@ -369,6 +369,60 @@ static void print_object(pctx *c, const bg_xml_object *o, const bg_plan *p)
 	}
 }
 
+/* A multipart source's part size and count into in: from HEADs
+ * (--exact) or estimated from its size and count.  Counts the HEADs the
+ * copy will make.  False when a HEAD failed (c->head_failed). */
+static bool source_layout(pctx *c, const bg_xml_object *o, uint32_t n, bg_plan_input *in)
+{
+	c->mp_sources++;
+	c->r.head_src++;
+	/* copy.c keeps key in a C string: no NUL inside (xml.c refuses %00) */
+	char key[BG_KEY_MAX + 1];
+	memcpy(key, o->key, o->key_len);
+	key[o->key_len] = '\0';
+	bool last = false;
+	if (c->exact) {
+		in->src_part_size = exact_part(c, key, o->size, n, &last);
+	} else {
+		in->src_part_size = estimate_part(o->size, n);
+		last = in->src_part_size && n >= 2 && ceil_div(o->size, in->src_part_size) == n;
+	}
+	if (c->head_failed)
+		return false;
+	c->r.head_src += last; /* HEAD ?partNumber=N */
+	in->src_parts = n;
+	return true;
+}
+
+/* The requests the plan p of one object will make. */
+static void count_plan(pctx *c, const bg_plan *p)
+{
+	if (p->multipart) {
+		c->multipart++;
+		c->parts += p->nparts;
+		c->same_layout += p->same_layout;
+		c->r.create++;
+		c->r.get += p->nparts;
+		c->r.upload_part += p->nparts;
+		c->r.complete++;
+		add_size(c, p->part_size, p->nparts);
+	} else {
+		c->single++;
+		c->parts++;
+		c->r.get++;
+		c->r.put++;
+		add_size(c, 0, 1);
+	}
+	c->r.head_dst++;
+}
+
+static void count_failed(pctx *c, const bg_xml_object *o, const char *why)
+{
+	c->failed++;
+	c->failed_bytes += o->size;
+	print_failure(c, o->key, o->key_len, why);
+}
+
 static int on_object(void *ctx, const bg_xml_object *o)
 {
 	pctx *c = ctx;
@@ -390,68 +444,26 @@ static int on_object(void *ctx, const bg_xml_object *o)
 			break;
 		}
 	}
-	char err[256];
 	if (c->dplen + (o->key_len - c->plen) > BG_KEY_MAX) {
-		c->failed++;
-		c->failed_bytes += o->size;
-		print_failure(c, o->key, o->key_len, "destination key longer than 1024 bytes");
+		count_failed(c, o, "destination key longer than 1024 bytes");
 		return 0;
 	}
 	uint32_t n = bg_plan_etag_parts(o->etag);
 	bg_plan_input in = { .size = o->size, .threshold = c->threshold,
 			     .part_size = c->part_size, .max_part = c->memory };
-	bg_plan p;
-	int rc;
-	if (!n && o->size <= c->threshold) {
-		rc = bg_plan_object(&in, &p, err, sizeof(err));
-	} else {
+	if (n || o->size > c->threshold) {
 		c->r.head_src++;
-		if (n) {
-			c->mp_sources++;
-			c->r.head_src++;
-			/* copy.c keeps key in a C string: no NUL inside (xml.c refuses %00) */
-			char key[BG_KEY_MAX + 1];
-			memcpy(key, o->key, o->key_len);
-			key[o->key_len] = '\0';
-			bool last = false;
-			if (c->exact) {
-				in.src_part_size = exact_part(c, key, o->size, n, &last);
-			} else {
-				in.src_part_size = estimate_part(o->size, n);
-				last = in.src_part_size && n >= 2 &&
-				       ceil_div(o->size, in.src_part_size) == n;
-			}
-			if (c->head_failed)
-				return 1;
-			c->r.head_src += last; /* HEAD ?partNumber=N */
-			in.src_parts = n;
-		}
+		if (n && !source_layout(c, o, n, &in))
+			return 1;
 		in.max_part = c->memory / 2;
-		rc = bg_plan_object(&in, &p, err, sizeof(err));
 	}
-	if (rc < 0) {
-		c->failed++;
-		c->failed_bytes += o->size;
-		print_failure(c, o->key, o->key_len, err);
+	char err[256];
+	bg_plan p;
+	if (bg_plan_object(&in, &p, err, sizeof(err)) < 0) {
+		count_failed(c, o, err);
 		return 0;
 	}
-	if (p.multipart) {
-		c->multipart++;
-		c->parts += p.nparts;
-		c->same_layout += p.same_layout;
-		c->r.create++;
-		c->r.get += p.nparts;
-		c->r.upload_part += p.nparts;
-		c->r.complete++;
-		add_size(c, p.part_size, p.nparts);
-	} else {
-		c->single++;
-		c->parts++;
-		c->r.get++;
-		c->r.put++;
-		add_size(c, 0, 1);
-	}
-	c->r.head_dst++;
+	count_plan(c, &p);
 	if (c->objects_out)
 		print_object(c, o, &p);
 	return ferror(stdout) ? 1 : 0;
