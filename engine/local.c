@@ -44,6 +44,73 @@ static const char *kind_name(mode_t m)
 	return "not a regular file";
 }
 
+/* Enters directory n (of dirs[d], its path w->rel[0, base + nl)): 0 (walk
+ * on into it), or 1 with e a failure. */
+static int walk_descend(bg_walk *w, bg_walk_entry *e, unsigned d, const char *n, size_t nl,
+			size_t base)
+{
+	if (w->depth == BG_WALK_DEPTH) {
+		e->kind = BG_WALK_FAIL;
+		bg_snprintf(e->why, sizeof(e->why), "directory deeper than %d levels: not walked",
+			    BG_WALK_DEPTH);
+		return 1;
+	}
+	int fd = openat(dirfd(w->dirs[d]), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *sub = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!sub) {
+		int oerr = errno;
+		if (fd >= 0)
+			close(fd);
+		e->kind = BG_WALK_FAIL;
+		bg_snprintf(e->why, sizeof(e->why), "cannot read the directory: %s", strerror(oerr));
+		return 1;
+	}
+	w->dirs[w->depth] = sub;
+	w->plen[w->depth] = base + nl + 1;
+	w->rel[base + nl] = '/';
+	w->rel[base + nl + 1] = '\0';
+	w->depth++;
+	return 0;
+}
+
+/* What a non-directory entry n (path w->rel, base + nl bytes) is: a file
+ * to copy, one to skip, or a failure. */
+static void walk_judge(const bg_walk *w, bg_walk_entry *e, const char *n, size_t nl,
+		       size_t base)
+{
+	e->kind = BG_WALK_FAIL;
+	if (nl > 15 && strncmp(n, ".barge.", 7) == 0 && strcmp(n + nl - 8, ".partial") == 0) {
+		e->kind = BG_WALK_SKIP;
+		bg_snprintf(e->why, sizeof(e->why), "a temporary file of an unfinished download");
+	} else if (!S_ISREG(e->st.st_mode)) {
+		e->kind = BG_WALK_SKIP;
+		bg_snprintf(e->why, sizeof(e->why), "%s", kind_name(e->st.st_mode));
+	} else if (base + nl > BG_KEY_MAX) {
+		bg_snprintf(e->why, sizeof(e->why), "path longer than %d bytes cannot be a key",
+			    BG_KEY_MAX);
+	} else if (!bg_utf8_valid(w->rel, base + nl)) {
+		bg_snprintf(e->why, sizeof(e->why), "name is not UTF-8: S3 keys must be");
+	} else {
+		e->kind = BG_WALK_FILE;
+	}
+}
+
+/* The directory at the top of the stack is read to its end: closed.  1
+ * with e a failure if reading it failed (errno rerr), else 0. */
+static int walk_pop(bg_walk *w, bg_walk_entry *e, int rerr)
+{
+	unsigned d = w->depth - 1;
+	closedir(w->dirs[d]);
+	w->depth--;
+	if (!rerr)
+		return 0;
+	w->rel[w->plen[d] ? w->plen[d] - 1 : 0] = '\0';
+	e->kind = BG_WALK_FAIL;
+	e->rel = w->rel;
+	bg_snprintf(e->why, sizeof(e->why), "cannot read the directory: %s", strerror(rerr));
+	return 1;
+}
+
 int bg_walk_next(bg_walk *w, bg_walk_entry *e)
 {
 	while (w->depth) {
@@ -51,17 +118,8 @@ int bg_walk_next(bg_walk *w, bg_walk_entry *e)
 		errno = 0;
 		struct dirent *de = readdir(w->dirs[d]);
 		if (!de) {
-			int rerr = errno;
-			closedir(w->dirs[d]);
-			w->depth--;
-			if (rerr) {
-				w->rel[w->plen[d] ? w->plen[d] - 1 : 0] = '\0';
-				e->kind = BG_WALK_FAIL;
-				e->rel = w->rel;
-				bg_snprintf(e->why, sizeof(e->why), "cannot read the directory: %s",
-					    strerror(rerr));
+			if (walk_pop(w, e, errno))
 				return 1;
-			}
 			continue;
 		}
 		const char *n = de->d_name;
@@ -85,55 +143,12 @@ int bg_walk_next(bg_walk *w, bg_walk_entry *e)
 			bg_snprintf(e->why, sizeof(e->why), "cannot stat: %s", strerror(errno));
 			return 1;
 		}
-		if (S_ISDIR(e->st.st_mode)) {
-			if (w->depth == BG_WALK_DEPTH) {
-				e->kind = BG_WALK_FAIL;
-				bg_snprintf(e->why, sizeof(e->why),
-					    "directory deeper than %d levels: not walked", BG_WALK_DEPTH);
-				return 1;
-			}
-			int fd = openat(dirfd(w->dirs[d]), n,
-					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			DIR *sub = fd >= 0 ? fdopendir(fd) : NULL;
-			if (!sub) {
-				int oerr = errno;
-				if (fd >= 0)
-					close(fd);
-				e->kind = BG_WALK_FAIL;
-				bg_snprintf(e->why, sizeof(e->why), "cannot read the directory: %s",
-					    strerror(oerr));
-				return 1;
-			}
-			w->dirs[w->depth] = sub;
-			w->plen[w->depth] = base + nl + 1;
-			w->rel[base + nl] = '/';
-			w->rel[base + nl + 1] = '\0';
-			w->depth++;
-			continue;
-		}
-		if (nl > 15 && strncmp(n, ".barge.", 7) == 0 && strcmp(n + nl - 8, ".partial") == 0) {
-			e->kind = BG_WALK_SKIP;
-			bg_snprintf(e->why, sizeof(e->why), "a temporary file of an unfinished download");
+		if (!S_ISDIR(e->st.st_mode)) {
+			walk_judge(w, e, n, nl, base);
 			return 1;
 		}
-		if (!S_ISREG(e->st.st_mode)) {
-			e->kind = BG_WALK_SKIP;
-			bg_snprintf(e->why, sizeof(e->why), "%s", kind_name(e->st.st_mode));
+		if (walk_descend(w, e, d, n, nl, base))
 			return 1;
-		}
-		if (base + nl > BG_KEY_MAX) {
-			e->kind = BG_WALK_FAIL;
-			bg_snprintf(e->why, sizeof(e->why), "path longer than %d bytes cannot be a key",
-				    BG_KEY_MAX);
-			return 1;
-		}
-		if (!bg_utf8_valid(w->rel, base + nl)) {
-			e->kind = BG_WALK_FAIL;
-			bg_snprintf(e->why, sizeof(e->why), "name is not UTF-8: S3 keys must be");
-			return 1;
-		}
-		e->kind = BG_WALK_FILE;
-		return 1;
 	}
 	return 0;
 }
