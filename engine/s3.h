@@ -19,7 +19,7 @@
 /* Request headers: barge's own (at most 10) and the object's metadata,
  * which S3 bounds by 2 KiB of names and values, not by count; an object
  * with more than the rest of these fails with a message. */
-#define BG_S3_MAX_HEADERS 160
+#define BG_S3_MAX_HEADERS BG_SIGV4_MAX_HEADERS
 #define BG_META_MAX 8192 /* S3 allows 2 KiB of user metadata; headers add some */
 
 /* Headers that travel with an object: Content-Type, Content-Encoding,

@@ -19,7 +19,6 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#define SIG_MAX_HEADERS 160 /* as many as a request carries (s3.h BG_S3_MAX_HEADERS) */
 #define SIG_MAX_PARAMS 32
 #define SIG_CANON_MAX 16384 /* 1024-byte keys as %XX, query and headers */
 #define SIG_SECRET_MAX 256
@@ -275,7 +274,7 @@ static int check_input(const bg_sigv4_creds *c, const bg_sigv4_request *r)
 	    !r->canonical_query || strpbrk(r->canonical_query, "\r\n") ||
 	    bad_field(r->payload_hash) || bad_amz_date(r->amz_date))
 		return -EINVAL;
-	if (r->nheaders == 0 || r->nheaders > SIG_MAX_HEADERS || !r->headers)
+	if (r->nheaders == 0 || r->nheaders > BG_SIGV4_MAX_HEADERS || !r->headers)
 		return -EINVAL;
 	for (size_t i = 0; i < r->nheaders; i++) {
 		const bg_header *h = &r->headers[i];
@@ -401,7 +400,7 @@ int bg_sigv4_authorization_debug(const bg_sigv4_creds *c, const bg_sigv4_request
 	char cbuf[SIG_CANON_MAX], scope[256], sts_buf[512];
 	char hash[BG_SHA256_HEX], sig[BG_SHA256_HEX];
 	struct sb cr = { cbuf, 0, sizeof(cbuf), false };
-	size_t idx[SIG_MAX_HEADERS], signed_at, signed_len;
+	size_t idx[BG_SIGV4_MAX_HEADERS], signed_at, signed_len;
 	int err = check_input(c, r);
 
 	if (err)

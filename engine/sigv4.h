@@ -10,6 +10,8 @@
 
 #define BG_SHA256_HEX 65 /* 64 hex digits + NUL */
 #define BG_AMZ_DATE 17   /* "20150830T123600Z" + NUL */
+/* The most headers one request may sign (s3.h sizes its requests by it). */
+#define BG_SIGV4_MAX_HEADERS 160
 
 /* Hex SHA-256 of the empty string. */
 extern const char BG_EMPTY_SHA256[BG_SHA256_HEX];
